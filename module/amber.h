@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * dm-amber internals: one struct amber_volume per "amber" target, and the
+ * contracts between the files that work on it.
+ *
+ *   target.c   table line, map/end_io, status, messages
+ *   gate.c     the commit barrier: in-flight accounting, close/drain/cut/open
+ *   cow.c      copy-on-write into store slots, release, drop, invalidation
+ *   cbt.c      change maps with write intent on the store
+ *   store.c    the store superblock
+ *   view.c     the read-only "amber-view" target
+ *   control.c  /dev/amber-control
+ *   main.c     module init/exit and the registry of volumes
+ *
+ * Locks, outermost first:
+ *   amber_registry_lock (mutex)   registry of volumes, group barriers
+ *   v->cow_lock (mutex)           snapshot state, slots, exception index
+ *   v->lock (spinlock, irq-safe)  gate, deferred bio lists, counters
+ *   cbt->lock (spinlock)          change-map bits and the commit queue
+ */
+#ifndef DM_AMBER_H
+#define DM_AMBER_H
+
+#include <linux/bio.h>
+#include <linux/device-mapper.h>
+#include <linux/dm-kcopyd.h>
+#include <linux/hash.h>
+#include <linux/mempool.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+#include <linux/xarray.h>
+
+#include "compat.h"
+#include "uapi/amber.h"
+
+#define DM_MSG_PREFIX "amber"
+
+typedef u64 chunk_t;
+
+enum amber_overflow {
+	AMBER_OVERFLOW_BLOCK,
+	AMBER_OVERFLOW_INVALIDATE,
+};
+
+enum amber_snap_state {
+	AMBER_SNAP_NONE,	/* no snapshot: writes pass (after tracking) */
+	AMBER_SNAP_ACTIVE,	/* first writes copy, the view reads */
+	AMBER_SNAP_INVALID,	/* writes pass, the view fails every read */
+};
+
+enum amber_invalid_reason {
+	AMBER_REASON_NONE,
+	AMBER_REASON_STORE_FULL,
+	AMBER_REASON_BLOCK_TIMEOUT,
+	AMBER_REASON_STORE_IO_ERROR,
+	AMBER_REASON_ORIGIN_IO_ERROR,
+	AMBER_REASON_NO_MEMORY,
+};
+
+/* What became of a write handed to one of the stages of the write path. */
+enum amber_route {
+	AMBER_REMAP,		/* send it to the origin now */
+	AMBER_HELD,		/* parked: a later event sends it on */
+	AMBER_ENDED,		/* completed (or failed) here */
+};
+
+/* Hash buckets counting view reads in flight, by chunk. */
+#define AMBER_READ_BUCKETS_SHIFT	10
+#define AMBER_READ_BUCKETS		(1U << AMBER_READ_BUCKETS_SHIFT)
+
+struct amber_store;
+struct amber_cbt;
+
+struct amber_volume {
+	struct dm_target *ti;
+	struct mapped_device *md;
+	struct list_head registry;	/* on amber_volumes, RCU */
+	bool live;			/* resumed: the table in use */
+	struct dm_dev *origin;
+	struct dm_dev *store_dev;
+	struct amber_store *store;
+	struct amber_cbt *cbt;
+
+	sector_t chunk_sectors;
+	unsigned int chunk_shift;
+	chunk_t nr_chunks;
+
+	enum amber_overflow overflow;
+	unsigned int block_timeout_ms;
+	unsigned int drain_timeout_ms;
+
+	struct workqueue_struct *wq;
+	struct work_struct worker;	/* drains the deferred lists below */
+	struct delayed_work block_timeout;
+	struct dm_kcopyd_client *kcopyd;
+
+	/* The gate (gate.c). */
+	spinlock_t lock;
+	bool gate_closed;
+	atomic_t inflight;		/* writes past the gate, not yet ended */
+	wait_queue_head_t drain_wq;
+	struct bio_list gated;		/* arrived while the gate was closed */
+
+	/* Deferred work, under ->lock, drained by ->worker. */
+	struct list_head copies_done;	/* kcopyd finished these copies */
+	struct bio_list reader_wait;	/* writes waiting for view reads */
+	struct bio_list slot_wait;	/* writes waiting for a free slot */
+
+	/* View reads in flight (view.c), to keep the view exact. */
+	atomic_t reads[AMBER_READ_BUCKETS];
+	atomic_t view_reads;
+	wait_queue_head_t reads_wq;	/* a read ended, for drop/release */
+	atomic_t readers_wanted;	/* ->reader_wait is not empty */
+
+	/* The snapshot (cow.c), under ->cow_lock. */
+	struct mutex cow_lock;
+	enum amber_snap_state state;
+	enum amber_invalid_reason reason;
+	u64 epoch;			/* last barrier cut */
+	unsigned long *released;	/* chunk released by the backup */
+	struct xarray index;		/* chunk -> slot (value) or copy */
+	unsigned long *slots;		/* slot in use */
+	u64 nr_slots;
+	u64 slots_used;
+	u64 slot_rotor;
+	unsigned long blocked_since;	/* jiffies: store full, no slot freed */
+	mempool_t copy_pool;
+
+	/* Counters for status. */
+	atomic64_t copied;
+	atomic64_t released_count;
+	atomic64_t waited;
+};
+
+/* Per-bio data of the amber target. */
+struct amber_bio {
+	bool counted;			/* holds a reference on ->inflight */
+};
+
+/* Per-bio data of the amber-view target. */
+struct amber_view_bio {
+	struct amber_volume *vol;	/* NULL: the read was failed in map */
+	chunk_t first;			/* chunks counted in vol->reads[] */
+	unsigned int nr;
+};
+
+static inline chunk_t amber_chunk(struct amber_volume *v, sector_t sector)
+{
+	return sector >> v->chunk_shift;
+}
+
+static inline sector_t amber_chunk_sector(struct amber_volume *v, chunk_t c)
+{
+	return (sector_t)c << v->chunk_shift;
+}
+
+static inline atomic_t *amber_read_bucket(struct amber_volume *v, chunk_t c)
+{
+	return &v->reads[hash_64(c, AMBER_READ_BUCKETS_SHIFT)];
+}
+
+static inline bool amber_is_write(struct bio *bio)
+{
+	return op_is_write(bio_op(bio)) && bio_sectors(bio);
+}
+
+/* main.c: the registry. */
+extern struct mutex amber_registry_lock;
+void amber_register(struct amber_volume *v);
+void amber_unregister(struct amber_volume *v);
+struct amber_volume *amber_lookup_md(struct mapped_device *md);
+struct amber_volume *amber_lookup_dev(dev_t dev);
+
+/* target.c */
+int amber_target_init(void);
+void amber_target_exit(void);
+void amber_kick(struct amber_volume *v);
+void amber_submit_write(struct amber_volume *v, struct bio *bio);
+void amber_write_restart(struct amber_volume *v, struct bio *bio);
+void amber_writes_continue_one(struct amber_volume *v, struct bio *bio);
+void amber_writes_continue(struct amber_volume *v, struct bio_list *bios);
+
+/* gate.c */
+bool amber_gate_enter(struct amber_volume *v, struct bio *bio);
+bool amber_gate_defer(struct amber_volume *v, struct bio *bio);
+void amber_gate_exit(struct amber_volume *v);
+int amber_barrier(struct amber_volume **vols, unsigned int count,
+		  unsigned int timeout_ms, u64 *epochs);
+
+/* cow.c */
+int amber_cow_module_init(void);
+void amber_cow_module_exit(void);
+int amber_cow_init(struct amber_volume *v);
+void amber_cow_exit(struct amber_volume *v);
+int amber_cow_write(struct amber_volume *v, struct bio *bio);
+void amber_cow_worker(struct amber_volume *v);
+int amber_cow_can_start(struct amber_volume *v);
+void amber_cow_start(struct amber_volume *v, u64 epoch);
+int amber_cow_release(struct amber_volume *v, chunk_t first, u64 count);
+int amber_cow_drop(struct amber_volume *v);
+void amber_cow_invalidate(struct amber_volume *v,
+			  enum amber_invalid_reason reason);
+int amber_cow_list_copied(struct amber_volume *v, chunk_t start, u64 *out,
+			  u64 max, u64 *count);
+const char *amber_reason_name(enum amber_invalid_reason reason);
+
+/* view.c */
+int amber_view_init(void);
+void amber_view_exit(void);
+
+/* control.c */
+int amber_control_init(void);
+void amber_control_exit(void);
+
+#endif /* DM_AMBER_H */

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Changed-block tracking: which chunks each epoch wrote, kept on the store
+ * with write intent so that a map is never missing a chunk, even after a
+ * power cut. See docs/DESIGN.md "Change tracking".
+ */
+#ifndef DM_AMBER_CBT_H
+#define DM_AMBER_CBT_H
+
+#include "amber.h"
+#include "store.h"
+
+/* Largest window one AMBER_IOC_CHANGED call may ask for. */
+#define AMBER_CBT_MAX_WINDOW	(8ULL << 20)
+
+/*
+ * Allocate the maps of @v (4 bits per chunk). Nothing is read until
+ * amber_cbt_load().
+ */
+int amber_cbt_create(struct amber_volume *v, struct amber_store *store,
+		     struct amber_cbt **out);
+void amber_cbt_destroy(struct amber_cbt *cbt);
+
+/*
+ * Read the superblock and the current epoch's map from the store, and mark
+ * the store in use (not clean). Called once, at the first resume, so that a
+ * table reload sees what the previous table wrote at its suspend.
+ */
+int amber_cbt_load(struct amber_cbt *cbt);
+bool amber_cbt_loaded(struct amber_cbt *cbt);
+
+/* Suspend: write the exact current map and mark the store clean. */
+int amber_cbt_suspend(struct amber_cbt *cbt);
+/* Resume after amber_cbt_suspend(): mark the store in use again. */
+int amber_cbt_resume(struct amber_cbt *cbt);
+
+u64 amber_cbt_epoch(struct amber_cbt *cbt);
+
+/*
+ * Write intent. True when chunks [first, last] are already durable in the
+ * current map: the write may go on. Lockless; only valid while the caller
+ * holds the gate (the map cannot be swapped under it).
+ */
+bool amber_cbt_durable(struct amber_cbt *cbt, chunk_t first, chunk_t last);
+
+/*
+ * Mark the single chunk @c for @bio. True when the write may go on now;
+ * false when @bio was queued until its map block is on the store, after
+ * which amber_cbt_committed() hands it back to the volume.
+ */
+bool amber_cbt_mark(struct amber_cbt *cbt, chunk_t c, struct bio *bio);
+
+/*
+ * The barrier's part. amber_cbt_prepare_cut() may sleep for a while and is
+ * called before the gate closes; amber_cbt_cut() is called with the gate
+ * closed and no write in flight, and starts epoch @epoch.
+ */
+void amber_cbt_prepare_cut(struct amber_cbt *cbt);
+void amber_cbt_cut(struct amber_cbt *cbt, u64 epoch);
+
+/*
+ * OR into @bits the chunks written in epochs [@since, @until) for the window
+ * [@first, @first + @nr). -ERANGE when one of those maps is not kept any
+ * more or cannot be trusted. *@exact tells whether the maps may name extra
+ * chunks (after an unclean shutdown).
+ */
+int amber_cbt_changed(struct amber_cbt *cbt, u64 since, u64 until,
+		      chunk_t first, u64 nr, unsigned long *bits, bool *exact);
+
+/* "exact", "superset" or "invalid", for status. */
+const char *amber_cbt_state(struct amber_cbt *cbt);
+
+#endif /* DM_AMBER_CBT_H */

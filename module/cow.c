@@ -1,0 +1,551 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Copy-on-write into the bounded store.
+ *
+ * While a snapshot is active, ->index maps each chunk that is being copied
+ * to its struct amber_copy, and each copied chunk to its slot (an xarray
+ * value entry). A chunk in ->released has been streamed by the backup: no
+ * copy, no slot. Everything else is untouched: its first write allocates a
+ * slot and copies the chunk with kcopyd, and only then goes to the origin.
+ *
+ * The view reads chunks without ->cow_lock: a view read counts itself in
+ * its chunk's bucket of ->reads[] first, then looks at ->released and
+ * ->index. Whoever changes what a chunk's view reads come from looks at the
+ * bucket after the change (again with a full barrier in between), and waits
+ * while it is busy: a copy holds its writes back, a release holds back the
+ * reuse of the slot. So a view read never sees data written after the
+ * barrier, nor a slot that has been given to another chunk.
+ */
+#include <linux/mempool.h>
+#include <linux/slab.h>
+#include "amber.h"
+#include "store.h"
+
+#define AMBER_MIN_COPIES	64
+
+struct amber_copy {
+	struct amber_volume *v;
+	chunk_t chunk;
+	u64 slot;
+	int error;
+	struct bio_list bios;		/* writes waiting for this copy */
+	struct list_head done;		/* on v->copies_done */
+};
+
+static struct kmem_cache *amber_copy_cache;
+
+const char *amber_reason_name(enum amber_invalid_reason reason)
+{
+	switch (reason) {
+	case AMBER_REASON_STORE_FULL:
+		return "store_full";
+	case AMBER_REASON_BLOCK_TIMEOUT:
+		return "block_timeout";
+	case AMBER_REASON_STORE_IO_ERROR:
+		return "store_io_error";
+	case AMBER_REASON_ORIGIN_IO_ERROR:
+		return "origin_io_error";
+	case AMBER_REASON_NO_MEMORY:
+		return "no_memory";
+	default:
+		return "-";
+	}
+}
+
+static bool amber_chunk_readers(struct amber_volume *v, chunk_t c)
+{
+	smp_mb();	/* pairs with the view's count-then-look */
+	return atomic_read(amber_read_bucket(v, c));
+}
+
+static s64 amber_slot_alloc(struct amber_volume *v)
+{
+	u64 slot;
+
+	lockdep_assert_held(&v->cow_lock);
+	slot = find_next_zero_bit(v->slots, v->nr_slots, v->slot_rotor);
+	if (slot >= v->nr_slots)
+		slot = find_first_zero_bit(v->slots, v->nr_slots);
+	if (slot >= v->nr_slots)
+		return -ENOSPC;
+	__set_bit(slot, v->slots);
+	v->slot_rotor = slot + 1;
+	v->slots_used++;
+	return slot;
+}
+
+static void amber_slot_free(struct amber_volume *v, u64 slot)
+{
+	lockdep_assert_held(&v->cow_lock);
+	__clear_bit(slot, v->slots);
+	v->slots_used--;
+	v->blocked_since = jiffies;
+}
+
+/*
+ * Forget every copied chunk and free its slot. A copy still in flight
+ * leaves ->index too and keeps its slot until kcopyd is done with it.
+ */
+static void amber_cow_clear(struct amber_volume *v)
+{
+	unsigned long c;
+	void *entry;
+
+	lockdep_assert_held(&v->cow_lock);
+	xa_for_each(&v->index, c, entry) {
+		xa_erase(&v->index, c);
+		if (xa_is_value(entry))
+			amber_slot_free(v, xa_to_value(entry));
+	}
+}
+
+static void amber_cow_invalidate_locked(struct amber_volume *v,
+					enum amber_invalid_reason reason)
+{
+	lockdep_assert_held(&v->cow_lock);
+	if (v->state != AMBER_SNAP_ACTIVE)
+		return;
+	v->state = AMBER_SNAP_INVALID;
+	v->reason = reason;
+	amber_cow_clear(v);
+	DMERR("%s: snapshot of epoch %llu invalidated: %s",
+	      dm_device_name(v->md), v->epoch, amber_reason_name(reason));
+	amber_kick(v);
+}
+
+void amber_cow_invalidate(struct amber_volume *v,
+			  enum amber_invalid_reason reason)
+{
+	mutex_lock(&v->cow_lock);
+	amber_cow_invalidate_locked(v, reason);
+	mutex_unlock(&v->cow_lock);
+}
+
+static void amber_copy_done(int read_err, unsigned long write_err,
+			    void *context)
+{
+	struct amber_copy *copy = context;
+	struct amber_volume *v = copy->v;
+	unsigned long flags;
+
+	if (read_err)
+		copy->error = AMBER_REASON_ORIGIN_IO_ERROR;
+	else if (write_err)
+		copy->error = AMBER_REASON_STORE_IO_ERROR;
+	spin_lock_irqsave(&v->lock, flags);
+	list_add_tail(&copy->done, &v->copies_done);
+	spin_unlock_irqrestore(&v->lock, flags);
+	amber_kick(v);
+}
+
+static void amber_copy_start(struct amber_volume *v, struct amber_copy *copy)
+{
+	sector_t from = amber_chunk_sector(v, copy->chunk);
+	struct dm_io_region src = {
+		.bdev = v->origin->bdev,
+		.sector = from,
+		.count = min_t(sector_t, v->chunk_sectors, v->ti->len - from),
+	};
+	struct dm_io_region dst = {
+		.bdev = v->store_dev->bdev,
+		.sector = amber_store_slot_sector(v->store, copy->slot),
+		.count = src.count,
+	};
+
+	dm_kcopyd_copy(v->kcopyd, &src, 1, &dst, 0, amber_copy_done, copy);
+}
+
+/* Park @bio until a slot frees up; the block timeout starts with the wait. */
+static void amber_wait_for_slot(struct amber_volume *v, struct bio *bio)
+{
+	bool first;
+
+	lockdep_assert_held(&v->cow_lock);
+	spin_lock_irq(&v->lock);
+	first = bio_list_empty(&v->slot_wait);
+	bio_list_add(&v->slot_wait, bio);
+	spin_unlock_irq(&v->lock);
+	if (first) {
+		v->blocked_since = jiffies;
+		mod_delayed_work(v->wq, &v->block_timeout,
+				 msecs_to_jiffies(v->block_timeout_ms));
+	}
+}
+
+static void amber_wait_for_readers(struct amber_volume *v, struct bio *bio)
+{
+	spin_lock_irq(&v->lock);
+	bio_list_add(&v->reader_wait, bio);
+	spin_unlock_irq(&v->lock);
+	atomic_set(&v->readers_wanted, 1);
+	/* A read may have ended before it could see ->readers_wanted. */
+	if (!amber_chunk_readers(v, amber_chunk(v, bio->bi_iter.bi_sector)))
+		amber_kick(v);
+}
+
+/* The first write to untouched chunk @c: start its copy. */
+static int amber_cow_begin(struct amber_volume *v, chunk_t c, struct bio *bio)
+{
+	struct amber_copy *copy;
+	s64 slot;
+
+	lockdep_assert_held(&v->cow_lock);
+	slot = amber_slot_alloc(v);
+	if (slot < 0) {
+		if (v->overflow == AMBER_OVERFLOW_INVALIDATE) {
+			amber_cow_invalidate_locked(v, AMBER_REASON_STORE_FULL);
+			return AMBER_REMAP;
+		}
+		amber_wait_for_slot(v, bio);
+		return AMBER_HELD;
+	}
+	copy = mempool_alloc(&v->copy_pool, GFP_NOIO);
+	copy->v = v;
+	copy->chunk = c;
+	copy->slot = slot;
+	copy->error = 0;
+	bio_list_init(&copy->bios);
+	bio_list_add(&copy->bios, bio);
+	if (xa_insert(&v->index, c, copy, GFP_NOIO)) {
+		mempool_free(copy, &v->copy_pool);
+		amber_slot_free(v, slot);
+		amber_cow_invalidate_locked(v, AMBER_REASON_NO_MEMORY);
+		return AMBER_REMAP;
+	}
+	amber_copy_start(v, copy);
+	return AMBER_HELD;
+}
+
+/*
+ * Route a single-chunk write while the gate is held: AMBER_REMAP when it
+ * may go to the origin now, AMBER_HELD when it waits for a copy, a free slot
+ * or a view read, AMBER_ENDED when it was completed here.
+ */
+int amber_cow_write(struct amber_volume *v, struct bio *bio)
+{
+	chunk_t c = amber_chunk(v, bio->bi_iter.bi_sector);
+	void *entry;
+	int r;
+
+	/* Only a barrier makes a snapshot active, and we hold the gate. */
+	if (READ_ONCE(v->state) != AMBER_SNAP_ACTIVE)
+		return AMBER_REMAP;
+	entry = xa_load(&v->index, c);
+	if (xa_is_value(entry))
+		return AMBER_REMAP;
+	if (!entry && test_bit(c, v->released) && !amber_chunk_readers(v, c))
+		return AMBER_REMAP;
+	if (bio->bi_opf & REQ_NOWAIT) {
+		bio_wouldblock_error(bio);
+		return AMBER_ENDED;
+	}
+
+	mutex_lock(&v->cow_lock);
+	entry = xa_load(&v->index, c);
+	if (v->state != AMBER_SNAP_ACTIVE || xa_is_value(entry)) {
+		r = AMBER_REMAP;
+	} else if (entry) {
+		bio_list_add(&((struct amber_copy *)entry)->bios, bio);
+		r = AMBER_HELD;
+	} else if (test_bit(c, v->released)) {
+		r = AMBER_REMAP;
+		if (amber_chunk_readers(v, c)) {
+			amber_wait_for_readers(v, bio);
+			r = AMBER_HELD;
+		}
+	} else if (bio_op(bio) == REQ_OP_DISCARD) {
+		/* Discard promises nothing about content: keep the old data. */
+		bio_endio(bio);
+		r = AMBER_ENDED;
+	} else {
+		r = amber_cow_begin(v, c, bio);
+	}
+	mutex_unlock(&v->cow_lock);
+
+	if (r == AMBER_HELD)
+		atomic64_inc(&v->waited);
+	return r;
+}
+
+static void amber_send_or_wait(struct amber_volume *v, struct bio_list *bios,
+			       chunk_t c)
+{
+	struct bio *bio;
+
+	while ((bio = bio_list_pop(bios))) {
+		if (amber_chunk_readers(v, c))
+			amber_wait_for_readers(v, bio);
+		else
+			amber_submit_write(v, bio);
+	}
+}
+
+static void amber_copy_finish(struct amber_volume *v, struct amber_copy *copy)
+{
+	mutex_lock(&v->cow_lock);
+	if (xa_load(&v->index, copy->chunk) != copy) {
+		/* Dropped, invalidated or released while it was copied. */
+		amber_slot_free(v, copy->slot);
+	} else if (copy->error) {
+		xa_erase(&v->index, copy->chunk);
+		amber_slot_free(v, copy->slot);
+		amber_cow_invalidate_locked(v, copy->error);
+	} else {
+		/* Replacing an entry allocates nothing. */
+		xa_store(&v->index, copy->chunk, xa_mk_value(copy->slot),
+			 GFP_NOIO);
+		atomic64_inc(&v->copied);
+	}
+	mutex_unlock(&v->cow_lock);
+
+	amber_send_or_wait(v, &copy->bios, copy->chunk);
+	mempool_free(copy, &v->copy_pool);
+}
+
+static void amber_finish_copies(struct amber_volume *v)
+{
+	struct amber_copy *copy, *next;
+	LIST_HEAD(done);
+
+	spin_lock_irq(&v->lock);
+	list_splice_init(&v->copies_done, &done);
+	spin_unlock_irq(&v->lock);
+
+	list_for_each_entry_safe(copy, next, &done, done)
+		amber_copy_finish(v, copy);
+}
+
+/* Run @list's bios through amber_cow_write() again. */
+static void amber_retry(struct amber_volume *v, struct bio_list *list)
+{
+	struct bio_list again;
+	struct bio *bio;
+
+	spin_lock_irq(&v->lock);
+	again = *list;
+	bio_list_init(list);
+	spin_unlock_irq(&v->lock);
+
+	while ((bio = bio_list_pop(&again)))
+		amber_writes_continue_one(v, bio);
+}
+
+static void amber_retry_readers(struct amber_volume *v)
+{
+	struct bio_list again;
+	struct bio *bio;
+
+	atomic_set(&v->readers_wanted, 0);
+	spin_lock_irq(&v->lock);
+	again = v->reader_wait;
+	bio_list_init(&v->reader_wait);
+	spin_unlock_irq(&v->lock);
+
+	while ((bio = bio_list_pop(&again))) {
+		if (amber_chunk_readers(v, amber_chunk(v, bio->bi_iter.bi_sector)))
+			amber_wait_for_readers(v, bio);
+		else
+			amber_submit_write(v, bio);
+	}
+}
+
+static bool amber_slot_free_or_gone(struct amber_volume *v)
+{
+	bool r;
+
+	mutex_lock(&v->cow_lock);
+	r = v->state != AMBER_SNAP_ACTIVE || v->slots_used < v->nr_slots;
+	mutex_unlock(&v->cow_lock);
+	return r;
+}
+
+void amber_cow_worker(struct amber_volume *v)
+{
+	amber_finish_copies(v);
+	if (atomic_read(&v->readers_wanted))
+		amber_retry_readers(v);
+	if (!bio_list_empty(&v->slot_wait) && amber_slot_free_or_gone(v))
+		amber_retry(v, &v->slot_wait);
+}
+
+/* Store full for block_timeout_ms with no slot freed: give up the view. */
+static void amber_block_timeout(struct work_struct *work)
+{
+	struct amber_volume *v = container_of(to_delayed_work(work),
+					      struct amber_volume,
+					      block_timeout);
+	unsigned long expires;
+
+	mutex_lock(&v->cow_lock);
+	expires = v->blocked_since + msecs_to_jiffies(v->block_timeout_ms);
+	if (bio_list_empty(&v->slot_wait)) {
+		/* Nobody waits any more. */
+	} else if (time_before(jiffies, expires)) {
+		mod_delayed_work(v->wq, &v->block_timeout, expires - jiffies);
+	} else {
+		amber_cow_invalidate_locked(v, AMBER_REASON_BLOCK_TIMEOUT);
+	}
+	mutex_unlock(&v->cow_lock);
+}
+
+int amber_cow_can_start(struct amber_volume *v)
+{
+	int r = 0;
+
+	mutex_lock(&v->cow_lock);
+	if (v->state != AMBER_SNAP_NONE) {
+		DMERR("%s: a snapshot is active: drop it first",
+		      dm_device_name(v->md));
+		r = -EBUSY;
+	}
+	mutex_unlock(&v->cow_lock);
+	return r;
+}
+
+/* The barrier cut epoch @epoch: no write is in flight, the gate is closed. */
+void amber_cow_start(struct amber_volume *v, u64 epoch)
+{
+	mutex_lock(&v->cow_lock);
+	WARN_ON_ONCE(!xa_empty(&v->index));
+	v->epoch = epoch;
+	v->reason = AMBER_REASON_NONE;
+	atomic64_set(&v->copied, 0);
+	atomic64_set(&v->released_count, 0);
+	WRITE_ONCE(v->state, AMBER_SNAP_ACTIVE);
+	mutex_unlock(&v->cow_lock);
+}
+
+static void amber_wait_chunk_readers(struct amber_volume *v, chunk_t c)
+{
+	wait_event(v->reads_wq, !amber_chunk_readers(v, c));
+}
+
+int amber_cow_release(struct amber_volume *v, chunk_t first, u64 count)
+{
+	chunk_t end = first + count, c;
+	unsigned long idx;
+	void *entry;
+	u64 newly = 0;
+	int r = 0;
+
+	if (!count || first >= v->nr_chunks || count > v->nr_chunks - first)
+		return -EINVAL;
+
+	mutex_lock(&v->cow_lock);
+	if (v->state != AMBER_SNAP_ACTIVE) {
+		r = v->state == AMBER_SNAP_NONE ? -ENOENT : -ESTALE;
+		goto out;
+	}
+	/* Released before unmapped: a view read that misses one sees the other. */
+	for (c = find_next_zero_bit(v->released, end, first); c < end;
+	     c = find_next_zero_bit(v->released, end, c + 1)) {
+		set_bit(c, v->released);
+		newly++;
+	}
+	xa_for_each_range(&v->index, idx, entry, first, end - 1) {
+		xa_erase(&v->index, idx);
+		if (!xa_is_value(entry))
+			continue;	/* the copy frees its slot when done */
+		amber_wait_chunk_readers(v, idx);
+		amber_slot_free(v, xa_to_value(entry));
+	}
+	atomic64_add(newly, &v->released_count);
+	amber_kick(v);
+out:
+	mutex_unlock(&v->cow_lock);
+	return r;
+}
+
+int amber_cow_drop(struct amber_volume *v)
+{
+	mutex_lock(&v->cow_lock);
+	if (v->state == AMBER_SNAP_NONE) {
+		mutex_unlock(&v->cow_lock);
+		return -ENOENT;
+	}
+	WRITE_ONCE(v->state, AMBER_SNAP_NONE);
+	v->reason = AMBER_REASON_NONE;
+	amber_cow_clear(v);
+	bitmap_zero(v->released, v->nr_chunks);
+	mutex_unlock(&v->cow_lock);
+
+	/* No view read may still be on its way to a slot the next one reuses. */
+	wait_event(v->reads_wq, !atomic_read(&v->view_reads));
+	amber_kick(v);
+	return 0;
+}
+
+int amber_cow_list_copied(struct amber_volume *v, chunk_t start, u64 *out,
+			  u64 max, u64 *count)
+{
+	unsigned long idx;
+	void *entry;
+	u64 n = 0;
+
+	mutex_lock(&v->cow_lock);
+	xa_for_each_start(&v->index, idx, entry, start) {
+		if (n == max)
+			break;
+		if (xa_is_value(entry))
+			out[n++] = idx;
+	}
+	mutex_unlock(&v->cow_lock);
+	*count = n;
+	return 0;
+}
+
+int amber_cow_init(struct amber_volume *v)
+{
+	int r;
+
+	mutex_init(&v->cow_lock);
+	xa_init(&v->index);
+	INIT_DELAYED_WORK(&v->block_timeout, amber_block_timeout);
+	v->nr_slots = v->store->nr_slots;
+	v->released = bitmap_zalloc(v->nr_chunks, GFP_KERNEL);
+	v->slots = bitmap_zalloc(v->nr_slots, GFP_KERNEL);
+	if (!v->released || !v->slots)
+		goto bad;
+	r = mempool_init_slab_pool(&v->copy_pool, AMBER_MIN_COPIES,
+				   amber_copy_cache);
+	if (r)
+		goto bad;
+	v->kcopyd = dm_kcopyd_client_create(NULL);
+	if (IS_ERR(v->kcopyd)) {
+		r = PTR_ERR(v->kcopyd);
+		mempool_exit(&v->copy_pool);
+		goto bad_kcopyd;
+	}
+	return 0;
+bad:
+	r = -ENOMEM;
+bad_kcopyd:
+	bitmap_free(v->released);
+	bitmap_free(v->slots);
+	return r;
+}
+
+/* No write is in flight and the workqueue is drained. */
+void amber_cow_exit(struct amber_volume *v)
+{
+	cancel_delayed_work_sync(&v->block_timeout);
+	dm_kcopyd_client_destroy(v->kcopyd);
+	mutex_lock(&v->cow_lock);
+	amber_cow_clear(v);
+	mutex_unlock(&v->cow_lock);
+	xa_destroy(&v->index);
+	mempool_exit(&v->copy_pool);
+	bitmap_free(v->released);
+	bitmap_free(v->slots);
+}
+
+int amber_cow_module_init(void)
+{
+	amber_copy_cache = KMEM_CACHE(amber_copy, 0);
+	return amber_copy_cache ? 0 : -ENOMEM;
+}
+
+void amber_cow_module_exit(void)
+{
+	kmem_cache_destroy(amber_copy_cache);
+}

@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * dm-amber: crash-consistent snapshots and streaming backup for live
+ * database volumes. Module init/exit and the registry of volumes.
+ */
+#include <linux/module.h>
+#include <linux/rculist.h>
+#include "amber.h"
+
+/*
+ * Every constructed amber volume, so that views and the control device can
+ * find a volume by its mapped device. Writers hold amber_registry_lock,
+ * which also serialises barriers; readers hold it or rcu_read_lock().
+ */
+DEFINE_MUTEX(amber_registry_lock);
+static LIST_HEAD(amber_volumes);
+
+void amber_register(struct amber_volume *v)
+{
+	mutex_lock(&amber_registry_lock);
+	list_add_rcu(&v->registry, &amber_volumes);
+	mutex_unlock(&amber_registry_lock);
+}
+
+/* After this, no view read and no control call can reach @v. */
+void amber_unregister(struct amber_volume *v)
+{
+	mutex_lock(&amber_registry_lock);
+	list_del_rcu(&v->registry);
+	mutex_unlock(&amber_registry_lock);
+	synchronize_rcu();
+	wait_event(v->reads_wq, !atomic_read(&v->view_reads));
+}
+
+/*
+ * The volume of @md: while a table is being reloaded two may exist, and the
+ * one that is live (resumed) wins.
+ */
+struct amber_volume *amber_lookup_md(struct mapped_device *md)
+{
+	struct amber_volume *v, *found = NULL;
+
+	list_for_each_entry_rcu(v, &amber_volumes, registry,
+				lockdep_is_held(&amber_registry_lock)) {
+		if (v->md != md)
+			continue;
+		if (READ_ONCE(v->live))
+			return v;
+		found = v;
+	}
+	return found;
+}
+
+struct amber_volume *amber_lookup_dev(dev_t dev)
+{
+	struct mapped_device *md = dm_get_md(dev);
+	struct amber_volume *v;
+
+	lockdep_assert_held(&amber_registry_lock);
+	if (!md)
+		return NULL;
+	v = amber_lookup_md(md);
+	dm_put(md);
+	return v;
+}
+
+static int __init dm_amber_init(void)
+{
+	int r;
+
+	r = amber_cow_module_init();
+	if (r)
+		return r;
+	r = amber_target_init();
+	if (r)
+		goto bad_target;
+	r = amber_view_init();
+	if (r)
+		goto bad_view;
+	r = amber_control_init();
+	if (r)
+		goto bad_control;
+	return 0;
+
+bad_control:
+	amber_view_exit();
+bad_view:
+	amber_target_exit();
+bad_target:
+	amber_cow_module_exit();
+	DMERR("cannot register: %d", r);
+	return r;
+}
+
+static void __exit dm_amber_exit(void)
+{
+	amber_control_exit();
+	amber_view_exit();
+	amber_target_exit();
+	amber_cow_module_exit();
+}
+
+module_init(dm_amber_init);
+module_exit(dm_amber_exit);
+
+MODULE_DESCRIPTION(DM_NAME " crash-consistent snapshots and streaming backup");
+MODULE_AUTHOR("The amber authors");
+MODULE_LICENSE("GPL");

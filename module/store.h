@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The store device: superblock, change-map area, copy-on-write slots.
+ * Layout and checksum: uapi/amber.h. The superblock is the only metadata
+ * that the kernel rewrites in place; every rewrite is a FUA write.
+ */
+#ifndef DM_AMBER_STORE_H
+#define DM_AMBER_STORE_H
+
+#include <linux/dm-io.h>
+#include "amber.h"
+
+struct amber_store {
+	struct dm_dev *dev;
+	struct dm_io_client *io;
+	struct mutex sb_lock;		/* serialises superblock rewrites */
+	struct amber_store_sb *sb;	/* cached copy, little endian */
+
+	/* Geometry, read from the superblock once. */
+	unsigned int chunk_sectors;
+	unsigned int cbt_epochs;
+	sector_t cbt_offset;
+	sector_t cbt_map_sectors;
+	sector_t data_offset;
+	u64 nr_slots;
+};
+
+/*
+ * Read and check the superblock of @dev against the table line. On error
+ * @ti->error names the problem and the store is not opened.
+ */
+int amber_store_open(struct dm_target *ti, struct dm_dev *dev,
+		     sector_t origin_sectors, unsigned int chunk_sectors,
+		     struct amber_store **out);
+void amber_store_close(struct amber_store *s);
+
+/*
+ * Read the superblock again (a previous table may have rewritten it since
+ * this one was loaded); fails if it is damaged or its layout changed.
+ */
+int amber_store_reread(struct amber_store *s);
+
+/*
+ * Rewrite the superblock from s->sb with a new checksum, FUA. The caller
+ * changes the fields it owns under s->sb_lock before calling.
+ */
+int amber_store_commit(struct amber_store *s);
+
+/* Synchronous I/O to the store, from a kmalloc'ed or vmalloc'ed buffer. */
+int amber_store_rw(struct amber_store *s, blk_opf_t opf, sector_t sector,
+		   void *buf, size_t len);
+int amber_store_flush(struct amber_store *s);
+
+static inline sector_t amber_store_slot_sector(struct amber_store *s,
+					       u64 slot)
+{
+	return s->data_offset + slot * s->chunk_sectors;
+}
+
+#endif /* DM_AMBER_STORE_H */

@@ -1,0 +1,266 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The "amber-view" target: the read-only image of the active snapshot.
+ *
+ * A view read counts itself in the read buckets of the chunks it covers
+ * before it decides where they come from (see cow.c): a chunk copied into
+ * the store is read from its slot, an untouched chunk from the origin, a
+ * released chunk not at all (EIO). A read that covers only untouched chunks
+ * goes to the origin whole; any other is trimmed to its first chunk.
+ *
+ * The view finds its volume through the registry on every read, under RCU,
+ * so that a reload of the amber table never leaves it with a stale pointer;
+ * a volume leaves the registry and waits for its view reads before it goes.
+ */
+#include "amber.h"
+#include "store.h"
+
+struct amber_view {
+	struct dm_dev *amber_dev;
+	struct mapped_device *amber_md;
+};
+
+static void amber_view_count(struct amber_volume *v, chunk_t first,
+			     unsigned int nr, int delta)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr; i++)
+		atomic_add(delta, amber_read_bucket(v, first + i));
+}
+
+/* Look at chunks [first, first + nr) after counting the read in them. */
+static bool amber_view_untouched(struct amber_volume *v, chunk_t first,
+				 unsigned int nr)
+{
+	unsigned long idx = first;
+
+	if (find_next_bit(v->released, first + nr, first) < first + nr)
+		return false;
+	return !xa_find(&v->index, &idx, first + nr - 1, XA_PRESENT);
+}
+
+static int amber_view_route(struct amber_volume *v, struct bio *bio,
+			    struct amber_view_bio *pb)
+{
+	chunk_t c = pb->first;
+	void *entry;
+
+	if (READ_ONCE(v->state) != AMBER_SNAP_ACTIVE || test_bit(c, v->released))
+		return DM_MAPIO_KILL;
+	entry = xa_load(&v->index, c);
+	if (xa_is_value(entry)) {
+		bio_set_dev(bio, v->store_dev->bdev);
+		bio->bi_iter.bi_sector = amber_store_slot_sector(v->store,
+							xa_to_value(entry)) +
+			(bio->bi_iter.bi_sector & (v->chunk_sectors - 1));
+	} else {
+		bio_set_dev(bio, v->origin->bdev);
+	}
+	return DM_MAPIO_REMAPPED;
+}
+
+static struct amber_volume *amber_view_enter(struct amber_view *view)
+{
+	struct amber_volume *v;
+
+	rcu_read_lock();
+	v = amber_lookup_md(view->amber_md);
+	if (v)
+		atomic_inc(&v->view_reads);
+	rcu_read_unlock();
+	return v;
+}
+
+static void amber_view_leave(struct amber_volume *v)
+{
+	/* Full barrier: pairs with amber_wait_for_readers() and drop. */
+	smp_mb__before_atomic();
+	atomic_dec(&v->view_reads);
+	smp_mb__after_atomic();
+	if (atomic_read(&v->readers_wanted))
+		amber_kick(v);
+	if (wq_has_sleeper(&v->reads_wq))
+		wake_up(&v->reads_wq);
+}
+
+static int amber_view_map(struct dm_target *ti, struct bio *bio)
+{
+	struct amber_view_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
+	struct amber_volume *v;
+	chunk_t last;
+
+	pb->vol = NULL;
+	if (bio_op(bio) != REQ_OP_READ)
+		return DM_MAPIO_KILL;
+	v = amber_view_enter(ti->private);
+	if (!v)
+		return DM_MAPIO_KILL;
+	pb->vol = v;
+	pb->first = amber_chunk(v, bio->bi_iter.bi_sector);
+	last = amber_chunk(v, bio_end_sector(bio) - 1);
+	pb->nr = last - pb->first + 1;
+
+	amber_view_count(v, pb->first, pb->nr, 1);
+	smp_mb__after_atomic();
+	if (pb->nr > 1) {
+		if (READ_ONCE(v->state) == AMBER_SNAP_ACTIVE &&
+		    amber_view_untouched(v, pb->first, pb->nr)) {
+			bio_set_dev(bio, v->origin->bdev);
+			return DM_MAPIO_REMAPPED;
+		}
+		amber_view_count(v, pb->first + 1, pb->nr - 1, -1);
+		pb->nr = 1;
+		dm_accept_partial_bio(bio, amber_chunk_sector(v, pb->first + 1) -
+					   bio->bi_iter.bi_sector);
+	}
+	return amber_view_route(v, bio, pb);
+}
+
+static int amber_view_end_io(struct dm_target *ti, struct bio *bio,
+			     blk_status_t *error)
+{
+	struct amber_view_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
+	struct amber_volume *v = pb->vol;
+
+	if (v) {
+		amber_view_count(v, pb->first, pb->nr, -1);
+		amber_view_leave(v);
+	}
+	return DM_ENDIO_DONE;
+}
+
+/*
+ * Construct a view:
+ *
+ *   amber-view <amber_dev>
+ *
+ * amber_dev  the dm device of an "amber" target; the view has its length.
+ * The table must be read-only (dmsetup create --readonly).
+ */
+static int amber_view_ctr(struct dm_target *ti, unsigned int argc, char **argv)
+{
+	struct amber_view *view;
+	struct amber_volume *v;
+	int r;
+
+	if (argc != 1) {
+		ti->error = "expected <amber_dev>";
+		return -EINVAL;
+	}
+	if (dm_table_get_mode(ti->table) & AMBER_OPEN_WRITE) {
+		ti->error = "the view is read-only: create it with --readonly";
+		return -EINVAL;
+	}
+	view = kzalloc(sizeof(*view), GFP_KERNEL);
+	if (!view) {
+		ti->error = "cannot allocate the view";
+		return -ENOMEM;
+	}
+	r = dm_get_device(ti, argv[0], dm_table_get_mode(ti->table),
+			  &view->amber_dev);
+	if (r) {
+		ti->error = "cannot open the amber device";
+		goto bad_dev;
+	}
+	r = -EINVAL;
+	view->amber_md = dm_get_md(view->amber_dev->bdev->bd_dev);
+	if (!view->amber_md) {
+		ti->error = "not a device-mapper device";
+		goto bad_md;
+	}
+	mutex_lock(&amber_registry_lock);
+	v = amber_lookup_md(view->amber_md);
+	if (!v)
+		ti->error = "not an amber device";
+	else if (ti->begin || ti->len != v->ti->len)
+		ti->error = "the view must start at 0 and have the amber device's length";
+	else
+		r = 0;
+	mutex_unlock(&amber_registry_lock);
+	if (r)
+		goto bad_volume;
+
+	ti->private = view;
+	ti->per_io_data_size = sizeof(struct amber_view_bio);
+	return 0;
+
+bad_volume:
+	dm_put(view->amber_md);
+bad_md:
+	dm_put_device(ti, view->amber_dev);
+bad_dev:
+	kfree(view);
+	return r;
+}
+
+static void amber_view_dtr(struct dm_target *ti)
+{
+	struct amber_view *view = ti->private;
+
+	dm_put(view->amber_md);
+	dm_put_device(ti, view->amber_dev);
+	kfree(view);
+}
+
+/* Status: <state> <epoch> of the amber device, or "gone". */
+static void amber_view_status(struct dm_target *ti, status_type_t type,
+			      unsigned int status_flags, char *result,
+			      unsigned int maxlen)
+{
+	struct amber_view *view = ti->private;
+	struct amber_volume *v;
+	unsigned int sz = 0;
+
+	switch (type) {
+	case STATUSTYPE_INFO:
+		mutex_lock(&amber_registry_lock);
+		v = amber_lookup_md(view->amber_md);
+		if (v)
+			DMEMIT("%s %llu", v->state == AMBER_SNAP_ACTIVE ?
+			       "active" : v->state == AMBER_SNAP_INVALID ?
+			       "invalid" : "idle", v->epoch);
+		else
+			DMEMIT("gone 0");
+		mutex_unlock(&amber_registry_lock);
+		break;
+	case STATUSTYPE_TABLE:
+		DMEMIT("%s", view->amber_dev->name);
+		break;
+	default:
+		*result = '\0';
+		break;
+	}
+}
+
+static int amber_view_iterate_devices(struct dm_target *ti,
+				      iterate_devices_callout_fn fn, void *data)
+{
+	struct amber_view *view = ti->private;
+
+	return fn(ti, view->amber_dev, 0, ti->len, data);
+}
+
+static struct target_type amber_view_target = {
+	.name = "amber-view",
+	.version = {AMBER_VERSION_MAJOR, AMBER_VERSION_MINOR,
+		    AMBER_VERSION_PATCH},
+	.features = DM_TARGET_SINGLETON,
+	.module = THIS_MODULE,
+	.ctr = amber_view_ctr,
+	.dtr = amber_view_dtr,
+	.map = amber_view_map,
+	.end_io = amber_view_end_io,
+	.status = amber_view_status,
+	.iterate_devices = amber_view_iterate_devices,
+};
+
+int amber_view_init(void)
+{
+	return dm_register_target(&amber_view_target);
+}
+
+void amber_view_exit(void)
+{
+	dm_unregister_target(&amber_view_target);
+}

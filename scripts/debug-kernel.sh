@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Build (once) and cache a 6.1 debug kernel: KASAN, lockdep, kmemleak,
+# fault injection, UBSAN, DM_CLONE. The cache lives outside the repository
+# (AMBER_CACHE, default /var/cache/amber) and is reused by every clone.
+#
+#   scripts/debug-kernel.sh          build if missing, print the build dir
+#   scripts/debug-kernel.sh --check  exit 0 if the cache is complete
+set -euo pipefail
+
+cache=${AMBER_CACHE:-/var/cache/amber}
+dir=$cache/linux-debug-6.1
+stamp=$dir/.amber-complete
+
+if [ "${1:-}" = --check ]; then
+	[ -f "$stamp" ]
+	exit
+fi
+if [ -f "$stamp" ]; then
+	echo "$dir"
+	exit 0
+fi
+
+here=$(cd "$(dirname "$0")" && pwd)
+"$here/deps.sh" >&2
+mkdir -p "$cache"
+if [ ! -f "$dir/Makefile" ]; then
+	rm -rf "$dir" "$cache/linux-source-6.1"
+	tar -C "$cache" -xf /usr/src/linux-source-6.1.tar.xz
+	mv "$cache/linux-source-6.1" "$dir"
+fi
+cd "$dir"
+make -s x86_64_defconfig kvm_guest.config >&2
+scripts/kconfig/merge_config.sh -m .config "$here/debug-kernel.config" >&2
+make -s olddefconfig >&2
+# Every option of the fragment must have survived olddefconfig.
+grep -v '^#' "$here/debug-kernel.config" | grep . | while read -r opt; do
+	grep -qx "$opt" .config || { echo "debug-kernel: $opt lost" >&2; exit 1; }
+done
+make -s -j"$(nproc)" bzImage modules >&2
+make -s modules_prepare >&2
+touch "$stamp"
+echo "$dir"
