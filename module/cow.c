@@ -105,7 +105,7 @@ static void amber_cow_invalidate_locked(struct amber_volume *v,
 	lockdep_assert_held(&v->cow_lock);
 	if (v->state != AMBER_SNAP_ACTIVE)
 		return;
-	v->state = AMBER_SNAP_INVALID;
+	WRITE_ONCE(v->state, AMBER_SNAP_INVALID);
 	v->reason = reason;
 	amber_cow_clear(v);
 	DMERR("%s: snapshot of epoch %llu invalidated: %s",
@@ -349,6 +349,16 @@ static void amber_retry_readers(struct amber_volume *v)
 	}
 }
 
+static bool amber_slot_waiters(struct amber_volume *v)
+{
+	bool r;
+
+	spin_lock_irq(&v->lock);
+	r = !bio_list_empty(&v->slot_wait);
+	spin_unlock_irq(&v->lock);
+	return r;
+}
+
 static bool amber_slot_free_or_gone(struct amber_volume *v)
 {
 	bool r;
@@ -364,7 +374,7 @@ void amber_cow_worker(struct amber_volume *v)
 	amber_finish_copies(v);
 	if (atomic_read(&v->readers_wanted))
 		amber_retry_readers(v);
-	if (!bio_list_empty(&v->slot_wait) && amber_slot_free_or_gone(v))
+	if (amber_slot_waiters(v) && amber_slot_free_or_gone(v))
 		amber_retry(v, &v->slot_wait);
 }
 
@@ -378,7 +388,7 @@ static void amber_block_timeout(struct work_struct *work)
 
 	mutex_lock(&v->cow_lock);
 	expires = v->blocked_since + msecs_to_jiffies(v->block_timeout_ms);
-	if (bio_list_empty(&v->slot_wait)) {
+	if (!amber_slot_waiters(v)) {
 		/* Nobody waits any more. */
 	} else if (time_before(jiffies, expires)) {
 		mod_delayed_work(v->wq, &v->block_timeout, expires - jiffies);
@@ -525,10 +535,9 @@ bad_kcopyd:
 	return r;
 }
 
-/* No write is in flight and the workqueue is drained. */
+/* No write is in flight and the workqueue is gone. */
 void amber_cow_exit(struct amber_volume *v)
 {
-	cancel_delayed_work_sync(&v->block_timeout);
 	dm_kcopyd_client_destroy(v->kcopyd);
 	mutex_lock(&v->cow_lock);
 	amber_cow_clear(v);

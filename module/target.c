@@ -362,6 +362,7 @@ static void amber_dtr(struct dm_target *ti)
 	struct amber_volume *v = ti->private;
 
 	amber_unregister(v);
+	cancel_delayed_work_sync(&v->block_timeout);
 	destroy_workqueue(v->wq);
 	amber_cow_exit(v);
 	amber_cbt_destroy(v->cbt);
@@ -434,9 +435,10 @@ static int amber_message_snap(struct amber_volume *v, char *result,
 	mutex_lock(&amber_registry_lock);
 	r = amber_barrier(&v, 1, 0, &epoch);
 	mutex_unlock(&amber_registry_lock);
-	if (!r)
-		DMEMIT("%llu", epoch);
-	return r;
+	if (r)
+		return r;
+	DMEMIT("%llu", epoch);
+	return 1;	/* the result is in @result */
 }
 
 static int amber_message_release(struct amber_volume *v, char **argv)
@@ -461,7 +463,7 @@ static int amber_message_release(struct amber_volume *v, char **argv)
 
 /*
  * Messages, documented in docs/DESIGN.md:
- *   snap                          raise the barrier; the result is the epoch
+ *   snap                          raise the barrier; prints the epoch
  *   release <first_chunk> <count> the backup holds these chunks durably
  *   drop                          end the snapshot
  */

@@ -40,14 +40,20 @@ static bool amber_view_untouched(struct amber_volume *v, chunk_t first,
 	return !xa_find(&v->index, &idx, first + nr - 1, XA_PRESENT);
 }
 
+/*
+ * A read that is counted must end through end_io to be uncounted, which
+ * DM_MAPIO_KILL would skip: fail it with bio_io_error() instead.
+ */
 static int amber_view_route(struct amber_volume *v, struct bio *bio,
 			    struct amber_view_bio *pb)
 {
 	chunk_t c = pb->first;
 	void *entry;
 
-	if (READ_ONCE(v->state) != AMBER_SNAP_ACTIVE || test_bit(c, v->released))
-		return DM_MAPIO_KILL;
+	if (READ_ONCE(v->state) != AMBER_SNAP_ACTIVE || test_bit(c, v->released)) {
+		bio_io_error(bio);
+		return DM_MAPIO_SUBMITTED;
+	}
 	entry = xa_load(&v->index, c);
 	if (xa_is_value(entry)) {
 		bio_set_dev(bio, v->store_dev->bdev);

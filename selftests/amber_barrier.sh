@@ -1,0 +1,54 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# The commit barrier under load: every write acknowledged before it is in
+# the view and none submitted after it (seqwriter checks the prefix of every
+# writer), atomically over two volumes (a dependent write on the second
+# volume is never in a view without its cause on the first), and a barrier
+# that cannot drain gives up cleanly within its bound.
+. "$(dirname "$0")/amber_lib.sh"
+
+require_module dm-amber
+require_module dm-delay
+
+one_volume_prefix() {
+	seqwriter -t 4 -n 20 -i 150 -b 256 b-one
+}
+
+two_volumes_atomic() {
+	seqwriter -t 4 -n 20 -i 150 -b 256 b-one b-two
+}
+
+# Writes that take 2 s each cannot drain within 300 ms: the barrier fails,
+# nothing is cut, and the writes complete.
+undrainable_barrier_gives_up() {
+	chunk_pattern_write "$(dm_dev b-three)" 0 1 warm
+	chunk_pattern_write "$(dm_dev b-three)" 0 1 slow &
+	sleep 0.5
+	fails amber_msg b-three snap
+	klog_has "did not drain in time"
+	amber_expect b-three state idle
+	amber_expect b-three epoch 0
+	wait $!
+	chunk_pattern_verify "$(dm_dev b-three)" 0 1 slow
+}
+
+slice b-o1 origin 0 64
+slice b-s1 store 0 64
+slice b-o2 origin2 0 64
+slice b-s2 store2 0 64
+slice b-o3 origin 64 16
+slice b-s3 store 64 16
+scratch_wipe "$(dm_dev b-o1)"
+scratch_wipe "$(dm_dev b-o2)"
+amber_volume b-one "$(dm_dev b-o1)" "$(dm_dev b-s1)"
+amber_volume b-two "$(dm_dev b-o2)" "$(dm_dev b-s2)"
+dm_create b-slow "0 $(sectors "$(dm_dev b-o3)") delay $(dm_dev b-o3) 0 0 $(dm_dev b-o3) 0 2000"
+amber_format "$(dm_dev b-s3)" "$(dm_dev b-slow)"
+dm_create b-three "$(amber_table "$(dm_dev b-slow)" "$(dm_dev b-s3)" "$AMBER_CHUNK" drain_timeout_ms=300)"
+
+ktap_print_header
+ktap_set_plan 3
+ktap_step "one volume: the view is exactly the acknowledged prefix" one_volume_prefix
+ktap_step "two volumes: one atomic barrier, dependent writes kept" two_volumes_atomic
+ktap_step "a barrier that cannot drain gives up cleanly" undrainable_barrier_gives_up
+ktap_finished

@@ -1,0 +1,114 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# The amber target's interface: table lines good and bad, the status line,
+# messages good and bad, views good and bad, and module unloading.
+. "$(dirname "$0")/amber_lib.sh"
+
+require_module dm-amber
+slice t-origin origin 0 16
+origin=$(dm_dev t-origin)
+slice t-store store 0 16
+store=$(dm_dev t-store)
+slice t-other origin2 0 8
+other=$(dm_dev t-other)
+len=$(sectors "$origin")
+
+# refused <reason in the kernel log> <table>: the table is refused, says why.
+refused() {
+	local why=$1
+	shift
+	fails dmsetup create t-bad --table "$*"
+	[ ! -e "$(dm_dev t-bad)" ]
+	klog_has "$why"
+}
+
+bad_tables_are_refused() {
+	dd if=/dev/zero of="$store" bs=4k count=1 oflag=direct status=none
+	refused "no amber superblock" "$(amber_table "$origin" "$store" 128)"
+	amber_format "$store" "$origin" 128
+	refused "chunk size differs" "$(amber_table "$origin" "$store" 64)"
+	refused "power of two" "$(amber_table "$origin" "$store" 100)"
+	refused "power of two" "$(amber_table "$origin" "$store" 4096)"
+	refused "expected <origin_dev>" "0 $len amber $origin $store"
+	refused "unknown feature" "$(amber_table "$origin" "$store" 128 overflow=sometimes)"
+	refused "block_timeout_ms must be" "$(amber_table "$origin" "$store" 128 block_timeout_ms=0)"
+	refused "drain_timeout_ms must be" "$(amber_table "$origin" "$store" 128 drain_timeout_ms=x)"
+	refused "number of features" "0 $len amber $origin $store 128 7 overflow=block"
+	refused "another device" "$(amber_table "$origin" "$origin" 128)"
+	refused "cover the whole origin" "0 $((len - 8)) amber $origin $store 128"
+	refused "origin size differs" "$(amber_table "$other" "$store" 128)"
+}
+
+table_is_echoed() {
+	local o s
+	o=$(stat -L -c '%t:%T' "$origin" | awk -F: '{ printf "%d:%d", "0x" $1, "0x" $2 }')
+	s=$(stat -L -c '%t:%T' "$store" | awk -F: '{ printf "%d:%d", "0x" $1, "0x" $2 }')
+	[ "$(dmsetup table t-vol)" = "0 $len amber $o $s 128 3 overflow=invalidate block_timeout_ms=30000 drain_timeout_ms=5000" ]
+}
+
+status_starts_idle() {
+	amber_expect t-vol state idle
+	amber_expect t-vol epoch 0
+	amber_expect t-vol chunk 128
+	amber_expect t-vol used 0
+	amber_expect t-vol copied 0
+	amber_expect t-vol overflow invalidate
+	amber_expect t-vol cbt exact
+	amber_expect t-vol reason -
+	[ "$(amber_field t-vol total)" -gt 0 ]
+}
+
+messages_work_and_bad_ones_fail() {
+	fails amber_msg t-vol bogus
+	klog_has "unknown message 'bogus'"
+	fails amber_msg t-vol drop
+	fails amber_msg t-vol release 0 1
+	klog_has "no snapshot is active"
+	[ "$(amber_msg t-vol snap)" = 1 ]
+	amber_expect t-vol state active
+	amber_expect t-vol epoch 1
+	fails amber_msg t-vol snap
+	klog_has "a snapshot is active"
+	fails amber_msg t-vol release x 1
+	klog_has "must be numbers"
+	fails amber_msg t-vol release 0 999999
+	klog_has "are not within"
+	fails amber_msg t-vol release 0
+	amber_msg t-vol release 0 2
+	amber_expect t-vol released 2
+	amber_msg t-vol drop
+	amber_expect t-vol state idle
+	[ "$(amber_msg t-vol snap)" = 2 ]
+	amber_msg t-vol drop
+}
+
+bad_views_are_refused() {
+	fails dmsetup create t-view --table "0 $len amber-view $(dm_dev t-vol)"
+	klog_has "view is read-only"
+	fails dmsetup create t-view --readonly --table "0 $len amber-view $(scratch_disk origin2)"
+	klog_has "not a device-mapper device"
+	fails dmsetup create t-view --readonly --table "0 $len amber-view $(dm_dev t-other)"
+	klog_has "not an amber device"
+	fails dmsetup create t-view --readonly --table "0 $((len / 2)) amber-view $(dm_dev t-vol)"
+	klog_has "the view must start at 0"
+	fails dmsetup create t-view --readonly --table "0 $len amber-view"
+	[ ! -e "$(dm_dev t-view)" ]
+}
+
+module_unloads_only_when_unused() {
+	fails rmmod dm_amber
+	dm_remove t-vol
+	rmmod dm_amber || { dmsetup table; return 1; }
+	modprobe dm-amber
+}
+
+ktap_print_header
+ktap_set_plan 6
+ktap_step "bad table lines are refused with a reason" bad_tables_are_refused
+dm_create t-vol "$(amber_table "$origin" "$store" 128 overflow=invalidate)"
+ktap_step "the table is echoed with every feature" table_is_echoed
+ktap_step "a new volume's status is idle" status_starts_idle
+ktap_step "messages work, bad ones fail with a reason" messages_work_and_bad_ones_fail
+ktap_step "bad view tables are refused" bad_views_are_refused
+ktap_step "rmmod is refused while a volume exists" module_unloads_only_when_unused
+ktap_finished
