@@ -76,6 +76,7 @@ struct amber_cbt;
 struct amber_volume {
 	struct dm_target *ti;
 	struct mapped_device *md;
+	dev_t dev;			/* of the dm device: the registry key */
 	struct list_head registry;	/* on amber_volumes, RCU */
 	bool live;			/* resumed: the table in use */
 	struct dm_dev *origin;
@@ -170,8 +171,7 @@ static inline bool amber_is_write(struct bio *bio)
 extern struct mutex amber_registry_lock;
 void amber_register(struct amber_volume *v);
 void amber_unregister(struct amber_volume *v);
-struct amber_volume *amber_lookup_md(struct mapped_device *md);
-struct amber_volume *amber_lookup_dev(dev_t dev);
+struct amber_volume *amber_lookup(dev_t dev);
 
 /* target.c */
 int amber_target_init(void);

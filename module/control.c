@@ -17,7 +17,9 @@
 
 static struct amber_volume *amber_control_volume(u32 dev)
 {
-	struct amber_volume *v = amber_lookup_dev(new_decode_dev(dev));
+	struct amber_volume *v = amber_lookup(new_decode_dev(dev));
+
+	lockdep_assert_held(&amber_registry_lock);
 
 	if (!v)
 		DMERR("control: device %u:%u is not an amber device",

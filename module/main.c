@@ -9,7 +9,7 @@
 
 /*
  * Every constructed amber volume, so that views and the control device can
- * find a volume by its mapped device. Writers hold amber_registry_lock,
+ * find a volume by the device number of its dm device. Writers hold amber_registry_lock,
  * which also serialises barriers; readers hold it or rcu_read_lock().
  */
 DEFINE_MUTEX(amber_registry_lock);
@@ -33,35 +33,22 @@ void amber_unregister(struct amber_volume *v)
 }
 
 /*
- * The volume of @md: while a table is being reloaded two may exist, and the
- * one that is live (resumed) wins.
+ * The volume of dm device @dev: while a table is being reloaded two may
+ * exist, and the one that is live (resumed) wins.
  */
-struct amber_volume *amber_lookup_md(struct mapped_device *md)
+struct amber_volume *amber_lookup(dev_t dev)
 {
 	struct amber_volume *v, *found = NULL;
 
 	list_for_each_entry_rcu(v, &amber_volumes, registry,
 				lockdep_is_held(&amber_registry_lock)) {
-		if (v->md != md)
+		if (v->dev != dev)
 			continue;
 		if (READ_ONCE(v->live))
 			return v;
 		found = v;
 	}
 	return found;
-}
-
-struct amber_volume *amber_lookup_dev(dev_t dev)
-{
-	struct mapped_device *md = dm_get_md(dev);
-	struct amber_volume *v;
-
-	lockdep_assert_held(&amber_registry_lock);
-	if (!md)
-		return NULL;
-	v = amber_lookup_md(md);
-	dm_put(md);
-	return v;
 }
 
 static int __init dm_amber_init(void)

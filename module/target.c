@@ -259,6 +259,7 @@ static void amber_init_volume(struct dm_target *ti, struct amber_volume *v)
 
 	v->ti = ti;
 	v->md = dm_table_get_md(ti->table);
+	v->dev = disk_devt(dm_disk(v->md));
 	spin_lock_init(&v->lock);
 	atomic_set(&v->inflight, 0);
 	init_waitqueue_head(&v->drain_wq);

@@ -8,16 +8,19 @@
  * released chunk not at all (EIO). A read that covers only untouched chunks
  * goes to the origin whole; any other is trimmed to its first chunk.
  *
- * The view finds its volume through the registry on every read, under RCU,
- * so that a reload of the amber table never leaves it with a stale pointer;
- * a volume leaves the registry and waits for its view reads before it goes.
+ * The view finds its volume by device number through the registry on every
+ * read, under RCU, so that a reload or removal of the amber table never
+ * leaves it with a stale pointer: a volume leaves the registry and waits for
+ * its view reads before it goes, and a view without a volume fails reads.
+ * The view does not open the amber device, which the database's file system
+ * holds; it opens the origin, for its queue limits.
  */
 #include "amber.h"
 #include "store.h"
 
 struct amber_view {
-	struct dm_dev *amber_dev;
-	struct mapped_device *amber_md;
+	dev_t amber_dev;
+	struct dm_dev *origin;
 };
 
 static void amber_view_count(struct amber_volume *v, chunk_t first,
@@ -71,7 +74,7 @@ static struct amber_volume *amber_view_enter(struct amber_view *view)
 	struct amber_volume *v;
 
 	rcu_read_lock();
-	v = amber_lookup_md(view->amber_md);
+	v = amber_lookup(view->amber_dev);
 	if (v)
 		atomic_inc(&v->view_reads);
 	rcu_read_unlock();
@@ -136,6 +139,19 @@ static int amber_view_end_io(struct dm_target *ti, struct bio *bio,
 	return DM_ENDIO_DONE;
 }
 
+/* <amber_dev> is "major:minor" or a device node. */
+static int amber_view_parse_dev(const char *arg, dev_t *dev)
+{
+	unsigned int major, minor;
+	char dummy;
+
+	if (sscanf(arg, "%u:%u%c", &major, &minor, &dummy) == 2) {
+		*dev = MKDEV(major, minor);
+		return MAJOR(*dev) == major && MINOR(*dev) == minor ? 0 : -EINVAL;
+	}
+	return lookup_bdev(arg, dev);
+}
+
 /*
  * Construct a view:
  *
@@ -148,6 +164,7 @@ static int amber_view_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 {
 	struct amber_view *view;
 	struct amber_volume *v;
+	char origin[16];
 	int r;
 
 	if (argc != 1) {
@@ -163,39 +180,38 @@ static int amber_view_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		ti->error = "cannot allocate the view";
 		return -ENOMEM;
 	}
-	r = dm_get_device(ti, argv[0], dm_table_get_mode(ti->table),
-			  &view->amber_dev);
+	r = amber_view_parse_dev(argv[0], &view->amber_dev);
 	if (r) {
-		ti->error = "cannot open the amber device";
-		goto bad_dev;
+		ti->error = "cannot find the amber device";
+		goto bad;
 	}
+
 	r = -EINVAL;
-	view->amber_md = dm_get_md(view->amber_dev->bdev->bd_dev);
-	if (!view->amber_md) {
-		ti->error = "not a device-mapper device";
-		goto bad_md;
-	}
 	mutex_lock(&amber_registry_lock);
-	v = amber_lookup_md(view->amber_md);
+	v = amber_lookup(view->amber_dev);
 	if (!v)
 		ti->error = "not an amber device";
 	else if (ti->begin || ti->len != v->ti->len)
 		ti->error = "the view must start at 0 and have the amber device's length";
 	else
 		r = 0;
+	if (!r)
+		strscpy(origin, v->origin->name, sizeof(origin));
 	mutex_unlock(&amber_registry_lock);
 	if (r)
-		goto bad_volume;
+		goto bad;
 
+	r = dm_get_device(ti, origin, dm_table_get_mode(ti->table),
+			  &view->origin);
+	if (r) {
+		ti->error = "cannot open the origin device";
+		goto bad;
+	}
 	ti->private = view;
 	ti->per_io_data_size = sizeof(struct amber_view_bio);
 	return 0;
 
-bad_volume:
-	dm_put(view->amber_md);
-bad_md:
-	dm_put_device(ti, view->amber_dev);
-bad_dev:
+bad:
 	kfree(view);
 	return r;
 }
@@ -204,8 +220,7 @@ static void amber_view_dtr(struct dm_target *ti)
 {
 	struct amber_view *view = ti->private;
 
-	dm_put(view->amber_md);
-	dm_put_device(ti, view->amber_dev);
+	dm_put_device(ti, view->origin);
 	kfree(view);
 }
 
@@ -221,7 +236,7 @@ static void amber_view_status(struct dm_target *ti, status_type_t type,
 	switch (type) {
 	case STATUSTYPE_INFO:
 		mutex_lock(&amber_registry_lock);
-		v = amber_lookup_md(view->amber_md);
+		v = amber_lookup(view->amber_dev);
 		if (v)
 			DMEMIT("%s %llu", v->state == AMBER_SNAP_ACTIVE ?
 			       "active" : v->state == AMBER_SNAP_INVALID ?
@@ -231,7 +246,7 @@ static void amber_view_status(struct dm_target *ti, status_type_t type,
 		mutex_unlock(&amber_registry_lock);
 		break;
 	case STATUSTYPE_TABLE:
-		DMEMIT("%s", view->amber_dev->name);
+		DMEMIT("%u:%u", MAJOR(view->amber_dev), MINOR(view->amber_dev));
 		break;
 	default:
 		*result = '\0';
@@ -244,7 +259,7 @@ static int amber_view_iterate_devices(struct dm_target *ti,
 {
 	struct amber_view *view = ti->private;
 
-	return fn(ti, view->amber_dev, 0, ti->len, data);
+	return fn(ti, view->origin, 0, ti->len, data);
 }
 
 static struct target_type amber_view_target = {

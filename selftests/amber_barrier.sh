@@ -18,6 +18,15 @@ two_volumes_atomic() {
 	seqwriter -t 4 -n 20 -i 150 -b 256 b-one b-two
 }
 
+# The check has teeth: two barriers 50 ms apart instead of one tear the
+# pair, and seqwriter must say so (exit 1).
+torn_pair_is_caught() {
+	local rc=0
+	seqwriter -t 4 -n 5 -i 150 -b 256 -s 50 b-one b-two >/tmp/torn.log || rc=$?
+	grep -q "dependent write without its cause" /tmp/torn.log
+	[ "$rc" -eq 1 ]
+}
+
 # Writes that take 2 s each cannot drain within 300 ms: the barrier fails,
 # nothing is cut, and the writes complete.
 undrainable_barrier_gives_up() {
@@ -47,8 +56,9 @@ amber_format "$(dm_dev b-s3)" "$(dm_dev b-slow)"
 dm_create b-three "$(amber_table "$(dm_dev b-slow)" "$(dm_dev b-s3)" "$AMBER_CHUNK" drain_timeout_ms=300)"
 
 ktap_print_header
-ktap_set_plan 3
+ktap_set_plan 4
 ktap_step "one volume: the view is exactly the acknowledged prefix" one_volume_prefix
 ktap_step "two volumes: one atomic barrier, dependent writes kept" two_volumes_atomic
+ktap_step "two separate barriers tear the pair, and that is caught" torn_pair_is_caught
 ktap_step "a barrier that cannot drain gives up cleanly" undrainable_barrier_gives_up
 ktap_finished

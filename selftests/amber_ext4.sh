@@ -3,7 +3,9 @@
 # ext4 on an amber volume under a write load: each snapshot's view mounts
 # read-only (noload) while the origin keeps going, and is a crash-consistent
 # file system: a copy of it, once its journal is replayed, checks clean. The
-# origin itself is clean at the end.
+# origin itself is clean at the end. (Without the replay only the directory
+# is sure to read: inodes may still live in the journal alone, as after a
+# power cut, so the noload mount is only listed, not stat'ed.)
 . "$(dirname "$0")/amber_lib.sh"
 
 require_module dm-amber
@@ -33,30 +35,43 @@ view_checks_clean() {
 	e2fsck -fn "$copy" >/tmp/fsck.log 2>&1 || { cat /tmp/fsck.log; return 1; }
 }
 
+# One snapshot: the view mounts, lists, and checks clean after a replay.
+check_one_view() {
+	amber_msg e-vol snap >/dev/null
+	mount -o ro,noload "$view" /mnt/view
+	echo /mnt/view/* | grep -q ext4.0.0
+	umount /mnt/view
+	view_checks_clean
+	amber_msg e-vol drop
+}
+
 views_are_clean_file_systems() {
 	local i pid
-	mkfs.ext4 -q -F "$vol"
-	mkdir -p /mnt/origin /mnt/view
-	mount "$vol" /mnt/origin
-	defer umount /mnt/origin
 	load 40 &
 	pid=$!
 	for i in 1 2 3; do
 		sleep 5
-		amber_msg e-vol snap >/dev/null
-		mount -o ro,noload "$view" /mnt/view
-		ls /mnt/view >/dev/null
-		umount /mnt/view
-		view_checks_clean || { kill "$pid"; return 1; }
-		amber_msg e-vol drop
+		check_one_view || { kill "$pid"; wait "$pid"; return 1; }
 	done
 	wait "$pid"
-	umount /mnt/origin
-	fsck.ext4 -fn "$vol"
-	mount "$vol" /mnt/origin
 }
 
+origin_checks_clean() {
+	umount /mnt/origin
+	fsck.ext4 -fn "$vol"
+}
+
+unmount_origin() {
+	! grep -q " /mnt/origin " /proc/mounts || umount /mnt/origin
+}
+
+mkfs.ext4 -q -F "$vol"
+mkdir -p /mnt/origin /mnt/view
+mount "$vol" /mnt/origin
+defer unmount_origin
+
 ktap_print_header
-ktap_set_plan 1
+ktap_set_plan 2
 ktap_step "each view of ext4 under load mounts and checks clean" views_are_clean_file_systems
+ktap_step "the origin checks clean afterwards" origin_checks_clean
 ktap_finished

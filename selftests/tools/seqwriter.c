@@ -2,7 +2,8 @@
 /*
  * seqwriter: prove the commit barrier's prefix property under load.
  *
- *   seqwriter [-t threads] [-n snaps] [-i interval_ms] [-b blocks] VOL [VOL2]
+ *   seqwriter [-t threads] [-n snaps] [-i interval_ms] [-b blocks]
+ *             [-s gap_ms] VOL [VOL2]
  *
  * Writer threads write numbered 4 KiB records with O_DIRECT to the amber
  * device /dev/mapper/VOL, one at a time each: thread T writes its record S
@@ -20,7 +21,10 @@
  *   - no record submitted after the barrier returned is there;
  *   - with VOL2: K(VOL2) <= K(VOL), a dependent record never without the
  *     record it depends on.
- * then drops the snapshots and does it again. Exit status 0 when every
+ * then drops the snapshots and does it again. With -s the volumes get one
+ * barrier each, gap_ms apart, instead of one over both: the dependency
+ * check must then catch the torn pair (this proves it can fail).
+ * Exit status 0 when every
  * snapshot passed, 1 on a violation (each is printed), 2 on an error.
  */
 #define _GNU_SOURCE
@@ -65,6 +69,7 @@ static const char *names[MAX_VOLS];
 static int origin_fd[MAX_VOLS];
 static unsigned int nr_vols, nr_threads = 4, nr_snaps = 20;
 static unsigned int interval_ms = 200;
+static int separate_gap_ms = -1;	/* -s: one barrier per volume */
 static int64_t blocks = 256;		/* per thread */
 static struct writer writers[MAX_THREADS];
 static atomic_bool stop;
@@ -127,15 +132,29 @@ static uint32_t encode_dev(dev_t dev)
 	return (min & 0xff) | (maj << 8) | ((min & ~0xffU) << 12);
 }
 
-static void raise_barrier(void)
+static void sleep_ms(unsigned int ms)
 {
-	uint32_t devs[MAX_VOLS];
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static void snap(int ctl, const uint32_t *devs, unsigned int count)
+{
 	uint64_t epochs[MAX_VOLS];
 	struct amber_ioc_snap req = {
-		.count = nr_vols,
+		.count = count,
 		.devs = (uintptr_t)devs,
 		.epochs = (uintptr_t)epochs,
 	};
+
+	if (ioctl(ctl, AMBER_IOC_SNAP, &req))
+		die("AMBER_IOC_SNAP");
+}
+
+static void raise_barrier(void)
+{
+	uint32_t devs[MAX_VOLS];
 	struct stat st;
 	unsigned int i;
 	int ctl;
@@ -148,8 +167,15 @@ static void raise_barrier(void)
 	ctl = open("/dev/" AMBER_CONTROL_NAME, O_RDWR);
 	if (ctl < 0)
 		die("/dev/" AMBER_CONTROL_NAME);
-	if (ioctl(ctl, AMBER_IOC_SNAP, &req))
-		die("AMBER_IOC_SNAP");
+	if (separate_gap_ms < 0) {
+		snap(ctl, devs, nr_vols);
+	} else {
+		for (i = 0; i < nr_vols; i++) {
+			if (i)
+				sleep_ms(separate_gap_ms);
+			snap(ctl, &devs[i], 1);
+		}
+	}
 	close(ctl);
 }
 
@@ -273,13 +299,6 @@ static int check_snapshot(unsigned int round, const int64_t *acked,
 	return failed;
 }
 
-static void sleep_ms(unsigned int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 static int run_rounds(void)
 {
 	int64_t acked[MAX_THREADS], issued[MAX_THREADS];
@@ -305,7 +324,7 @@ static void parse_args(int argc, char **argv)
 {
 	int opt;
 
-	while ((opt = getopt(argc, argv, "t:n:i:b:")) != -1) {
+	while ((opt = getopt(argc, argv, "t:n:i:b:s:")) != -1) {
 		switch (opt) {
 		case 't':
 			nr_threads = atoi(optarg);
@@ -319,6 +338,9 @@ static void parse_args(int argc, char **argv)
 		case 'b':
 			blocks = atoll(optarg);
 			break;
+		case 's':
+			separate_gap_ms = atoi(optarg);
+			break;
 		default:
 			goto usage;
 		}
@@ -331,7 +353,7 @@ static void parse_args(int argc, char **argv)
 	names[1] = nr_vols == 2 ? argv[optind + 1] : NULL;
 	return;
 usage:
-	fprintf(stderr, "usage: seqwriter [-t threads<=16] [-n snaps] [-i interval_ms] [-b blocks] VOL [VOL2]\n");
+	fprintf(stderr, "usage: seqwriter [-t threads<=16] [-n snaps] [-i interval_ms] [-b blocks] [-s gap_ms] VOL [VOL2]\n");
 	exit(2);
 }
 
