@@ -10,9 +10,6 @@
 #include "amber.h"
 #include "store.h"
 
-/* Largest window one AMBER_IOC_CHANGED call may ask for. */
-#define AMBER_CBT_MAX_WINDOW	(8ULL << 20)
-
 /*
  * Allocate the maps of @v (4 bits per chunk). Nothing is read until
  * amber_cbt_load().

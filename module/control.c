@@ -13,8 +13,6 @@
 #include "amber.h"
 #include "cbt.h"
 
-#define AMBER_MAX_COPIED_LIST	65536
-
 static struct amber_volume *amber_control_volume(u32 dev)
 {
 	struct amber_volume *v = amber_lookup(new_decode_dev(dev));
@@ -98,10 +96,10 @@ static int amber_changed_check(struct amber_volume *v,
 		return -ENOENT;
 	}
 	if (req->first_chunk % 64 || req->first_chunk >= v->nr_chunks ||
-	    !req->nr_chunks || req->nr_chunks > AMBER_CBT_MAX_WINDOW) {
+	    !req->nr_chunks || req->nr_chunks > AMBER_CHANGED_MAX_WINDOW) {
 		DMERR("%s: changed: window %llu+%llu: first must be a multiple of 64 below %llu, 1..%llu chunks",
 		      dm_device_name(v->md), req->first_chunk, req->nr_chunks,
-		      v->nr_chunks, AMBER_CBT_MAX_WINDOW);
+		      v->nr_chunks, AMBER_CHANGED_MAX_WINDOW);
 		return -EINVAL;
 	}
 	req->nr_chunks = min(req->nr_chunks, v->nr_chunks - req->first_chunk);
@@ -159,9 +157,9 @@ static int amber_ioc_copied(void __user *arg)
 
 	if (copy_from_user(&req, arg, sizeof(req)))
 		return -EFAULT;
-	if (!req.max || req.max > AMBER_MAX_COPIED_LIST) {
+	if (!req.max || req.max > AMBER_COPIED_MAX) {
 		DMERR("control: copied: max %llu, expected 1..%u", req.max,
-		      AMBER_MAX_COPIED_LIST);
+		      AMBER_COPIED_MAX);
 		return -EINVAL;
 	}
 	chunks = kvmalloc_array(req.max, sizeof(*chunks), GFP_KERNEL);

@@ -27,7 +27,7 @@
  *
  * All offsets and sizes are in 512-byte sectors and multiples of 8.
  * ------------------------------------------------------------------- */
-#define AMBER_SB_MAGIC		0x3142534245424d41ULL	/* "AMBERSB1" */
+#define AMBER_SB_MAGIC		0x3142535245424d41ULL	/* "AMBERSB1", little endian */
 #define AMBER_SB_VERSION	1
 #define AMBER_SB_SIZE		4096
 #define AMBER_MAX_EPOCHS	64	/* most change maps a store can keep */
@@ -102,6 +102,7 @@ struct amber_ioc_snap {
  * be trusted: the next backup must then be a full one.
  */
 #define AMBER_CHANGED_EXACT	(1U << 0)	/* out: no superset bits */
+#define AMBER_CHANGED_MAX_WINDOW (8ULL << 20)	/* most chunks in one call */
 
 struct amber_ioc_changed {
 	__u32 dev;			/* in */
@@ -119,6 +120,8 @@ struct amber_ioc_changed {
  * ascending order from @start_chunk: the backup streams these first so the
  * store drains.
  */
+#define AMBER_COPIED_MAX	65536		/* most entries in one call */
+
 struct amber_ioc_copied {
 	__u32 dev;			/* in */
 	__u32 pad;

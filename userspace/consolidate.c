@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: GPL-2.0
+/* amber consolidate: a synthetic full backup from a chain. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "chain.h"
+#include "cli.h"
+#include "error.h"
+#include "subcommands.h"
+#include "util.h"
+
+static const char usage[] =
+"Usage: amber consolidate FULL INCREMENTAL... --to NEWFULL|-\n"
+"\n"
+"Merge a backup chain, oldest first, into one full backup of the newest\n"
+"epoch without touching the volume. Every record is verified on the way;\n"
+"payloads are copied as stored, not recompressed. NEWFULL's image digest\n"
+"is the digest a full backup of that epoch has, and incrementals taken\n"
+"after the chain continue NEWFULL as they continue the chain. NEWFULL must\n"
+"not exist; '-' writes to standard output.\n"
+"\n"
+"  --to NEWFULL|-   the new full backup\n";
+
+enum { OPT_TO };
+
+static const struct cli_option options[] = {
+	[OPT_TO] = { "to", true },
+	{ NULL, false },
+};
+
+struct output {
+	const char *path;
+	int fd;
+	bool created;
+	struct bkp_writer *w;
+};
+
+static int open_output(struct output *o)
+{
+	if (!strcmp(o->path, "-")) {
+		if (isatty(STDOUT_FILENO))
+			return fail(AMBER_EUSAGE, "refusing to write a backup to a terminal");
+		o->fd = STDOUT_FILENO;
+		return 0;
+	}
+	o->fd = open(o->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (o->fd < 0)
+		return errno == EEXIST ? fail(AMBER_ESYS, "%s exists: refusing to overwrite it",
+					      o->path)
+				       : fail_errno(AMBER_ESYS, "%s", o->path);
+	o->created = true;
+	return 0;
+}
+
+/* The newest image, as a full backup made by this tool. */
+static void synthetic_info(const struct chain *c, struct bkp_info *info)
+{
+	*info = *chain_tip(c)->info;
+	info->kind = BKP_FULL;
+	info->flags = BKP_SYNTHETIC;
+	memset(info->parent_uuid, 0, sizeof(info->parent_uuid));
+	info->parent_epoch = 0;
+	memset(info->parent_link, 0, sizeof(info->parent_link));
+	snprintf(info->tool, sizeof(info->tool), "%s", tool_version());
+}
+
+/* Records of incrementals come before the full's sweep: they are early. */
+static int put_record(void *ctx, const struct chain_member *from, const struct bkp_record *rec)
+{
+	struct output *o = ctx;
+	struct bkp_record copy = *rec;
+
+	if (from->info->kind == BKP_INCREMENTAL)
+		copy.flags |= REC_EARLY;
+	return bkp_writer_put(o->w, &copy) ? error_prefix("%s: ", o->path) : 0;
+}
+
+static int consolidate(struct chain *c, struct output *o)
+{
+	struct bkp_summary summary;
+	struct bkp_info info;
+	char digest[65];
+	FILE *out = o->fd == STDOUT_FILENO ? stderr : stdout;
+
+	if (chain_check(c) || open_output(o))
+		return -1;
+	catch_interrupts();
+	synthetic_info(c, &info);
+	o->w = bkp_writer_new(o->fd, &info);
+	if (!o->w || chain_apply(c, put_record, o) ||
+	    bkp_writer_finish(o->w, chain_tip(c)->summary.link, &summary) ||
+	    sync_medium(o->fd))
+		return -1;
+	fprintf(out, "consolidated %zu backups into %s: epoch %" PRIu64 ", %" PRIu64
+		" chunks\n", c->n, o->path, info.epoch, summary.records);
+	fprintf(out, "%s: digest %s\n", o->path, format_hex(summary.digest, 32, digest));
+	return 0;
+}
+
+int consolidate_main(int argc, char **argv)
+{
+	struct cli c = { .command = "consolidate", .usage = usage, .options = options };
+	struct output o = { .fd = -1 };
+	struct chain chain;
+	int ret;
+
+	ret = cli_parse(&c, argc, argv);
+	if (ret)
+		return ret > 0 ? 0 : -1;
+	if (cli_args(&c, 1, CLI_MAX_ARGS, "FULL") || cli_required(&c, OPT_TO, &o.path) ||
+	    chain_open(&chain, c.args, c.nr_args))
+		return -1;
+	ret = consolidate(&chain, &o);
+	chain_close(&chain);
+	bkp_writer_free(o.w);
+	if (ret && o.created)
+		unlink(o.path);
+	if (o.fd > STDOUT_FILENO)
+		close(o.fd);
+	return ret;
+}

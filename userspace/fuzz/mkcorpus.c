@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Write the small seed backups of fuzz/corpus/backup: make corpus. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "error.h"
+#include "util.h"
+
+struct seed {
+	const char *name;
+	enum bkp_kind kind;
+	uint32_t chunk_bytes;
+	uint64_t volume_bytes;
+	const uint64_t *order;		/* NULL: every chunk, ascending */
+	size_t count;
+	uint32_t early;			/* bit i: order[i] is early */
+	int level;
+};
+
+static const uint64_t incremental[] = { 6, 1, 2, 5 };
+static const uint64_t store_first[] = { 7, 3, 0, 1, 2, 4, 5, 6 };
+
+static const struct seed seeds[] = {
+	{ "full-4k", BKP_FULL, 4096, 8 * 4096, NULL, 8, 0, 3 },
+	{ "full-raw-short-tail", BKP_FULL, 4096, 5 * 4096 + 1024, NULL, 6, 0, 0 },
+	{ "full-store-first", BKP_FULL, 4096, 8 * 4096, store_first, 8, 0x3, 3 },
+	{ "incremental", BKP_INCREMENTAL, 4096, 8 * 4096, incremental, 4, 0x1, 3 },
+	{ "full-64k-text", BKP_FULL, 65536, 2 * 65536, NULL, 2, 0, 3 },
+};
+
+/* Zero, text or pseudo-random content by chunk number, always the same. */
+static void fill(uint8_t *buf, uint32_t len, uint64_t chunk)
+{
+	static const char text[] = "row 1042 balance 17.50 ok;\n";
+	uint32_t i, x = chunk * 2654435761U + 1;
+
+	for (i = 0; i < len; i++) {
+		x = x * 1103515245 + 12345;
+		buf[i] = chunk % 3 == 0 ? 0 : chunk % 3 == 1 ? (uint8_t)text[i % (sizeof(text) - 1)] :
+			 (uint8_t)(x >> 24);
+	}
+}
+
+static int put(struct bkp_writer *w, struct chunk_encoder *enc, uint64_t chunk, bool early,
+	       const struct geometry *g)
+{
+	static uint8_t data[65536], scratch[65536];
+	struct bkp_record rec;
+
+	fill(data, chunk_length(g, chunk), chunk);
+	if (chunk_encode(enc, chunk, data, scratch, &rec))
+		return -1;
+	rec.flags |= early ? REC_EARLY : 0;
+	return bkp_writer_put(w, &rec);
+}
+
+static int write_seed(const char *dir, const struct seed *s)
+{
+	struct bkp_info info = { .kind = s->kind, .epoch = 4, .created = 1700000000,
+				 .tool = "amber corpus" };
+	struct chunk_encoder *enc;
+	struct bkp_writer *w;
+	char path[512];
+	size_t i;
+	int fd, ret = -1;
+
+	if (geometry_init(&info.geo, s->volume_bytes, s->chunk_bytes))
+		return -1;
+	memset(info.volume_uuid, 0xab, 16);
+	if (s->kind == BKP_INCREMENTAL) {
+		memcpy(info.parent_uuid, info.volume_uuid, 16);
+		info.parent_epoch = 2;
+		memset(info.parent_link, 0xcd, 32);
+	}
+	snprintf(path, sizeof(path), "%s/%s", dir, s->name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0)
+		return fail_errno(AMBER_ESYS, "%s", path);
+	enc = chunk_encoder_new(&info.geo, s->level);
+	w = bkp_writer_new(fd, &info);
+	for (i = 0; enc && w && i < s->count; i++)
+		if (put(w, enc, s->order ? s->order[i] : i, s->early >> i & 1, &info.geo))
+			goto out;
+	if (enc && w)
+		ret = bkp_writer_finish(w, NULL, NULL);
+out:
+	bkp_writer_free(w);
+	chunk_encoder_free(enc);
+	close(fd);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	size_t i;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s DIR\n", argv[0]);
+		return 2;
+	}
+	for (i = 0; i < ARRAY_SIZE(seeds); i++)
+		if (write_seed(argv[1], &seeds[i])) {
+			fprintf(stderr, "%s: %s\n", seeds[i].name, error_msg());
+			return 1;
+		}
+	return 0;
+}

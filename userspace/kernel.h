@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Everything that talks to dm-amber: device-mapper through libdevmapper and
+ * the control device /dev/amber-control (module/uapi/amber.h). The rest of
+ * amber reaches the kernel only through here.
+ */
+#ifndef AMBER_KERNEL_H
+#define AMBER_KERNEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dmline.h"
+
+#define AMBER_TARGET		"amber"
+#define AMBER_VIEW_TARGET	"amber-view"
+#define VIEW_SUFFIX		"-view"
+#define DM_NAME_MAX		128
+
+/* Load dm-amber unless its targets are there: modprobe, then insmod
+ * $AMBER_MODULE. */
+int kernel_load_module(void);
+
+int dm_create(const char *name, const char *target, uint64_t sectors,
+	      const char *params, bool read_only);
+int dm_remove(const char *name);
+bool dm_exists(const char *name);
+int dm_message(const char *name, const char *message);
+/* Call @fn for every dm device whose single target is @target. */
+int dm_for_each(const char *target, int (*fn)(void *ctx, const char *name), void *ctx);
+
+/* An amber device, as its table and dm info describe it. */
+struct amber_volume {
+	char name[DM_NAME_MAX];
+	uint32_t major, minor;
+	uint32_t dev;			/* encoded for the control ioctls */
+	uint64_t sectors;
+	struct amber_table table;
+};
+
+/* Fails unless @name is a dm device with an amber table. */
+int volume_open(const char *name, struct amber_volume *v);
+int volume_status(const char *name, struct amber_status *st);
+
+/* /dev/amber-control; made from sysfs when udev did not make it. */
+int control_open(void);
+int control_snap(int ctl, const uint32_t *devs, unsigned int count,
+		 uint32_t timeout_ms, uint64_t *epochs);
+/* Chunks changed since @since_epoch, as a bitmap of nr_chunks bits. */
+int control_changed(int ctl, uint32_t dev, uint64_t since_epoch, uint64_t nr_chunks,
+		    uint64_t *bitmap, uint64_t *snap_epoch, uint8_t uuid[16], bool *exact);
+int control_copied(int ctl, uint32_t dev, uint64_t start, uint64_t *out, size_t max,
+		   size_t *count);
+int control_release(int ctl, uint32_t dev, uint64_t first, uint64_t count);
+
+/* Open the block device @major:@minor by its /dev node. */
+int open_dev_node(uint32_t major, uint32_t minor, int flags);
+
+#endif

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The amber backup format (docs/FORMAT.md): a streaming writer, a streaming
+ * reader that verifies everything it returns, and random access to a
+ * seekable backup through its trailer index.
+ *
+ * Every function that can fail returns -1 (or NULL) with the error recorded
+ * (error.h): AMBER_EDATA for anything wrong in the backup's bytes, with a
+ * one-line message naming the record number and byte offset, AMBER_ESYS for
+ * I/O and memory. Nothing read from a backup is trusted before it has been
+ * checked; no length or offset read from it is used unbounded.
+ */
+#ifndef AMBER_BKP_H
+#define AMBER_BKP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "format.h"
+
+/* How a volume is cut into chunks. */
+struct geometry {
+	uint64_t volume_bytes;
+	uint32_t chunk_bytes;
+	uint64_t nr_chunks;		/* the last one may be shorter */
+};
+
+/* Fill @g; fails (AMBER_EDATA) unless the sizes are valid for a backup. */
+int geometry_init(struct geometry *g, uint64_t volume_bytes, uint64_t chunk_bytes);
+/* Content bytes of @chunk (< nr_chunks). */
+uint32_t chunk_length(const struct geometry *g, uint64_t chunk);
+
+enum bkp_kind { BKP_FULL = 1, BKP_INCREMENTAL = 2 };
+#define BKP_SYNTHETIC	(1U << 0)	/* header flag: made by consolidate */
+
+enum bkp_codec { CODEC_RAW = 0, CODEC_ZSTD = 1 };
+#define REC_ZERO	(1U << 0)	/* all-zero chunk, no payload */
+#define REC_EARLY	(1U << 1)	/* sent ahead of the ascending sweep */
+#define REC_FLAGS	(REC_ZERO | REC_EARLY)
+
+/* What the header says. */
+struct bkp_info {
+	enum bkp_kind kind;
+	uint32_t flags;
+	uint8_t volume_uuid[16];
+	struct geometry geo;
+	uint64_t epoch;
+	int64_t created;
+	char tool[BKP_TOOL_BYTES + 1];
+	uint8_t parent_uuid[16];	/* incremental only, else zero */
+	uint64_t parent_epoch;
+	uint8_t parent_link[32];
+};
+
+/* What the trailer says. */
+struct bkp_summary {
+	uint64_t records;
+	uint64_t zero_records;
+	uint64_t logical_bytes;
+	uint64_t index_offset;
+	uint64_t index_entries;
+	uint64_t index_csum;
+	uint64_t file_bytes;
+	uint8_t digest[32];
+	uint8_t link[32];
+};
+
+/* One chunk, as stored and (from the reader) as content. */
+struct bkp_record {
+	uint64_t chunk;
+	uint16_t codec;
+	uint16_t flags;			/* REC_* */
+	uint32_t length;		/* content bytes: chunk_length() */
+	uint32_t stored_bytes;		/* payload bytes */
+	const void *payload;
+	uint64_t payload_csum;		/* XXH3-64 of the payload */
+	uint8_t leaf[32];		/* SHA-256 of the content */
+	const void *data;		/* reader: the verified content */
+};
+
+/* ---- writing ---- */
+
+struct bkp_writer;
+
+/*
+ * Start a backup on @fd (written front to back, never sought) and write its
+ * header. @info->created and ->tool are taken as given. The writer refuses
+ * records that would make an invalid file (bad chunk, duplicate, order).
+ */
+struct bkp_writer *bkp_writer_new(int fd, const struct bkp_info *info);
+/* Append @rec (from chunk_encode() or a reader); @rec->data is not used. */
+int bkp_writer_put(struct bkp_writer *w, const struct bkp_record *rec);
+/* Hand everything buffered to the kernel (write(2)). */
+int bkp_writer_flush(struct bkp_writer *w);
+/*
+ * Write the index and trailer and flush. @link is the trailer's link for a
+ * synthetic full (the newest source's link); NULL makes it the digest. A
+ * full backup must hold every chunk. Fills @out when not NULL. The caller
+ * makes the medium durable.
+ */
+int bkp_writer_finish(struct bkp_writer *w, const uint8_t link[32],
+		      struct bkp_summary *out);
+/* Bytes handed to bkp_writer_flush() or buffered so far. */
+uint64_t bkp_writer_offset(const struct bkp_writer *w);
+void bkp_writer_free(struct bkp_writer *w);
+
+/* ---- streaming read ---- */
+
+struct bkp_reader;
+
+/* Read and check the header from @fd (any readable fd, read front to back). */
+struct bkp_reader *bkp_reader_open(int fd);
+const struct bkp_info *bkp_reader_info(const struct bkp_reader *r);
+/*
+ * The next record, fully verified: header checksum and fields, sequence,
+ * order rules, no duplicate, payload checksum, decoded content against its
+ * leaf. Returns 1 with @rec filled (its pointers valid until the next call),
+ * 0 at the end once the index, trailer, digest and end marker are verified,
+ * -1 on error. After an error or the end, it keeps returning the same.
+ */
+int bkp_reader_next(struct bkp_reader *r, struct bkp_record *rec);
+/* The verified trailer, after bkp_reader_next() returned 0. */
+const struct bkp_summary *bkp_reader_summary(const struct bkp_reader *r);
+void bkp_reader_free(struct bkp_reader *r);
+
+/* ---- seekable files ---- */
+
+/*
+ * Read the header and trailer of a seekable backup without reading the
+ * records: checks both checksums, the end marker, the file size and that
+ * the trailer is consistent with the header. Nothing about the records
+ * is verified.
+ */
+int bkp_peek(int fd, struct bkp_info *info, struct bkp_summary *summary);
+
+struct bkp_index;
+
+/* Load and check the index of a seekable backup (after bkp_peek()). */
+struct bkp_index *bkp_index_load(int fd, const struct bkp_info *info,
+				 const struct bkp_summary *summary);
+size_t bkp_index_extents(const struct bkp_index *x);
+/*
+ * Read one chunk at random: 1 with the verified content in @buf
+ * (chunk_length() bytes), 0 if the backup has no record of @chunk, -1.
+ */
+int bkp_index_read(struct bkp_index *x, uint64_t chunk, void *buf);
+void bkp_index_free(struct bkp_index *x);
+
+#endif

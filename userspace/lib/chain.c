@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "chain.h"
+#include "error.h"
+#include "util.h"
+
+static int open_member(struct chain_member *m, const char *path)
+{
+	m->path = path;
+	m->fd = -1;
+	if (!strcmp(path, "-"))
+		m->fd = STDIN_FILENO;
+	else if ((m->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		return fail_errno(AMBER_ESYS, "%s", path);
+	}
+	m->reader = bkp_reader_open(m->fd);
+	if (!m->reader)
+		return error_prefix("%s: ", path);
+	m->info = bkp_reader_info(m->reader);
+	if (fd_is_regular(m->fd)) {
+		struct bkp_info info;
+
+		if (bkp_peek(m->fd, &info, &m->summary))
+			return error_prefix("%s: ", path);
+		m->peeked = true;
+	}
+	return 0;
+}
+
+int chain_open(struct chain *c, char *const *paths, size_t n)
+{
+	size_t i, stdin_uses = 0;
+
+	for (i = 0; i < n; i++)
+		stdin_uses += !strcmp(paths[i], "-");
+	if (stdin_uses > 1)
+		return fail(AMBER_EUSAGE, "'-' (standard input) given twice");
+	*c = (struct chain){ .m = calloc(n, sizeof(*c->m)), .n = n };
+	if (!c->m)
+		return fail(AMBER_ESYS, "out of memory");
+	for (i = 0; i < n; i++)
+		if (open_member(&c->m[i], paths[i])) {
+			c->n = i + 1;
+			chain_close(c);
+			return -1;
+		}
+	return 0;
+}
+
+static const char *short_link(const uint8_t link[32], char *buf)
+{
+	return format_hex(link, 6, buf);
+}
+
+/* Does member @i (an incremental) name member @i - 1's verified link? */
+static int check_link(const struct chain *c, size_t i)
+{
+	const struct chain_member *child = &c->m[i], *parent = &c->m[i - 1];
+	char named[13], has[13];
+
+	if (!memcmp(child->info->parent_link, parent->summary.link, 32))
+		return 0;
+	return fail(AMBER_EDATA, "chain broken: %s continues the backup with link %s, but %s"
+		    " (also epoch %" PRIu64 ") has link %s: not its parent", child->path,
+		    short_link(child->info->parent_link, named), parent->path,
+		    parent->info->epoch, short_link(parent->summary.link, has));
+}
+
+static int check_pair(const struct chain *c, size_t i)
+{
+	const struct chain_member *child = &c->m[i], *parent = &c->m[i - 1];
+	const struct geometry *a = &parent->info->geo, *b = &child->info->geo;
+	char u1[37], u2[37];
+
+	if (child->info->kind != BKP_INCREMENTAL)
+		return fail(AMBER_EDATA, "%s is a full backup: only the first of a chain is",
+			    child->path);
+	if (memcmp(child->info->volume_uuid, parent->info->volume_uuid, 16))
+		return fail(AMBER_EDATA, "%s is of volume %s, %s of volume %s", child->path,
+			    format_uuid(child->info->volume_uuid, u1), parent->path,
+			    format_uuid(parent->info->volume_uuid, u2));
+	if (a->volume_bytes != b->volume_bytes || a->chunk_bytes != b->chunk_bytes)
+		return fail(AMBER_EDATA, "%s and %s differ in volume or chunk size",
+			    parent->path, child->path);
+	if (child->info->parent_epoch != parent->info->epoch)
+		return fail(AMBER_EDATA, "chain broken: %s continues epoch %" PRIu64
+			    ", but the backup before it, %s, is epoch %" PRIu64
+			    " (list the backups oldest first, with no gap)", child->path,
+			    child->info->parent_epoch, parent->path, parent->info->epoch);
+	return parent->peeked ? check_link(c, i) : 0;
+}
+
+int chain_check(const struct chain *c)
+{
+	size_t i;
+
+	if (c->m[0].info->kind != BKP_FULL)
+		return fail(AMBER_EDATA, "%s is an incremental backup: a chain starts with a"
+			    " full one", c->m[0].path);
+	for (i = 1; i < c->n; i++)
+		if (check_pair(c, i))
+			return -1;
+	return 0;
+}
+
+static int apply_member(struct chain *c, size_t i, chain_apply_fn apply, void *ctx)
+{
+	struct chain_member *m = &c->m[i];
+	struct bkp_record rec;
+	int ret;
+
+	while ((ret = bkp_reader_next(m->reader, &rec)) > 0) {
+		if (bit_test(c->taken, rec.chunk))
+			continue;
+		if (apply(ctx, m, &rec))
+			return -1;
+		bit_set(c->taken, rec.chunk);
+	}
+	if (ret < 0)
+		return error_prefix("%s: ", m->path);
+	m->summary = *bkp_reader_summary(m->reader);
+	return 0;
+}
+
+int chain_apply(struct chain *c, chain_apply_fn apply, void *ctx)
+{
+	size_t i;
+
+	c->taken = bitmap_alloc(c->m[0].info->geo.nr_chunks);
+	if (!c->taken)
+		return -1;
+	for (i = c->n; i-- > 0;)
+		if (apply_member(c, i, apply, ctx) || (i + 1 < c->n && check_link(c, i + 1)))
+			return -1;
+	return 0;
+}
+
+const struct chain_member *chain_tip(const struct chain *c)
+{
+	return &c->m[c->n - 1];
+}
+
+void chain_close(struct chain *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++) {
+		bkp_reader_free(c->m[i].reader);
+		if (c->m[i].fd > STDIN_FILENO)
+			close(c->m[i].fd);
+	}
+	free(c->m);
+	free(c->taken);
+	*c = (struct chain){ 0 };
+}

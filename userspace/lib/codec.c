@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <stdlib.h>
+#include <xxhash.h>
+#include <zstd.h>
+
+#include "codec.h"
+#include "digest.h"
+#include "checks.h"
+#include "error.h"
+#include "util.h"
+
+/* A window as large as the largest chunk: anything larger is not ours. */
+#define ZSTD_WINDOW_LOG_MAX	20
+
+/* The content of every zero record: reader output points here. */
+static const uint8_t zero_chunk[BKP_MAX_CHUNK];
+
+struct chunk_encoder {
+	const struct geometry *geo;
+	int level;
+	ZSTD_CCtx *zstd;
+	struct leaf_hasher *hasher;
+	struct zero_leaves zeros;
+};
+
+struct chunk_encoder *chunk_encoder_new(const struct geometry *g, int level)
+{
+	struct chunk_encoder *e = calloc(1, sizeof(*e));
+
+	if (!e) {
+		fail(AMBER_ESYS, "out of memory");
+		return NULL;
+	}
+	e->geo = g;
+	e->level = level;
+	if (level && !(e->zstd = ZSTD_createCCtx())) {
+		fail(AMBER_ESYS, "cannot set up zstd");
+		goto fail;
+	}
+	if (!(e->hasher = leaf_hasher_new()) || zero_leaves_init(&e->zeros, g))
+		goto fail;
+	return e;
+fail:
+	chunk_encoder_free(e);
+	return NULL;
+}
+
+/* Compressed size, or 0 when zstd does not make the chunk smaller. */
+static size_t compress(struct chunk_encoder *e, const void *data, uint32_t len,
+		       void *scratch)
+{
+	size_t n;
+
+	if (!e->level)
+		return 0;
+	n = ZSTD_compressCCtx(e->zstd, scratch, len - 1, data, len, e->level);
+	return ZSTD_isError(n) ? 0 : n;
+}
+
+int chunk_encode(struct chunk_encoder *e, uint64_t chunk, const void *data,
+		 void *scratch, struct bkp_record *rec)
+{
+	uint32_t len = chunk_length(e->geo, chunk);
+	size_t packed;
+
+	*rec = (struct bkp_record){ .chunk = chunk, .length = len,
+				    .codec = CODEC_RAW, .payload = data };
+	if (all_zero(data, len)) {
+		rec->flags = REC_ZERO;
+		rec->payload_csum = XXH3_64bits(NULL, 0);
+		memcpy(rec->leaf, zero_leaf(&e->zeros, len), 32);
+		return 0;
+	}
+	if (leaf_hash(e->hasher, data, len, rec->leaf))
+		return -1;
+	rec->stored_bytes = len;
+	packed = compress(e, data, len, scratch);
+	if (packed) {
+		rec->codec = CODEC_ZSTD;
+		rec->payload = scratch;
+		rec->stored_bytes = packed;
+	}
+	rec->payload_csum = XXH3_64bits(rec->payload, rec->stored_bytes);
+	return 0;
+}
+
+void chunk_encoder_free(struct chunk_encoder *e)
+{
+	if (!e)
+		return;
+	ZSTD_freeCCtx(e->zstd);
+	leaf_hasher_free(e->hasher);
+	free(e);
+}
+
+/* ---- decoding ---- */
+
+struct chunk_decoder {
+	ZSTD_DCtx *zstd;
+	struct leaf_hasher *hasher;
+	struct zero_leaves zeros;
+	uint8_t *content;		/* chunk_bytes */
+};
+
+struct chunk_decoder *chunk_decoder_new(const struct geometry *g)
+{
+	struct chunk_decoder *d = calloc(1, sizeof(*d));
+
+	if (!d || !(d->content = malloc(g->chunk_bytes))) {
+		fail(AMBER_ESYS, "out of memory");
+		goto fail;
+	}
+	d->zstd = ZSTD_createDCtx();
+	if (!d->zstd || ZSTD_isError(ZSTD_DCtx_setParameter(d->zstd,
+			ZSTD_d_windowLogMax, ZSTD_WINDOW_LOG_MAX))) {
+		fail(AMBER_ESYS, "cannot set up zstd");
+		goto fail;
+	}
+	if (!(d->hasher = leaf_hasher_new()) || zero_leaves_init(&d->zeros, g))
+		goto fail;
+	return d;
+fail:
+	chunk_decoder_free(d);
+	return NULL;
+}
+
+static int decompress(struct chunk_decoder *d, struct bkp_record *rec)
+{
+	size_t n = ZSTD_decompressDCtx(d->zstd, d->content, rec->length,
+				       rec->payload, rec->stored_bytes);
+
+	if (ZSTD_isError(n))
+		return fail(AMBER_EDATA, "zstd payload does not decode: %s",
+			    ZSTD_getErrorName(n));
+	if (n != rec->length)
+		return fail(AMBER_EDATA, "zstd payload decodes to %zu bytes, not %u",
+			    n, rec->length);
+	rec->data = d->content;
+	return 0;
+}
+
+static int check_leaf(struct chunk_decoder *d, const struct bkp_record *rec)
+{
+	uint8_t leaf[32];
+
+	if (rec->flags & REC_ZERO) {
+		if (digest_differs(rec->leaf, zero_leaf(&d->zeros, rec->length)))
+			return fail(AMBER_EDATA, "zero chunk with a non-zero leaf");
+		return 0;
+	}
+	if (leaf_hash(d->hasher, rec->data, rec->length, leaf))
+		return -1;
+	if (digest_differs(leaf, rec->leaf))
+		return fail(AMBER_EDATA, "content does not match its SHA-256 leaf");
+	return 0;
+}
+
+int chunk_decode(struct chunk_decoder *d, struct bkp_record *rec)
+{
+	if (sum_differs(XXH3_64bits(rec->payload, rec->stored_bytes), rec->payload_csum))
+		return fail(AMBER_EDATA, "payload checksum mismatch");
+	if (rec->flags & REC_ZERO)
+		rec->data = zero_chunk;
+	else if (rec->codec == CODEC_RAW)
+		rec->data = rec->payload;
+	else if (decompress(d, rec))
+		return -1;
+	return check_leaf(d, rec);
+}
+
+void chunk_decoder_free(struct chunk_decoder *d)
+{
+	if (!d)
+		return;
+	ZSTD_freeDCtx(d->zstd);
+	leaf_hasher_free(d->hasher);
+	free(d->content);
+	free(d);
+}

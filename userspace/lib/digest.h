@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Leaves and image digests (docs/FORMAT.md, "Digests"):
+ *
+ *   leaf(c)  = SHA-256(content of chunk c)
+ *   digest   = SHA-256(DIGEST_TAG || le64 volume_bytes || le64 chunk_bytes
+ *                      || for each chunk c present, ascending:
+ *                             le64 c || leaf(c))
+ *
+ * Records may arrive out of chunk order: "early" ones anywhere ahead of the
+ * ascending sweep of the others. An image_digest keeps the early leaves
+ * until the sweep passes them, so its memory is bounded by those.
+ */
+#ifndef AMBER_DIGEST_H
+#define AMBER_DIGEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bkp.h"
+
+struct leaf_hasher;
+
+struct leaf_hasher *leaf_hasher_new(void);
+int leaf_hash(struct leaf_hasher *h, const void *data, size_t len, uint8_t out[32]);
+void leaf_hasher_free(struct leaf_hasher *h);
+
+/* The leaves of all-zero chunks of a geometry: full length and tail. */
+struct zero_leaves {
+	uint32_t len[2];
+	uint8_t leaf[2][32];
+};
+
+int zero_leaves_init(struct zero_leaves *z, const struct geometry *g);
+/* @len is chunk_length() of some chunk of the geometry. */
+const uint8_t *zero_leaf(const struct zero_leaves *z, uint32_t len);
+
+struct image_digest;
+
+struct image_digest *image_digest_new(const struct geometry *g);
+/*
+ * Add chunk @chunk's leaf. Fails with AMBER_EDATA when the order rule is
+ * broken: chunks not flagged @early must ascend strictly; an early chunk
+ * must lie beyond every non-early chunk added before it. The caller keeps
+ * chunks unique.
+ */
+int image_digest_add(struct image_digest *d, uint64_t chunk,
+		     const uint8_t leaf[32], bool early);
+int image_digest_final(struct image_digest *d, uint8_t out[32]);
+void image_digest_free(struct image_digest *d);
+
+#endif

@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <inttypes.h>
+#include <stddef.h>
+#include <xxhash.h>
+
+#include "checks.h"
+#include "error.h"
+#include "index.h"
+#include "layout.h"
+#include "util.h"
+
+/* XXH3-64 of a structure up to (not including) its csum field. */
+#define CSUM_BEFORE(ptr, field) XXH3_64bits(ptr, offsetof(typeof(*(ptr)), field))
+
+int geometry_init(struct geometry *g, uint64_t volume_bytes, uint64_t chunk_bytes)
+{
+	if (!is_power_of_2(chunk_bytes) || chunk_bytes < BKP_MIN_CHUNK ||
+	    chunk_bytes > BKP_MAX_CHUNK)
+		return fail(AMBER_EDATA, "chunk size %" PRIu64
+			    " is not a power of two from 4 KiB to 1 MiB", chunk_bytes);
+	if (!volume_bytes || volume_bytes % 512)
+		return fail(AMBER_EDATA, "volume size %" PRIu64
+			    " is not a positive multiple of 512", volume_bytes);
+	if (DIV_ROUND_UP(volume_bytes, chunk_bytes) > BKP_MAX_CHUNKS)
+		return fail(AMBER_EDATA, "volume of %" PRIu64 " bytes has more than 2^32 chunks",
+			    volume_bytes);
+	g->volume_bytes = volume_bytes;
+	g->chunk_bytes = chunk_bytes;
+	g->nr_chunks = DIV_ROUND_UP(volume_bytes, chunk_bytes);
+	return 0;
+}
+
+uint32_t chunk_length(const struct geometry *g, uint64_t chunk)
+{
+	return MIN(g->chunk_bytes, g->volume_bytes - chunk * g->chunk_bytes);
+}
+
+static const uint8_t nothing[128];
+
+static bool zero_bytes(const void *p, size_t len)
+{
+	return !memcmp(p, nothing, len);
+}
+
+/* ---- header ---- */
+
+void header_encode(const struct bkp_info *info, struct disk_header *out)
+{
+	memset(out, 0, sizeof(*out));
+	memcpy(out->magic, BKP_MAGIC, sizeof(out->magic));
+	out->version = htole32(BKP_VERSION);
+	out->header_bytes = htole32(sizeof(*out));
+	out->kind = htole32(info->kind);
+	out->flags = htole32(info->flags);
+	memcpy(out->volume_uuid, info->volume_uuid, 16);
+	out->volume_bytes = htole64(info->geo.volume_bytes);
+	out->chunk_bytes = htole32(info->geo.chunk_bytes);
+	out->epoch = htole64(info->epoch);
+	out->created = htole64(info->created);
+	memcpy(out->tool, info->tool, strnlen(info->tool, sizeof(out->tool)));
+	if (info->kind == BKP_INCREMENTAL) {
+		memcpy(out->parent_uuid, info->parent_uuid, 16);
+		out->parent_epoch = htole64(info->parent_epoch);
+		memcpy(out->parent_link, info->parent_link, 32);
+	}
+	out->csum = htole64(CSUM_BEFORE(out, csum));
+}
+
+static void decode_tool(const char *in, char *out)
+{
+	size_t i;
+
+	for (i = 0; i < BKP_TOOL_BYTES && in[i]; i++)
+		out[i] = in[i] >= 0x20 && in[i] < 0x7f ? in[i] : '?';
+	out[i] = 0;
+}
+
+static int check_parent(const struct disk_header *in, const struct bkp_info *info)
+{
+	if (info->kind == BKP_FULL) {
+		if (!zero_bytes(in->parent_uuid, 16) || in->parent_epoch ||
+		    !zero_bytes(in->parent_link, 32))
+			return fail(AMBER_EDATA, "header: a full backup with a parent");
+		return 0;
+	}
+	if (info->flags & BKP_SYNTHETIC)
+		return fail(AMBER_EDATA, "header: a synthetic incremental backup");
+	if (memcmp(in->parent_uuid, in->volume_uuid, 16))
+		return fail(AMBER_EDATA, "header: parent is of another volume");
+	if (!info->parent_epoch || info->parent_epoch >= info->epoch)
+		return fail(AMBER_EDATA, "header: parent epoch %" PRIu64
+			    " is not before epoch %" PRIu64, info->parent_epoch, info->epoch);
+	return 0;
+}
+
+int header_decode(const struct disk_header *in, struct bkp_info *info)
+{
+	uint32_t version = le32toh(in->version);
+
+	if (memcmp(in->magic, BKP_MAGIC, sizeof(in->magic)))
+		return fail(AMBER_EDATA, "header: not an amber backup (bad magic)");
+	if (version != BKP_VERSION)
+		return fail(AMBER_EDATA, "header: format version %u, this amber reads version %u",
+			    version, BKP_VERSION);
+	if (sum_differs(le64toh(in->csum), CSUM_BEFORE(in, csum)))
+		return fail(AMBER_EDATA, "header: checksum mismatch");
+	if (le32toh(in->header_bytes) != sizeof(*in) || in->reserved0 ||
+	    !zero_bytes(in->reserved, sizeof(in->reserved)))
+		return fail(AMBER_EDATA, "header: bad size or reserved bytes");
+	memset(info, 0, sizeof(*info));
+	info->kind = le32toh(in->kind);
+	info->flags = le32toh(in->flags);
+	if (info->kind != BKP_FULL && info->kind != BKP_INCREMENTAL)
+		return fail(AMBER_EDATA, "header: unknown kind %u", info->kind);
+	if (info->flags & ~BKP_SYNTHETIC)
+		return fail(AMBER_EDATA, "header: unknown flags %#x", info->flags);
+	if (geometry_init(&info->geo, le64toh(in->volume_bytes), le32toh(in->chunk_bytes)))
+		return error_prefix("header: ");
+	info->epoch = le64toh(in->epoch);
+	if (!info->epoch)
+		return fail(AMBER_EDATA, "header: epoch 0");
+	memcpy(info->volume_uuid, in->volume_uuid, 16);
+	info->created = (int64_t)le64toh(in->created);
+	decode_tool(in->tool, info->tool);
+	memcpy(info->parent_uuid, in->parent_uuid, 16);
+	info->parent_epoch = le64toh(in->parent_epoch);
+	memcpy(info->parent_link, in->parent_link, 32);
+	return check_parent(in, info);
+}
+
+/* ---- records ---- */
+
+void record_encode(const struct bkp_record *rec, uint64_t seq, struct disk_record *out)
+{
+	memset(out, 0, sizeof(*out));
+	memcpy(out->magic, REC_MAGIC, sizeof(out->magic));
+	out->codec = htole16(rec->codec);
+	out->flags = htole16(rec->flags);
+	out->seq = htole64(seq);
+	out->chunk = htole64(rec->chunk);
+	out->stored_bytes = htole32(rec->stored_bytes);
+	out->payload_csum = htole64(rec->payload_csum);
+	memcpy(out->leaf, rec->leaf, 32);
+	out->csum = htole64(CSUM_BEFORE(out, csum));
+}
+
+int record_check(const struct bkp_record *rec)
+{
+	bool ok;
+
+	if (rec->codec > CODEC_ZSTD || rec->flags & ~REC_FLAGS)
+		return fail(AMBER_EDATA, "unknown codec %u or flags %#x", rec->codec,
+			    rec->flags);
+	if (rec->flags & REC_ZERO)
+		ok = rec->codec == CODEC_RAW && !rec->stored_bytes;
+	else if (rec->codec == CODEC_RAW)
+		ok = rec->stored_bytes == rec->length;
+	else
+		ok = rec->stored_bytes && rec->stored_bytes < rec->length;
+	if (!ok)
+		return fail(AMBER_EDATA, "stored length %u is impossible for codec %u, flags %#x,"
+			    " chunk length %u", rec->stored_bytes, rec->codec, rec->flags,
+			    rec->length);
+	return 0;
+}
+
+int record_decode(const struct disk_record *in, const struct geometry *g,
+		  struct bkp_record *rec, uint64_t *seq)
+{
+	if (memcmp(in->magic, REC_MAGIC, sizeof(in->magic)))
+		return fail(AMBER_EDATA, "bad record magic");
+	if (sum_differs(le64toh(in->csum), CSUM_BEFORE(in, csum)))
+		return fail(AMBER_EDATA, "record header checksum mismatch");
+	memset(rec, 0, sizeof(*rec));
+	rec->codec = le16toh(in->codec);
+	rec->flags = le16toh(in->flags);
+	rec->chunk = le64toh(in->chunk);
+	rec->stored_bytes = le32toh(in->stored_bytes);
+	rec->payload_csum = le64toh(in->payload_csum);
+	memcpy(rec->leaf, in->leaf, 32);
+	*seq = le64toh(in->seq);
+	if (in->reserved)
+		return fail(AMBER_EDATA, "record reserved bytes set");
+	if (rec->chunk >= g->nr_chunks)
+		return fail(AMBER_EDATA, "chunk %" PRIu64 " beyond the volume's %" PRIu64,
+			    rec->chunk, g->nr_chunks);
+	rec->length = chunk_length(g, rec->chunk);
+	return record_check(rec);
+}
+
+/* ---- index ---- */
+
+void index_head_encode(uint64_t entries, struct disk_index_head *out)
+{
+	memset(out, 0, sizeof(*out));
+	memcpy(out->magic, IDX_MAGIC, sizeof(out->magic));
+	out->entries = htole64(entries);
+}
+
+int index_head_decode(const struct disk_index_head *in, uint64_t *entries)
+{
+	if (memcmp(in->magic, IDX_MAGIC, sizeof(in->magic)) || in->reserved)
+		return fail(AMBER_EDATA, "bad index magic or reserved bytes");
+	*entries = le64toh(in->entries);
+	return 0;
+}
+
+void index_entry_encode(const struct index_entry *e, struct disk_index_entry *out)
+{
+	out->first_chunk = htole64(e->first_chunk);
+	out->offset = htole64(e->offset);
+	out->count = htole32(e->count);
+	out->bytes = htole32(e->bytes);
+}
+
+void index_entry_decode(const struct disk_index_entry *in, struct index_entry *e)
+{
+	e->first_chunk = le64toh(in->first_chunk);
+	e->offset = le64toh(in->offset);
+	e->count = le32toh(in->count);
+	e->bytes = le32toh(in->bytes);
+}
+
+/* ---- trailer ---- */
+
+void trailer_encode(const struct bkp_summary *s, struct disk_trailer *out)
+{
+	memset(out, 0, sizeof(*out));
+	memcpy(out->magic, TRL_MAGIC, sizeof(out->magic));
+	out->records = htole64(s->records);
+	out->zero_records = htole64(s->zero_records);
+	out->logical_bytes = htole64(s->logical_bytes);
+	out->index_offset = htole64(s->index_offset);
+	out->index_entries = htole64(s->index_entries);
+	out->index_csum = htole64(s->index_csum);
+	out->file_bytes = htole64(s->file_bytes);
+	memcpy(out->digest, s->digest, 32);
+	memcpy(out->link, s->link, 32);
+	out->csum = htole64(CSUM_BEFORE(out, csum));
+	memcpy(out->end, END_MAGIC, sizeof(out->end));
+}
+
+int trailer_decode(const struct disk_trailer *in, struct bkp_summary *s)
+{
+	if (memcmp(in->magic, TRL_MAGIC, sizeof(in->magic)))
+		return fail(AMBER_EDATA, "bad trailer magic");
+	if (sum_differs(le64toh(in->csum), CSUM_BEFORE(in, csum)))
+		return fail(AMBER_EDATA, "trailer checksum mismatch");
+	if (memcmp(in->end, END_MAGIC, sizeof(in->end)))
+		return fail(AMBER_EDATA, "no end marker after the trailer");
+	if (in->reserved)
+		return fail(AMBER_EDATA, "trailer reserved bytes set");
+	s->records = le64toh(in->records);
+	s->zero_records = le64toh(in->zero_records);
+	s->logical_bytes = le64toh(in->logical_bytes);
+	s->index_offset = le64toh(in->index_offset);
+	s->index_entries = le64toh(in->index_entries);
+	s->index_csum = le64toh(in->index_csum);
+	s->file_bytes = le64toh(in->file_bytes);
+	memcpy(s->digest, in->digest, 32);
+	memcpy(s->link, in->link, 32);
+	if (s->zero_records > s->records || s->index_entries > s->records)
+		return fail(AMBER_EDATA, "trailer counts are inconsistent");
+	return 0;
+}
+
+enum section section_of(const void *magic)
+{
+	if (!memcmp(magic, REC_MAGIC, SECTION_MAGIC_BYTES))
+		return SECTION_RECORD;
+	if (!memcmp(magic, IDX_MAGIC, SECTION_MAGIC_BYTES))
+		return SECTION_INDEX;
+	if (!memcmp(magic, TRL_MAGIC, SECTION_MAGIC_BYTES))
+		return SECTION_TRAILER;
+	return SECTION_UNKNOWN;
+}

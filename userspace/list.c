@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: GPL-2.0
+/* amber list: one line about each backup, from its header and trailer. */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "error.h"
+#include "subcommands.h"
+#include "util.h"
+
+static const char usage[] =
+"Usage: amber list FILE...\n"
+"\n"
+"One line per backup from its header and trailer (nothing else is read or\n"
+"verified): kind, epoch, parent epoch, creation time, chunks, content and\n"
+"file size, and the first bytes of its link, which an incremental child\n"
+"names as its parent.\n";
+
+static const struct cli_option options[] = { { NULL, false } };
+
+static void print_row(const char *path, const struct bkp_info *info,
+		      const struct bkp_summary *s)
+{
+	char when[32], parent[24] = "-", content[32], size[32], link[13];
+
+	if (info->kind == BKP_INCREMENTAL)
+		snprintf(parent, sizeof(parent), "%" PRIu64, info->parent_epoch);
+	printf("%-24s %-12s %8" PRIu64 " %8s  %-20s %10" PRIu64 " %10s %10s  %s\n", path,
+	       info->kind == BKP_FULL ? (info->flags & BKP_SYNTHETIC ? "full*" : "full") :
+	       "incremental", info->epoch, parent, format_time(info->created, when, sizeof(when)),
+	       s->records, format_size(s->logical_bytes, content, sizeof(content)),
+	       format_size(s->file_bytes, size, sizeof(size)), format_hex(s->link, 6, link));
+}
+
+static int list_one(const char *path)
+{
+	struct bkp_summary summary;
+	struct bkp_info info;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int ret;
+
+	if (fd < 0)
+		return fail_errno(AMBER_ESYS, "%s", path);
+	ret = bkp_peek(fd, &info, &summary);
+	close(fd);
+	if (ret)
+		return error_prefix("%s: ", path);
+	print_row(path, &info, &summary);
+	return 0;
+}
+
+int list_main(int argc, char **argv)
+{
+	struct cli c = { .command = "list", .usage = usage, .options = options };
+	int i, ret;
+
+	ret = cli_parse(&c, argc, argv);
+	if (ret)
+		return ret > 0 ? 0 : -1;
+	if (cli_args(&c, 1, CLI_MAX_ARGS, "FILE"))
+		return -1;
+	printf("%-24s %-12s %8s %8s  %-20s %10s %10s %10s  %s\n", "FILE", "KIND", "EPOCH",
+	       "PARENT", "CREATED", "CHUNKS", "CONTENT", "SIZE", "LINK");
+	for (i = 0; i < c.nr_args; i++)
+		if (list_one(c.args[i]))
+			return -1;
+	return 0;
+}

@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "harness.h"
+#include "helpers.h"
+#include "util.h"
+
+const uint8_t test_uuid[16] = { 0xa1, 0x2b, 0x3c, 0x4d, 0x5e, 0x6f, 0x40, 0x81,
+				0x92, 0xa3, 0xb4, 0xc5, 0xd6, 0xe7, 0xf8, 0x09 };
+
+/* splitmix64: a fixed, fast sequence per seed. */
+static uint64_t next_random(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+void random_fill(void *buf, size_t len, uint64_t seed)
+{
+	uint8_t *p = buf;
+	uint64_t v;
+	size_t i;
+
+	for (i = 0; i < len; i += 8) {
+		v = next_random(&seed);
+		memcpy(p + i, &v, MIN(8, len - i));
+	}
+}
+
+static void text_fill(uint8_t *buf, size_t len, uint64_t seed)
+{
+	size_t i;
+	int n;
+
+	for (i = 0; i < len; i += n) {
+		char line[64];
+
+		n = snprintf(line, sizeof(line), "row %" PRIu64 " balance %zu;\n", seed, i / 29);
+		memcpy(buf + i, line, MIN((size_t)n, len - i));
+	}
+}
+
+uint8_t *image_chunk(const struct image *im, uint64_t chunk)
+{
+	return im->data + chunk * im->geo.chunk_bytes;
+}
+
+void image_make(struct image *im, uint64_t volume_bytes, uint32_t chunk_bytes, uint64_t seed)
+{
+	uint64_t c;
+
+	CHECK_OK(geometry_init(&im->geo, volume_bytes, chunk_bytes));
+	im->data = calloc(1, volume_bytes);
+	CHECK(im->data);
+	for (c = 0; c < im->geo.nr_chunks; c++) {
+		uint32_t len = chunk_length(&im->geo, c);
+
+		if (c % 3 == 1)
+			text_fill(image_chunk(im, c), len, seed + c);
+		else if (c % 3 == 2)
+			random_fill(image_chunk(im, c), len, seed + c);
+	}
+}
+
+void image_change(struct image *im, uint64_t chunk, uint64_t seed)
+{
+	random_fill(image_chunk(im, chunk), chunk_length(&im->geo, chunk), seed);
+}
+
+void image_copy(struct image *to, const struct image *from)
+{
+	to->geo = from->geo;
+	to->data = malloc(from->geo.volume_bytes);
+	CHECK(to->data);
+	memcpy(to->data, from->data, from->geo.volume_bytes);
+}
+
+void image_free(struct image *im)
+{
+	free(im->data);
+	im->data = NULL;
+}
+
+struct bkp_info test_info(const struct image *im, enum bkp_kind kind, uint64_t epoch)
+{
+	struct bkp_info info = { .kind = kind, .geo = im->geo, .epoch = epoch,
+				 .created = 1700000000, .tool = "amber test" };
+
+	memcpy(info.volume_uuid, test_uuid, 16);
+	return info;
+}
+
+void set_parent(struct bkp_info *info, uint64_t parent_epoch, const struct bkp_summary *parent)
+{
+	info->kind = BKP_INCREMENTAL;
+	memcpy(info->parent_uuid, info->volume_uuid, 16);
+	info->parent_epoch = parent_epoch;
+	memcpy(info->parent_link, parent->link, 32);
+}
+
+void write_chunks(const char *path, const struct bkp_info *info, const struct image *im,
+		  const uint64_t *chunks, const bool *early, size_t n, int level,
+		  struct bkp_summary *out)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	uint8_t *scratch = malloc(im->geo.chunk_bytes);
+	struct chunk_encoder *enc;
+	struct bkp_writer *w;
+	struct bkp_record rec;
+	size_t i;
+
+	CHECK(fd >= 0 && scratch);
+	CHECK_PTR(enc = chunk_encoder_new(&im->geo, level));
+	CHECK_PTR(w = bkp_writer_new(fd, info));
+	for (i = 0; i < n; i++) {
+		CHECK_OK(chunk_encode(enc, chunks[i], image_chunk(im, chunks[i]), scratch, &rec));
+		if (early && early[i])
+			rec.flags |= REC_EARLY;
+		CHECK_OK(bkp_writer_put(w, &rec));
+	}
+	CHECK_OK(bkp_writer_finish(w, NULL, out));
+	bkp_writer_free(w);
+	chunk_encoder_free(enc);
+	free(scratch);
+	close(fd);
+}
+
+void write_all(const char *path, const struct bkp_info *info, const struct image *im,
+	       int level, struct bkp_summary *out)
+{
+	uint64_t *chunks = calloc(im->geo.nr_chunks, sizeof(*chunks)), c;
+
+	CHECK(chunks);
+	for (c = 0; c < im->geo.nr_chunks; c++)
+		chunks[c] = c;
+	write_chunks(path, info, im, chunks, NULL, im->geo.nr_chunks, level, out);
+	free(chunks);
+}
+
+int read_backup(const char *path, struct image *into, struct bkp_summary *out)
+{
+	int fd = open(path, O_RDONLY), ret;
+	struct bkp_reader *r;
+	struct bkp_record rec;
+
+	CHECK(fd >= 0);
+	r = bkp_reader_open(fd);
+	if (!r) {
+		close(fd);
+		return -1;
+	}
+	while ((ret = bkp_reader_next(r, &rec)) > 0)
+		if (into)
+			memcpy(image_chunk(into, rec.chunk), rec.data, rec.length);
+	if (!ret && out)
+		*out = *bkp_reader_summary(r);
+	bkp_reader_free(r);
+	close(fd);
+	return ret;
+}
+
+void reference_digest(const struct image *im, uint8_t out[32])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	uint8_t le[8], leaf[32];
+	uint64_t c;
+
+	CHECK(ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL));
+	EVP_DigestUpdate(ctx, "amber-image-v1\0\0", 16);
+	put_le64(le, im->geo.volume_bytes);
+	EVP_DigestUpdate(ctx, le, 8);
+	put_le64(le, im->geo.chunk_bytes);
+	EVP_DigestUpdate(ctx, le, 8);
+	for (c = 0; c < im->geo.nr_chunks; c++) {
+		EVP_Digest(image_chunk(im, c), chunk_length(&im->geo, c), leaf, NULL,
+			   EVP_sha256(), NULL);
+		put_le64(le, c);
+		EVP_DigestUpdate(ctx, le, 8);
+		EVP_DigestUpdate(ctx, leaf, 32);
+	}
+	EVP_DigestFinal_ex(ctx, out, NULL);
+	EVP_MD_CTX_free(ctx);
+}
+
+void file_put(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	CHECK(fd >= 0);
+	CHECK_OK(write_full(fd, data, len));
+	close(fd);
+}
+
+uint8_t *file_get(const char *path, size_t *len)
+{
+	int fd = open(path, O_RDONLY);
+	uint64_t size;
+	uint8_t *data;
+
+	CHECK(fd >= 0);
+	CHECK_OK(fd_size(fd, &size));
+	data = malloc(size + 1);
+	CHECK(data);
+	CHECK_OK(pread_full(fd, data, size, 0));
+	close(fd);
+	*len = size;
+	return data;
+}
+
+void file_flip(const char *path, size_t offset, uint8_t mask)
+{
+	int fd = open(path, O_RDWR);
+	uint8_t b;
+
+	CHECK(fd >= 0);
+	CHECK_OK(pread_full(fd, &b, 1, offset));
+	b ^= mask;
+	CHECK_OK(pwrite_full(fd, &b, 1, offset));
+	close(fd);
+}
+
+void file_truncate(const char *path, size_t len)
+{
+	CHECK(!truncate(path, len));
+}
+
+int run_cmd(int (*main)(int, char **), ...)
+{
+	char *argv[32];
+	int argc = 0;
+	va_list ap;
+
+	va_start(ap, main);
+	while (argc < 31 && (argv[argc] = va_arg(ap, char *)))
+		argc++;
+	va_end(ap);
+	argv[argc] = NULL;
+	return main(argc, argv);
+}

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Volumes in memory, backups of them, files to corrupt. */
+#ifndef AMBER_TEST_HELPERS_H
+#define AMBER_TEST_HELPERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bkp.h"
+
+extern const uint8_t test_uuid[16];
+
+/* A volume image: chunk c is zero when c % 3 == 0, text when 1, random when 2. */
+struct image {
+	struct geometry geo;
+	uint8_t *data;
+};
+
+void image_make(struct image *im, uint64_t volume_bytes, uint32_t chunk_bytes, uint64_t seed);
+/* Give chunk @chunk new random content. */
+void image_change(struct image *im, uint64_t chunk, uint64_t seed);
+uint8_t *image_chunk(const struct image *im, uint64_t chunk);
+void image_copy(struct image *to, const struct image *from);
+void image_free(struct image *im);
+void random_fill(void *buf, size_t len, uint64_t seed);
+
+struct bkp_info test_info(const struct image *im, enum bkp_kind kind, uint64_t epoch);
+/* Make @info an incremental continuing the backup summarised by @parent. */
+void set_parent(struct bkp_info *info, uint64_t parent_epoch, const struct bkp_summary *parent);
+
+/*
+ * Write a backup at @path of the chunks @chunks[0..n) of @im, in that order,
+ * the ones with @early[i] (NULL: none) flagged REC_EARLY. zstd @level.
+ */
+void write_chunks(const char *path, const struct bkp_info *info, const struct image *im,
+		  const uint64_t *chunks, const bool *early, size_t n, int level,
+		  struct bkp_summary *out);
+/* Every chunk of @im, ascending. */
+void write_all(const char *path, const struct bkp_info *info, const struct image *im,
+	       int level, struct bkp_summary *out);
+
+/* Read a backup with the streaming reader: 0 and the records in @into (may
+ * be NULL), or -1 with the error. */
+int read_backup(const char *path, struct image *into, struct bkp_summary *out);
+
+/* The image digest of every chunk, computed straight from FORMAT.md. */
+void reference_digest(const struct image *im, uint8_t out[32]);
+
+void file_put(const char *path, const void *data, size_t len);
+uint8_t *file_get(const char *path, size_t *len);
+void file_flip(const char *path, size_t offset, uint8_t mask);
+void file_truncate(const char *path, size_t len);
+
+/* Run a subcommand's main with a NULL-terminated argument list. */
+int run_cmd(int (*main)(int, char **), ...);
+
+#endif

@@ -1,0 +1,312 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Chains: validation before writing, newest wins, consolidation. */
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "chain.h"
+#include "harness.h"
+#include "helpers.h"
+#include "subcommands.h"
+#include "util.h"
+
+#define CHUNKS	24
+
+/*
+ * full.amb (epoch 1) of v0; incr1.amb (epoch 3) with chunks 2, 5, 6
+ * changed; incr2.amb (epoch 6) with chunks 5, 9, 23 changed. v2 is the
+ * final image. Chunk 5 changes twice: only incr2's version may survive.
+ */
+struct fixture {
+	struct image v0, v1, v2;
+	struct bkp_summary full, incr1, incr2;
+};
+
+static const uint64_t changed1[] = { 2, 5, 6 };
+static const uint64_t changed2[] = { 5, 9, 23 };
+
+static void make_chain(struct fixture *f)
+{
+	struct bkp_info info;
+	unsigned int i;
+
+	image_make(&f->v0, CHUNKS * 4096, 4096, 21);
+	info = test_info(&f->v0, BKP_FULL, 1);
+	write_all("full.amb", &info, &f->v0, 3, &f->full);
+
+	image_copy(&f->v1, &f->v0);
+	for (i = 0; i < 3; i++)
+		image_change(&f->v1, changed1[i], 100 + i);
+	info = test_info(&f->v1, BKP_INCREMENTAL, 3);
+	set_parent(&info, 1, &f->full);
+	write_chunks("incr1.amb", &info, &f->v1, changed1, NULL, 3, 3, &f->incr1);
+
+	image_copy(&f->v2, &f->v1);
+	for (i = 0; i < 3; i++)
+		image_change(&f->v2, changed2[i], 200 + i);
+	info = test_info(&f->v2, BKP_INCREMENTAL, 6);
+	set_parent(&info, 3, &f->incr1);
+	write_chunks("incr2.amb", &info, &f->v2, changed2, NULL, 3, 3, &f->incr2);
+}
+
+static void make_target(const char *path, size_t len, uint8_t fill)
+{
+	uint8_t *junk = malloc(len);
+
+	memset(junk, fill, len);
+	file_put(path, junk, len);
+	free(junk);
+}
+
+static void expect_file(const char *path, const struct image *im)
+{
+	uint8_t *data;
+	size_t len;
+
+	data = file_get(path, &len);
+	CHECK(len >= im->geo.volume_bytes);
+	CHECK(!memcmp(data, im->data, im->geo.volume_bytes));
+	free(data);
+}
+
+static void expect_untouched(const char *path, size_t len, uint8_t fill)
+{
+	uint8_t *data;
+	size_t got, i;
+
+	data = file_get(path, &got);
+	CHECK_EQ(got, len);
+	for (i = 0; i < len; i++)
+		CHECK_EQ(data[i], fill);
+	free(data);
+}
+
+TEST(chain_restore_full_and_incrementals_to_a_file)
+{
+	struct fixture f;
+
+	make_chain(&f);
+	make_target("target", CHUNKS * 4096, 0xaa);
+	CHECK_OK(run_cmd(restore_main, "restore", "full.amb", "incr1.amb", "incr2.amb",
+			 "--to", "target", NULL));
+	expect_file("target", &f.v2);
+	make_target("target", CHUNKS * 4096 + 8192, 0xaa);	/* larger is fine */
+	CHECK_OK(run_cmd(restore_main, "restore", "full.amb", "incr1.amb", "--to", "target",
+			 NULL));
+	expect_file("target", &f.v1);
+	CHECK_OK(run_cmd(restore_main, "restore", "full.amb", "--to", "target", NULL));
+	expect_file("target", &f.v0);
+}
+
+struct applied {
+	unsigned int times[CHUNKS];
+	const char *from[CHUNKS];
+};
+
+static int record_apply(void *ctx, const struct chain_member *from, const struct bkp_record *rec)
+{
+	struct applied *a = ctx;
+
+	a->times[rec->chunk]++;
+	a->from[rec->chunk] = from->path;
+	return 0;
+}
+
+TEST(chain_newest_version_wins_and_each_chunk_is_written_once)
+{
+	char *paths[] = { "full.amb", "incr1.amb", "incr2.amb" };
+	struct applied a = { 0 };
+	struct fixture f;
+	struct chain c;
+	unsigned int i;
+
+	make_chain(&f);
+	CHECK_OK(chain_open(&c, paths, 3));
+	CHECK_OK(chain_check(&c));
+	CHECK_OK(chain_apply(&c, record_apply, &a));
+	for (i = 0; i < CHUNKS; i++)
+		CHECK_EQ(a.times[i], 1);
+	CHECK(!strcmp(a.from[5], "incr2.amb"));
+	CHECK(!strcmp(a.from[9], "incr2.amb"));
+	CHECK(!strcmp(a.from[2], "incr1.amb"));
+	CHECK(!strcmp(a.from[6], "incr1.amb"));
+	CHECK(!strcmp(a.from[0], "full.amb"));
+	CHECK(!memcmp(chain_tip(&c)->summary.link, f.incr2.link, 32));
+	chain_close(&c);
+}
+
+TEST(chain_broken_chains_are_refused_before_writing)
+{
+	struct bkp_summary other;
+	struct bkp_info info;
+	struct fixture f;
+
+	make_chain(&f);
+	make_target("target", CHUNKS * 4096, 0x5a);
+	/* swapped */
+	CHECK_FAILS(run_cmd(restore_main, "restore", "full.amb", "incr2.amb", "incr1.amb",
+			    "--to", "target", NULL), AMBER_EDATA, "continues epoch 3");
+	/* a missing link */
+	CHECK_FAILS(run_cmd(restore_main, "restore", "full.amb", "incr2.amb", "--to", "target",
+			    NULL), AMBER_EDATA, "chain broken: incr2.amb continues epoch 3");
+	/* no full first */
+	CHECK_FAILS(run_cmd(restore_main, "restore", "incr1.amb", "incr2.amb", "--to", "target",
+			    NULL), AMBER_EDATA, "starts with a full one");
+	/* two fulls */
+	CHECK_FAILS(run_cmd(restore_main, "restore", "full.amb", "full.amb", "--to", "target",
+			    NULL), AMBER_EDATA, "only the first");
+	/* a different full of the same epoch: the link does not match */
+	image_change(&f.v0, 0, 999);
+	info = test_info(&f.v0, BKP_FULL, 1);
+	write_all("other.amb", &info, &f.v0, 3, &other);
+	CHECK_FAILS(run_cmd(restore_main, "restore", "other.amb", "incr1.amb", "--to", "target",
+			    NULL), AMBER_EDATA, "not its parent");
+	/* another volume */
+	info = test_info(&f.v1, BKP_INCREMENTAL, 3);
+	info.volume_uuid[0] ^= 1;
+	set_parent(&info, 1, &f.full);
+	write_chunks("foreign.amb", &info, &f.v1, changed1, NULL, 3, 3, NULL);
+	CHECK_FAILS(run_cmd(restore_main, "restore", "full.amb", "foreign.amb", "--to", "target",
+			    NULL), AMBER_EDATA, "is of volume");
+	expect_untouched("target", CHUNKS * 4096, 0x5a);
+}
+
+TEST(chain_restore_refuses_bad_targets)
+{
+	uint8_t ext4[CHUNKS * 4096] = { 0 };
+	struct fixture f;
+
+	make_chain(&f);
+	make_target("small", CHUNKS * 4096 - 512, 0);
+	CHECK_FAILS(run_cmd(restore_main, "restore", "full.amb", "--to", "small", NULL),
+		    AMBER_ESYS, "the image needs");
+	CHECK_FAILS(run_cmd(restore_main, "restore", "full.amb", "--to", "missing", NULL),
+		    AMBER_ESYS, "missing");
+	ext4[1080] = 0x53, ext4[1081] = 0xef;
+	file_put("ext4", ext4, sizeof(ext4));
+	CHECK_FAILS(run_cmd(restore_main, "restore", "full.amb", "--to", "ext4", NULL),
+		    AMBER_ESYS, "holds an ext2/3/4 filesystem");
+	CHECK_OK(run_cmd(restore_main, "restore", "full.amb", "--to", "ext4", "--force", NULL));
+	expect_file("ext4", &f.v0);
+	CHECK_FAILS(run_cmd(restore_main, "restore", "full.amb", NULL), AMBER_EUSAGE,
+		    "--to is required");
+}
+
+TEST(chain_corrupt_member_leaves_the_target_marked_incomplete)
+{
+	struct fixture f;
+	size_t len;
+	uint8_t *data;
+
+	make_chain(&f);
+	data = file_get("full.amb", &len);
+	file_flip("full.amb", len - 144 - 20, 0x10);	/* in the index */
+	make_target("target", CHUNKS * 4096, 0);
+	CHECK_FAILS(run_cmd(restore_main, "restore", "full.amb", "incr1.amb", "--to", "target",
+			    NULL), AMBER_EDATA, "target is incomplete");
+	free(data);
+}
+
+static void with_stdin(const char *path)
+{
+	int fd = open(path, O_RDONLY);
+
+	CHECK(fd >= 0 && dup2(fd, STDIN_FILENO) == STDIN_FILENO);
+	close(fd);
+}
+
+TEST(chain_full_from_standard_input)
+{
+	struct fixture f;
+
+	make_chain(&f);
+	make_target("target", CHUNKS * 4096, 0);
+	with_stdin("full.amb");
+	CHECK_OK(run_cmd(restore_main, "restore", "-", "incr1.amb", "incr2.amb", "--to",
+			 "target", NULL));
+	expect_file("target", &f.v2);
+	/* a wrong full on stdin: caught at its end, by its link */
+	image_change(&f.v0, 1, 77);
+	{
+		struct bkp_info info = test_info(&f.v0, BKP_FULL, 1);
+
+		write_all("other.amb", &info, &f.v0, 3, NULL);
+	}
+	with_stdin("other.amb");
+	CHECK_FAILS(run_cmd(restore_main, "restore", "-", "incr1.amb", "--to", "target", NULL),
+		    AMBER_EDATA, "not its parent");
+	CHECK_FAILS(run_cmd(restore_main, "restore", "-", "-", "--to", "target", NULL),
+		    AMBER_EUSAGE, "given twice");
+}
+
+TEST(chain_consolidated_full_equals_a_full_of_the_final_image)
+{
+	struct bkp_summary direct, merged;
+	struct bkp_info info;
+	struct fixture f;
+	uint8_t digest[32];
+
+	make_chain(&f);
+	CHECK_OK(run_cmd(consolidate_main, "consolidate", "full.amb", "incr1.amb", "incr2.amb",
+			 "--to", "new.amb", NULL));
+	CHECK_OK(read_backup("new.amb", NULL, &merged));
+	info = test_info(&f.v2, BKP_FULL, 6);
+	write_all("direct.amb", &info, &f.v2, 3, &direct);
+	CHECK(!memcmp(merged.digest, direct.digest, 32));
+	reference_digest(&f.v2, digest);
+	CHECK(!memcmp(merged.digest, digest, 32));
+	CHECK(!memcmp(merged.link, f.incr2.link, 32));
+	make_target("target", CHUNKS * 4096, 0xff);
+	CHECK_OK(run_cmd(restore_main, "restore", "new.amb", "--to", "target", NULL));
+	expect_file("target", &f.v2);
+	CHECK_FAILS(run_cmd(consolidate_main, "consolidate", "full.amb", "--to", "new.amb",
+			    NULL), AMBER_ESYS, "exists");
+}
+
+/* An incremental after the chain continues the consolidated full too. */
+TEST(chain_consolidated_full_continues_the_chain)
+{
+	struct bkp_summary incr3;
+	struct bkp_info info;
+	struct fixture f;
+	static const uint64_t changed3[] = { 1 };
+
+	make_chain(&f);
+	CHECK_OK(run_cmd(consolidate_main, "consolidate", "full.amb", "incr1.amb",
+			 "--to", "base.amb", NULL));
+	image_change(&f.v2, 1, 300);
+	info = test_info(&f.v2, BKP_INCREMENTAL, 8);
+	set_parent(&info, 6, &f.incr2);
+	write_chunks("incr3.amb", &info, &f.v2, changed3, NULL, 1, 3, &incr3);
+	make_target("target", CHUNKS * 4096, 0);
+	CHECK_OK(run_cmd(restore_main, "restore", "base.amb", "incr2.amb", "incr3.amb", "--to",
+			 "target", NULL));
+	expect_file("target", &f.v2);
+	CHECK_OK(run_cmd(consolidate_main, "consolidate", "base.amb", "incr2.amb", "--to",
+			 "base2.amb", NULL));
+	CHECK_OK(run_cmd(restore_main, "restore", "base2.amb", "incr3.amb", "--to", "target",
+			 NULL));
+	expect_file("target", &f.v2);
+	CHECK_FAILS(run_cmd(consolidate_main, "consolidate", "base.amb", "incr3.amb", "--to",
+			    "bad.amb", NULL), AMBER_EDATA, "continues epoch 6");
+	CHECK(access("bad.amb", F_OK));
+}
+
+TEST(chain_verify_list_and_info)
+{
+	struct fixture f;
+	size_t len;
+	uint8_t *data;
+
+	make_chain(&f);
+	CHECK_OK(run_cmd(verify_main, "verify", "full.amb", "incr1.amb", "incr2.amb", NULL));
+	CHECK_OK(run_cmd(list_main, "list", "full.amb", "incr1.amb", "incr2.amb", NULL));
+	CHECK_OK(run_cmd(info_main, "info", "incr2.amb", NULL));
+	with_stdin("incr1.amb");
+	CHECK_OK(run_cmd(verify_main, "verify", "-", NULL));
+	data = file_get("incr2.amb", &len);
+	file_put("short.amb", data, len - 1);
+	CHECK_FAILS(run_cmd(verify_main, "verify", "short.amb", NULL), AMBER_EDATA, "short.amb:");
+	CHECK_FAILS(run_cmd(list_main, "list", "short.amb", NULL), AMBER_EDATA, "trailer");
+	CHECK_FAILS(run_cmd(info_main, "info", "short.amb", NULL), AMBER_EDATA, "trailer");
+	free(data);
+}

@@ -1,0 +1,297 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Every kind of damage is refused, with the record and offset named. */
+#include <fcntl.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "harness.h"
+#include "helpers.h"
+#include "layout.h"
+#include "util.h"
+
+#define NR_RECORDS	9
+
+/* A small backup: zero, text and random chunks, some early. */
+static void make_sample(const char *path, struct bkp_summary *s)
+{
+	static const uint64_t order[NR_RECORDS] = { 7, 5, 0, 1, 2, 3, 4, 6, 8 };
+	static const bool early[NR_RECORDS] = { true, true };
+	struct bkp_info info;
+	struct image im;
+
+	image_make(&im, NR_RECORDS * 4096, 4096, 11);
+	info = test_info(&im, BKP_FULL, 5);
+	write_chunks(path, &info, &im, order, early, NR_RECORDS, 3, s);
+	image_free(&im);
+}
+
+/* Byte offsets of the records in a backup. */
+static void record_offsets(const uint8_t *file, uint64_t *at)
+{
+	uint64_t pos = sizeof(struct disk_header);
+	int i;
+
+	for (i = 0; i < NR_RECORDS; i++) {
+		at[i] = pos;
+		pos += sizeof(struct disk_record) + get_le32(file + pos + 24);
+	}
+	at[NR_RECORDS] = pos;	/* the index */
+}
+
+static void expect_rejected(const char *path, const char *text)
+{
+	CHECK_FAILS(read_backup(path, NULL, NULL), AMBER_EDATA, text);
+}
+
+/* The record header at @at, to edit and then reseal(). */
+static struct disk_record *record_at(uint8_t *file, uint64_t at)
+{
+	return (struct disk_record *)(file + at);
+}
+
+static void reseal(struct disk_record *r)
+{
+	r->csum = htole64(XXH3_64bits(r, offsetof(struct disk_record, csum)));
+}
+
+TEST(corrupt_every_flipped_byte_is_detected)
+{
+	struct bkp_summary s;
+	size_t len, off;
+	uint8_t *file;
+
+	make_sample("a.amb", &s);
+	file = file_get("a.amb", &len);
+	for (off = 0; off < len; off++) {
+		file[off] ^= 1 << (off % 8);
+		file_put("b.amb", file, len);
+		if (read_backup("b.amb", NULL, NULL) == 0 || error_status() != AMBER_EDATA)
+			test_failed(__FILE__, __LINE__, "flip at offset %zu not detected (%s)",
+				    off, error_msg());
+		file[off] ^= 1 << (off % 8);
+	}
+	free(file);
+}
+
+TEST(corrupt_truncation_at_every_offset_is_detected)
+{
+	struct bkp_summary s, peeked;
+	struct bkp_info info;
+	size_t len, cut;
+	uint8_t *file;
+	int fd;
+
+	make_sample("a.amb", &s);
+	file = file_get("a.amb", &len);
+	for (cut = 0; cut < len; cut++) {
+		file_put("b.amb", file, cut);
+		if (read_backup("b.amb", NULL, NULL) == 0 || error_status() != AMBER_EDATA)
+			test_failed(__FILE__, __LINE__, "truncation to %zu bytes not detected (%s)",
+				    cut, error_msg());
+		fd = open("b.amb", O_RDONLY);
+		if (!bkp_peek(fd, &info, &peeked))
+			test_failed(__FILE__, __LINE__, "peek took %zu bytes", cut);
+		close(fd);
+	}
+	CHECK(strstr(error_msg(), "trailer") || strstr(error_msg(), "truncated"));
+	free(file);
+}
+
+TEST(corrupt_errors_name_the_record_and_offset)
+{
+	uint64_t at[NR_RECORDS + 1];
+	struct bkp_summary s;
+	char text[80];
+	uint8_t *file;
+	size_t len;
+
+	make_sample("a.amb", &s);
+	file = file_get("a.amb", &len);
+	record_offsets(file, at);
+
+	file_flip("a.amb", at[4] + sizeof(struct disk_record) + 100, 0x40);
+	snprintf(text, sizeof(text), "record 4 at offset %" PRIu64 ": payload checksum", at[4]);
+	expect_rejected("a.amb", text);
+
+	file_put("a.amb", file, len);
+	file_flip("a.amb", at[6] + 20, 0x01);	/* the chunk number */
+	snprintf(text, sizeof(text), "record 6 at offset %" PRIu64 ": record header checksum",
+		 at[6]);
+	expect_rejected("a.amb", text);
+
+	file_put("a.amb", file, len);
+	file_truncate("a.amb", at[3] + 50);
+	snprintf(text, sizeof(text), "record 3 at offset %" PRIu64 ": record header: truncated",
+		 at[3]);
+	expect_rejected("a.amb", text);
+
+	file_put("a.amb", file, len);
+	file_truncate("a.amb", at[5]);
+	snprintf(text, sizeof(text), "truncated at offset %" PRIu64 " after 5 records", at[5]);
+	expect_rejected("a.amb", text);
+	free(file);
+}
+
+TEST(corrupt_reordered_and_duplicated_records_are_refused)
+{
+	uint64_t at[NR_RECORDS + 1];
+	struct bkp_summary s;
+	uint8_t *file, *moved;
+	size_t len, a, b;
+
+	make_sample("a.amb", &s);
+	file = file_get("a.amb", &len);
+	record_offsets(file, at);
+	/* swap records 2 and 3 */
+	a = at[3] - at[2];
+	b = at[4] - at[3];
+	moved = malloc(2 * len);
+	memcpy(moved, file, at[2]);
+	memcpy(moved + at[2], file + at[3], b);
+	memcpy(moved + at[2] + b, file + at[2], a);
+	memcpy(moved + at[4], file + at[4], len - at[4]);
+	file_put("swapped.amb", moved, len);
+	expect_rejected("swapped.amb", "record 2 at offset");
+	expect_rejected("swapped.amb", "sequence number 3, expected 2");
+	/* record 1 twice */
+	memcpy(moved, file, at[2]);
+	memcpy(moved + at[2], file + at[1], at[2] - at[1]);
+	memcpy(moved + at[2] + (at[2] - at[1]), file + at[2], len - at[2]);
+	file_put("dup.amb", moved, len + at[2] - at[1]);
+	expect_rejected("dup.amb", "sequence number 1, expected 2");
+	free(moved);
+	free(file);
+}
+
+/* Records whose own checksums are right but break the stream's rules. */
+TEST(corrupt_consistent_records_that_break_the_rules)
+{
+	uint64_t at[NR_RECORDS + 1], extra;
+	struct disk_record *r;
+	struct bkp_summary s;
+	uint8_t *file, *copy;
+	size_t len;
+
+	make_sample("a.amb", &s);
+	file = file_get("a.amb", &len);
+	record_offsets(file, at);
+	extra = at[3] - at[2];
+	copy = malloc(len + extra);
+
+	/* record 2 (chunk 0) again as record 3, its sequence number fixed */
+	memcpy(copy, file, at[3]);
+	memcpy(copy + at[3], file + at[2], extra);
+	memcpy(copy + at[3] + extra, file + at[3], len - at[3]);
+	r = record_at(copy, at[3]);
+	r->seq = htole64(3);
+	reseal(r);
+	file_put("dup.amb", copy, len + extra);
+	expect_rejected("dup.amb", "record 3 at offset");
+	expect_rejected("dup.amb", "chunk 0 appears twice");
+
+	/* chunk 7 made normal: early chunk 5 after it is behind the sweep */
+	memcpy(copy, file, len);
+	r = record_at(copy, at[0]);
+	r->flags &= ~htole16(REC_EARLY);
+	reseal(r);
+	file_put("order.amb", copy, len);
+	expect_rejected("order.amb", "record 1 at offset");
+	expect_rejected("order.amb", "out of order");
+
+	/* a record renamed to another chunk */
+	memcpy(copy, file, len);
+	r = record_at(copy, at[3]);
+	r->chunk = htole64(0);
+	reseal(r);
+	file_put("renamed.amb", copy, len);
+	expect_rejected("renamed.amb", "chunk 0 appears twice");
+
+	/* a normal record flagged early where the rule allows: the same image */
+	memcpy(copy, file, len);
+	r = record_at(copy, at[4]);
+	r->flags |= htole16(REC_EARLY);
+	reseal(r);
+	file_put("early.amb", copy, len);
+	CHECK_OK(read_backup("early.amb", NULL, NULL));
+	free(copy);
+	free(file);
+}
+
+TEST(corrupt_payload_with_a_matching_checksum_but_wrong_content)
+{
+	uint64_t at[NR_RECORDS + 1], payload;
+	struct disk_record *r;
+	struct bkp_summary s;
+	uint8_t *file;
+	size_t len;
+
+	make_sample("a.amb", &s);
+	file = file_get("a.amb", &len);
+	record_offsets(file, at);
+	r = (void *)(file + at[6]);		/* chunk 3: text, compressed */
+	payload = at[6] + sizeof(*r);
+	CHECK_EQ(le16toh(r->codec), CODEC_ZSTD);
+	file[at[7] - 1] ^= 0x55;		/* last payload byte */
+	r->payload_csum = htole64(XXH3_64bits(file + payload, le32toh(r->stored_bytes)));
+	r->csum = htole64(XXH3_64bits(r, offsetof(struct disk_record, csum)));
+	file_put("b.amb", file, len);
+	expect_rejected("b.amb", "record 6 at offset");
+	free(file);
+}
+
+TEST(corrupt_foreign_files_and_versions)
+{
+	struct disk_header *h;
+	struct bkp_summary s;
+	uint8_t junk[8192];
+	uint8_t *file;
+	size_t len;
+
+	random_fill(junk, sizeof(junk), 4);
+	file_put("junk", junk, sizeof(junk));
+	expect_rejected("junk", "not an amber backup");
+	memset(junk, 0, sizeof(junk));
+	junk[1080] = 0x53, junk[1081] = 0xef;	/* an ext4 superblock */
+	file_put("ext4", junk, sizeof(junk));
+	expect_rejected("ext4", "not an amber backup");
+	file_put("empty", junk, 0);
+	expect_rejected("empty", "header at offset 0: truncated");
+
+	make_sample("a.amb", &s);
+	file = file_get("a.amb", &len);
+	h = (void *)file;
+	h->version = htole32(2);
+	h->csum = htole64(XXH3_64bits(h, offsetof(struct disk_header, csum)));
+	file_put("v2.amb", file, len);
+	expect_rejected("v2.amb", "format version 2, this amber reads version 1");
+	free(file);
+}
+
+TEST(corrupt_trailing_data_and_lying_trailers)
+{
+	struct disk_trailer *t;
+	struct bkp_summary s;
+	uint8_t *file;
+	size_t len;
+
+	make_sample("a.amb", &s);
+	file = file_get("a.amb", &len);
+	file = realloc(file, len + 1);
+	file[len] = 0;
+	file_put("long.amb", file, len + 1);
+	expect_rejected("long.amb", "data after the end marker");
+
+	t = (void *)(file + len - sizeof(*t));
+	t->records = htole64(NR_RECORDS + 1);
+	t->csum = htole64(XXH3_64bits(t, offsetof(struct disk_trailer, csum)));
+	file_put("count.amb", file, len);
+	expect_rejected("count.amb", "trailer at offset");
+
+	t->records = htole64(NR_RECORDS);
+	t->digest[0] ^= 1;
+	memcpy(t->link, t->digest, 32);
+	t->csum = htole64(XXH3_64bits(t, offsetof(struct disk_trailer, csum)));
+	file_put("digest.amb", file, len);
+	expect_rejected("digest.amb", "image digest mismatch");
+	free(file);
+}

@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Sizes, numbers and the command line. */
+#include <sys/wait.h>
+
+#include "cli.h"
+#include "harness.h"
+#include "helpers.h"
+#include "subcommands.h"
+#include "util.h"
+
+TEST(util_sizes)
+{
+	static const struct { const char *s; uint64_t bytes; } good[] = {
+		{ "65536", 65536 }, { "64K", 65536 }, { "64k", 65536 }, { "64KiB", 65536 },
+		{ "64KB", 65536 }, { "1M", 1 << 20 }, { "2G", 2ULL << 30 }, { "1T", 1ULL << 40 },
+		{ "0", 0 }, { "512B", 512 },
+	};
+	static const char *const bad[] = { "", "K", "64X", "64 K", "-1", "64Ki", "1.5M",
+					   "99999999999999T", "18446744073709551616" };
+	uint64_t v;
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(good); i++) {
+		CHECK_OK(parse_size(good[i].s, &v));
+		CHECK_EQ(v, good[i].bytes);
+	}
+	for (i = 0; i < ARRAY_SIZE(bad); i++)
+		CHECK_FAILS(parse_size(bad[i], &v), AMBER_EUSAGE, "");
+	CHECK_FAILS(parse_u64("12a", 0, 100, &v), AMBER_EUSAGE, "not a number");
+	CHECK_FAILS(parse_u64("101", 0, 100, &v), AMBER_EUSAGE, "out of range 0..100");
+	CHECK_OK(parse_u64("100", 0, 100, &v));
+	CHECK_EQ(v, 100);
+}
+
+TEST(util_command_line_errors_name_the_option)
+{
+	CHECK_FAILS(run_cmd(backup_main, "backup", "db", "--to", "x", "--level", "abc", NULL),
+		    AMBER_EUSAGE, "--level: 'abc' is not a number");
+	CHECK_FAILS(run_cmd(backup_main, "backup", "db", "--to", "x", "--level", "99", NULL),
+		    AMBER_EUSAGE, "--level: 99 is out of range");
+	CHECK_FAILS(run_cmd(backup_main, "backup", "db", NULL), AMBER_EUSAGE, "--to is required");
+	CHECK_FAILS(run_cmd(backup_main, "backup", "db", "--to", NULL), AMBER_EUSAGE,
+		    "--to needs a value");
+	CHECK_FAILS(run_cmd(backup_main, "backup", "db", "--to=a", "--to=b", NULL), AMBER_EUSAGE,
+		    "--to given twice");
+	CHECK_FAILS(run_cmd(backup_main, "backup", "db", "--to", "x", "--fast", NULL),
+		    AMBER_EUSAGE, "unknown option --fast");
+	CHECK_FAILS(run_cmd(backup_main, "backup", "db", "--to", "x", "-f", NULL),
+		    AMBER_EUSAGE, "unknown option -f");
+	CHECK_FAILS(run_cmd(backup_main, "backup", "--to", "x", NULL), AMBER_EUSAGE,
+		    "missing NAME");
+	CHECK_FAILS(run_cmd(backup_main, "backup", "a", "b", "--to", "x", NULL), AMBER_EUSAGE,
+		    "unexpected argument 'b'");
+	CHECK_FAILS(run_cmd(backup_main, "backup", "db", "--to", "x", "--level", "3",
+			    "--no-compress", NULL), AMBER_EUSAGE, "exclude each other");
+	CHECK_FAILS(run_cmd(create_main, "create", "db", "--origin", "o", "--store", "s",
+			    "--overflow", "sometimes", NULL), AMBER_EUSAGE, "--overflow");
+	CHECK_FAILS(run_cmd(create_main, "create", "a/b", "--origin", "o", "--store", "s",
+			    NULL), AMBER_EUSAGE, "not a usable device name");
+	CHECK_FAILS(run_cmd(snap_main, "snap", NULL), AMBER_EUSAGE, "missing NAME");
+	CHECK_FAILS(run_cmd(status_main, "status", "--json=yes", NULL), AMBER_EUSAGE,
+		    "--json takes no value");
+	CHECK_FAILS(run_cmd(verify_main, "verify", NULL), AMBER_EUSAGE, "missing FILE");
+}
+
+TEST(util_every_subcommand_has_help)
+{
+	int (*const mains[])(int, char **) = {
+		format_main, create_main, remove_main, status_main, snap_main, backup_main,
+		restore_main, verify_main, consolidate_main, list_main, info_main,
+	};
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(mains); i++)
+		CHECK_OK(run_cmd(mains[i], "cmd", "--help", NULL));
+}
+
+/* The binary: exit statuses as amber(8) documents them. */
+TEST(util_binary_exit_statuses)
+{
+	const char *bin = getenv("AMBER_BIN");
+	char cmd[512];
+
+	if (!bin)
+		test_failed(__FILE__, __LINE__, "AMBER_BIN is not set");
+	snprintf(cmd, sizeof(cmd), "%s --version | grep -q '^amber 1\\.'", bin);
+	CHECK_EQ(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "%s frobnicate 2>/dev/null", bin);
+	CHECK_EQ(WEXITSTATUS(system(cmd)), 2);
+	snprintf(cmd, sizeof(cmd), "%s verify --bogus 2>err; grep -q 'amber verify: unknown "
+		 "option --bogus' err", bin);
+	CHECK_EQ(WEXITSTATUS(system(cmd)), 0);
+	snprintf(cmd, sizeof(cmd), "%s verify --bogus 2>/dev/null", bin);
+	CHECK_EQ(WEXITSTATUS(system(cmd)), 2);
+	snprintf(cmd, sizeof(cmd), "head -c 1000 /dev/zero > z; %s verify z 2>/dev/null", bin);
+	CHECK_EQ(WEXITSTATUS(system(cmd)), 3);
+	snprintf(cmd, sizeof(cmd), "%s verify nonexistent 2>/dev/null", bin);
+	CHECK_EQ(WEXITSTATUS(system(cmd)), 1);
+	snprintf(cmd, sizeof(cmd), "%s backup --help | grep -q 'Usage: amber backup'", bin);
+	CHECK_EQ(system(cmd), 0);
+}
