@@ -68,7 +68,7 @@ enum amber_route {
 
 /* Hash buckets counting view reads in flight, by chunk. */
 #define AMBER_READ_BUCKETS_SHIFT	10
-#define AMBER_READ_BUCKETS		(1U << AMBER_READ_BUCKETS_SHIFT)
+#define AMBER_READ_BUCKETS		BIT(AMBER_READ_BUCKETS_SHIFT)
 
 struct amber_store;
 struct amber_cbt;

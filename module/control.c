@@ -97,7 +97,7 @@ static int amber_changed_check(struct amber_volume *v,
 	}
 	if (req->first_chunk % 64 || req->first_chunk >= v->nr_chunks ||
 	    !req->nr_chunks || req->nr_chunks > AMBER_CHANGED_MAX_WINDOW) {
-		DMERR("%s: changed: window %llu+%llu: first must be a multiple of 64 below %llu, 1..%llu chunks",
+		DMERR("%s: changed: bad window %llu+%llu (first: 64n < %llu, 1..%llu chunks)",
 		      dm_device_name(v->md), req->first_chunk, req->nr_chunks,
 		      v->nr_chunks, AMBER_CHANGED_MAX_WINDOW);
 		return -EINVAL;
@@ -121,7 +121,7 @@ static int amber_ioc_changed(void __user *arg)
 	v = amber_control_volume(req.dev);
 	r = v ? amber_changed_check(v, &req) : -ENODEV;
 	if (!r) {
-		bits = kvzalloc(BITS_TO_LONGS(req.nr_chunks) * sizeof(long),
+		bits = kvcalloc(BITS_TO_LONGS(req.nr_chunks), sizeof(long),
 				GFP_KERNEL);
 		r = bits ? 0 : -ENOMEM;
 	}
@@ -132,7 +132,7 @@ static int amber_ioc_changed(void __user *arg)
 				      req.first_chunk, req.nr_chunks, bits,
 				      &exact);
 		if (r == -ERANGE)
-			DMERR("%s: changed: the maps since epoch %llu are not all kept: the next backup must be full",
+			DMERR("%s: changed: maps since epoch %llu are gone: back up in full",
 			      dm_device_name(v->md), req.since_epoch);
 	}
 	mutex_unlock(&amber_registry_lock);

@@ -388,13 +388,11 @@ static void amber_block_timeout(struct work_struct *work)
 
 	mutex_lock(&v->cow_lock);
 	expires = v->blocked_since + msecs_to_jiffies(v->block_timeout_ms);
-	if (!amber_slot_waiters(v)) {
-		/* Nobody waits any more. */
-	} else if (time_before(jiffies, expires)) {
+	/* Nobody may wait any more, or a slot was freed since: rearm. */
+	if (amber_slot_waiters(v) && time_before(jiffies, expires))
 		mod_delayed_work(v->wq, &v->block_timeout, expires - jiffies);
-	} else {
+	else if (amber_slot_waiters(v))
 		amber_cow_invalidate_locked(v, AMBER_REASON_BLOCK_TIMEOUT);
-	}
 	mutex_unlock(&v->cow_lock);
 }
 

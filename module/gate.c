@@ -30,6 +30,7 @@ bool amber_gate_enter(struct amber_volume *v, struct bio *bio)
 	struct amber_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
 
 	atomic_inc(&v->inflight);
+	/* Count, then look at the gate: pairs with amber_gate_close(). */
 	smp_mb__after_atomic();
 	if (likely(!READ_ONCE(v->gate_closed))) {
 		pb->counted = true;

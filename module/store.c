@@ -54,9 +54,8 @@ int amber_store_commit(struct amber_store *s)
 }
 
 /* One check of the superblock against the table line and the device. */
-static char *amber_sb_problem(struct amber_store *s,
-				    sector_t origin_sectors,
-				    unsigned int chunk_sectors)
+static char *amber_sb_problem(struct amber_store *s, sector_t origin_sectors,
+			      unsigned int chunk_sectors)
 {
 	const struct amber_store_sb *sb = s->sb;
 	sector_t store_sectors = bdev_nr_sectors(s->dev->bdev);

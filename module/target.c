@@ -176,23 +176,26 @@ static int amber_parse_ms(const char *val, unsigned int max,
 static int amber_parse_feature(struct amber_volume *v, const char *arg,
 			       char **error)
 {
-	const char *val;
+	const char *ms;
 
 	if (!strcmp(arg, "overflow=block")) {
 		v->overflow = AMBER_OVERFLOW_BLOCK;
-	} else if (!strcmp(arg, "overflow=invalidate")) {
-		v->overflow = AMBER_OVERFLOW_INVALIDATE;
-	} else if ((val = amber_feature_value(arg, "block_timeout_ms="))) {
-		return amber_parse_ms(val, 3600000, &v->block_timeout_ms, error,
-				      "block_timeout_ms must be 1..3600000");
-	} else if ((val = amber_feature_value(arg, "drain_timeout_ms="))) {
-		return amber_parse_ms(val, 600000, &v->drain_timeout_ms, error,
-				      "drain_timeout_ms must be 1..600000");
-	} else {
-		*error = "unknown feature (expected overflow=block|invalidate, block_timeout_ms=<n>, drain_timeout_ms=<n>)";
-		return -EINVAL;
+		return 0;
 	}
-	return 0;
+	if (!strcmp(arg, "overflow=invalidate")) {
+		v->overflow = AMBER_OVERFLOW_INVALIDATE;
+		return 0;
+	}
+	ms = amber_feature_value(arg, "block_timeout_ms=");
+	if (ms)
+		return amber_parse_ms(ms, 3600000, &v->block_timeout_ms, error,
+				      "block_timeout_ms must be 1..3600000");
+	ms = amber_feature_value(arg, "drain_timeout_ms=");
+	if (ms)
+		return amber_parse_ms(ms, 600000, &v->drain_timeout_ms, error,
+				      "drain_timeout_ms must be 1..600000");
+	*error = "unknown feature: expected overflow=, block_timeout_ms=, drain_timeout_ms=";
+	return -EINVAL;
 }
 
 static int amber_parse_features(struct amber_volume *v, struct dm_arg_set *as,
@@ -295,7 +298,7 @@ static int amber_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	int r;
 
 	if (argc < 3) {
-		ti->error = "expected <origin_dev> <store_dev> <chunk_sectors> [<#features> <feature>*]";
+		ti->error = "expected <origin> <store> <chunk_sectors> [<#features> <feature>*]";
 		return -EINVAL;
 	}
 	v = kzalloc(sizeof(*v), GFP_KERNEL);
@@ -485,7 +488,7 @@ static int amber_message(struct dm_target *ti, unsigned int argc, char **argv,
 			      dm_device_name(v->md));
 		return r;
 	}
-	DMERR("%s: unknown message '%s' with %u argument(s); expected snap, release <first_chunk> <count> or drop",
+	DMERR("%s: unknown message '%s' (%u args): expected snap, release <first> <count>, drop",
 	      dm_device_name(v->md), argc ? argv[0] : "", argc ? argc - 1 : 0);
 	return -EINVAL;
 }

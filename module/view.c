@@ -59,10 +59,11 @@ static int amber_view_route(struct amber_volume *v, struct bio *bio,
 	}
 	entry = xa_load(&v->index, c);
 	if (xa_is_value(entry)) {
+		sector_t offset = bio->bi_iter.bi_sector & (v->chunk_sectors - 1);
+
 		bio_set_dev(bio, v->store_dev->bdev);
-		bio->bi_iter.bi_sector = amber_store_slot_sector(v->store,
-							xa_to_value(entry)) +
-			(bio->bi_iter.bi_sector & (v->chunk_sectors - 1));
+		bio->bi_iter.bi_sector = offset +
+			amber_store_slot_sector(v->store, xa_to_value(entry));
 	} else {
 		bio_set_dev(bio, v->origin->bdev);
 	}
@@ -83,9 +84,10 @@ static struct amber_volume *amber_view_enter(struct amber_view *view)
 
 static void amber_view_leave(struct amber_volume *v)
 {
-	/* Full barrier: pairs with amber_wait_for_readers() and drop. */
+	/* The read is done before it stops counting. */
 	smp_mb__before_atomic();
 	atomic_dec(&v->view_reads);
+	/* Uncount, then look for waiters: pairs with amber_wait_for_readers(). */
 	smp_mb__after_atomic();
 	if (atomic_read(&v->readers_wanted))
 		amber_kick(v);
@@ -111,6 +113,7 @@ static int amber_view_map(struct dm_target *ti, struct bio *bio)
 	pb->nr = last - pb->first + 1;
 
 	amber_view_count(v, pb->first, pb->nr, 1);
+	/* Count, then look: pairs with amber_chunk_readers() in cow.c. */
 	smp_mb__after_atomic();
 	if (pb->nr > 1) {
 		if (READ_ONCE(v->state) == AMBER_SNAP_ACTIVE &&

@@ -5,22 +5,26 @@
 #
 #   scripts/debug-kernel.sh          build if missing, print the build dir
 #   scripts/debug-kernel.sh --check  exit 0 if the cache is complete
+#
+# The stamp holds the hash of debug-kernel.config: a changed fragment
+# rebuilds the cached tree (incrementally).
 set -euo pipefail
 
+here=$(cd "$(dirname "$0")" && pwd)
 cache=${AMBER_CACHE:-/var/cache/amber}
 dir=$cache/linux-debug-6.1
 stamp=$dir/.amber-complete
+want=$(sha256sum <"$here/debug-kernel.config")
 
 if [ "${1:-}" = --check ]; then
-	[ -f "$stamp" ]
+	[ "$(cat "$stamp" 2>/dev/null)" = "$want" ]
 	exit
 fi
-if [ -f "$stamp" ]; then
+if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
 	echo "$dir"
 	exit 0
 fi
 
-here=$(cd "$(dirname "$0")" && pwd)
 "$here/deps.sh" >&2
 mkdir -p "$cache"
 if [ ! -f "$dir/Makefile" ]; then
@@ -38,5 +42,5 @@ grep -v '^#' "$here/debug-kernel.config" | grep . | while read -r opt; do
 done
 make -s -j"$(nproc)" bzImage modules >&2
 make -s modules_prepare >&2
-touch "$stamp"
+echo "$want" >"$stamp"
 echo "$dir"

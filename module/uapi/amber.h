@@ -16,7 +16,7 @@
 #define AMBER_VERSION_MINOR	0
 #define AMBER_VERSION_PATCH	0
 
-/* ---------------------------------------------------------------------
+/*
  * The store device.
  *
  *   sector 0               superblock (one 4 KiB block, crc32c protected)
@@ -26,7 +26,7 @@
  *   data_offset            nr_slots copy-on-write slots, chunk_sectors each
  *
  * All offsets and sizes are in 512-byte sectors and multiples of 8.
- * ------------------------------------------------------------------- */
+ */
 #define AMBER_SB_MAGIC		0x3142535245424d41ULL	/* "AMBERSB1", little endian */
 #define AMBER_SB_VERSION	1
 #define AMBER_SB_SIZE		4096
@@ -53,21 +53,19 @@ struct amber_store_sb {
 	__le64 epoch;			/* last barrier cut; 0 = none yet */
 	__le64 cbt_valid_from;		/* oldest epoch whose map can be trusted */
 	__le64 format_time;		/* seconds since the epoch, at format */
-	__le64 unclean_epoch;		/* epoch current at the last unclean
-					 * load: its map may name extra chunks */
+	__le64 unclean_epoch;		/* maps up to it may name extra chunks */
 	__u8   reserved[AMBER_SB_SIZE - 120];
 	__le32 pad;
-	__le32 csum;			/* CRC-32C (Castagnoli, init ~0, final
-					 * xor ~0) of the block with csum = 0 */
+	__le32 csum;			/* CRC-32C of the block, csum = 0 */
 } __attribute__((packed));
 
-/* ---------------------------------------------------------------------
+/*
  * The control device: /dev/amber-control (misc, root only).
  *
  * Volumes are named by the dev_t of their dm device (the "amber" target),
  * encoded as new_encode_dev(): (minor & 0xff) | (major << 8) |
- * ((minor & ~0xff) << 12), as in <sys/sysmacros.h> makedev().
- * ------------------------------------------------------------------- */
+ * ((minor & ~0xff) << 12): not glibc's makedev() encoding.
+ */
 #define AMBER_CONTROL_NAME	"amber-control"
 #define AMBER_IOCTL		0xAB
 #define AMBER_MAX_GROUP		16	/* volumes in one atomic barrier */
