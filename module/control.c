@@ -73,6 +73,10 @@ static int amber_ioc_snap(void __user *arg)
 	if (copy_from_user(devs, u64_to_user_ptr(req.devs),
 			   req.count * sizeof(devs[0])))
 		return -EFAULT;
+	/* A barrier must not be cut for a caller that cannot learn of it. */
+	if (clear_user(u64_to_user_ptr(req.epochs),
+		       req.count * sizeof(epochs[0])))
+		return -EFAULT;
 
 	mutex_lock(&amber_registry_lock);
 	r = amber_group_lookup(devs, req.count, vols);

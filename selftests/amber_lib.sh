@@ -54,6 +54,11 @@ amber_expect() {
 	[ "$got" = "$3" ] || { echo "# $1 $2 is '$got', expected '$3'"; return 1; }
 }
 
+# amber_is <name> <field> <value>: a quiet predicate, for wait_until.
+amber_is() {
+	[ "$(amber_field "$1" "$2")" = "$3" ]
+}
+
 amber_msg() {
 	local name=$1
 	shift

@@ -28,10 +28,22 @@ static void quiet_log(int level, const char *file, int line, int dm_errno,
 	(void)level, (void)file, (void)line, (void)dm_errno, (void)f;
 }
 
+/* Say so plainly instead of failing on the first permission error. */
+static bool is_root(void)
+{
+	if (!geteuid())
+		return true;
+	fail(AMBER_ESYS, "must run as root: device-mapper and /dev/%s are root only",
+	     AMBER_CONTROL_NAME);
+	return false;
+}
+
 static struct dm_task *task_for(int type, const char *name)
 {
 	struct dm_task *dmt;
 
+	if (!is_root())
+		return NULL;
 	dm_log_with_errno_init(quiet_log);
 	dmt = dm_task_create(type);
 	if (!dmt) {
@@ -315,7 +327,11 @@ static int make_control_node(const char *path)
 int control_open(void)
 {
 	static const char path[] = "/dev/" AMBER_CONTROL_NAME;
-	int fd = open(path, O_RDWR | O_CLOEXEC);
+	int fd;
+
+	if (!is_root())
+		return -1;
+	fd = open(path, O_RDWR | O_CLOEXEC);
 
 	if (fd < 0 && errno == ENOENT) {
 		if (make_control_node(path))

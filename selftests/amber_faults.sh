@@ -1,0 +1,97 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Faults: a store that fails every I/O, an origin that fails every I/O, a
+# backup killed with SIGKILL in the middle. The origin never loses an
+# acknowledged write, errors reach the caller unchanged, nothing hangs, the
+# store is reclaimed and the module unloads.
+. "$(dirname "$0")/amber_lib.sh"
+
+require_module dm-amber
+slice f-origin origin 0 32
+slice f-store store 0 48
+origin=$(dm_dev f-origin)
+store=$(dm_dev f-store)
+amber_volume f-vol "$origin" "$store"
+vol=$(dm_dev f-vol)
+chunks=$(($(sectors "$origin") / AMBER_CHUNK))
+
+# break_dev / mend_dev <slice> <disk role> <offset MiB>: swap a slice's table
+# between an error target and its linear mapping, live.
+break_dev() {
+	dmsetup load "$1" --table "0 $(sectors "$(dm_dev "$1")") error"
+	dmsetup resume "$1"
+}
+
+mend_dev() {
+	dmsetup load "$1" --table "0 $(sectors "$(dm_dev "$1")") linear $(scratch_disk "$2") $(($3 * 2048))"
+	dmsetup resume "$1"
+}
+
+store_errors_invalidate_only_the_view() {
+	chunk_pattern_write "$vol" 0 "$chunks" before
+	amber_msg f-vol snap >/dev/null
+	break_dev f-store
+	chunk_pattern_write "$vol" 0 8 during
+	mend_dev f-store store 0
+	amber_expect f-vol state invalid
+	amber_expect f-vol reason store_io_error
+	amber_expect f-vol cbt invalid
+	chunk_unreadable "$(dm_dev f-vol-view)" 20
+	chunk_pattern_verify "$vol" 0 8 during
+	chunk_pattern_verify "$vol" 8 $((chunks - 8)) before
+	klog_has "invalidated: store_io_error"
+	amber_msg f-vol drop
+	amber_expect f-vol used 0
+}
+
+origin_errors_reach_the_caller() {
+	break_dev f-origin
+	fails dd if=/dev/zero of="$vol" bs=64k count=1 oflag=direct status=none
+	fails dd if="$vol" of=/dev/null bs=64k count=1 iflag=direct status=none
+	mend_dev f-origin origin 0
+	chunk_pattern_verify "$vol" 8 $((chunks - 8)) before
+	# Under a snapshot the copy's read fails: the view is given up, the
+	# write itself still reaches the (mended) origin and its own error.
+	amber_msg f-vol snap >/dev/null
+	break_dev f-origin
+	fails dd if=/dev/zero of="$vol" bs=64k seek=30 count=1 oflag=direct status=none
+	mend_dev f-origin origin 0
+	amber_expect f-vol state invalid
+	amber_expect f-vol reason origin_io_error
+	amber_msg f-vol drop
+	chunk_pattern_write "$vol" 30 1 after
+	chunk_pattern_verify "$vol" 30 1 after
+}
+
+# The backup streams into a pipe nobody reads, so it is surely mid-stream
+# (blocked on a full pipe) when it is killed.
+killed_backup_leaves_nothing_frozen() {
+	local pid reader
+	mkfifo /tmp/stalled
+	sleep 60 </tmp/stalled &
+	reader=$!
+	amber backup f-vol --to - --no-compress >/tmp/stalled &
+	pid=$!
+	wait_until 20 amber_is f-vol state active
+	sleep 1
+	kill -9 "$pid"
+	wait "$pid" || true
+	kill "$reader"
+	amber_expect f-vol state active
+	# Writes are not frozen: they go on (and copy) with the snapshot left.
+	timeout 20 dd if=/dev/zero of="$vol" bs=64k seek=40 count=4 oflag=direct status=none
+	amber_msg f-vol drop
+	amber_expect f-vol state idle
+	amber_expect f-vol used 0
+	# The backup can simply start again.
+	amber backup f-vol --to /tmp/again.amb --no-compress
+	amber verify /tmp/again.amb >/dev/null
+	amber_expect f-vol state idle
+}
+
+ktap_print_header
+ktap_set_plan 3
+ktap_step "store I/O errors invalidate the view, never an origin write" store_errors_invalidate_only_the_view
+ktap_step "origin I/O errors reach the caller unchanged, no hang" origin_errors_reach_the_caller
+ktap_step "a backup killed with SIGKILL leaves nothing frozen" killed_backup_leaves_nothing_frozen
+ktap_finished
