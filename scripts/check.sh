@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Every test of amber, the body of `make check`:
+#   build             make all (module for each kernel, userspace, selftests)
+#   userspace         the host unit tests (make -C userspace test)
+#   6.1/*, 6.12/*     the selftests in a VM on each tested kernel
+#   debug/*           the same on the debug kernel (KASAN, lockdep, kmemleak)
+#                     when scripts/debug-kernel.sh has cached it, else skipped
+#   harness/*         the VM harness catches a kernel WARN, and on the debug
+#                     kernel a leak that only kmemleak sees (selftest.sh)
+# Each part runs even when an earlier one failed. The last line is
+# "N passed, N failed, N skipped"; the exit status is 1 if anything failed.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${AMBER_BUILD:-$top/build}
+vm=$top/selftests/vm
+. "$vm/results.sh"
+
+results=$build/check.results
+files=("$results")
+
+# step <name> <command...>: one result for a command that reports nothing.
+step() {
+	local name=$1
+	shift
+	if "$@"; then
+		result "$results" PASS "$name"
+	else
+		result "$results" FAIL "$name"
+	fi
+}
+
+userspace_tests() {
+	make -s -C "$top/userspace" test
+}
+
+# vm_run <name> <its results file> <command...>: a VM run's results, or
+# one failure when it ended before writing any.
+vm_run() {
+	local name=$1 file=$2
+	shift 2
+	if ! "$@" && [ ! -s "$file" ]; then
+		result "$results" FAIL "$name" "the run ended before any result"
+		return
+	fi
+	files+=("$file")
+}
+
+main() {
+	local k
+	mkdir -p "$build"
+	: >"$results"
+	step build make -s -k -C "$top" all
+	if [ -f "$top/userspace/Makefile" ]; then
+		step userspace userspace_tests
+	fi
+	for k in 6.1 6.12; do
+		vm_run "$k/vmtest" "$build/vm/$k/results" "$vm/vmtest.sh" -k "$k"
+	done
+	vm_run harness/warn "$build/vm/selftest-warn/harness.results" "$vm/selftest.sh" warn
+	if "$top/scripts/kernels.sh" debug available; then
+		vm_run debug/vmtest "$build/vm/debug/results" "$vm/vmtest.sh" -k debug
+		vm_run harness/leak "$build/vm/selftest-leak/harness.results" \
+			"$vm/selftest.sh" leak
+	else
+		result "$results" SKIP debug/vmtest "debug kernel not cached: scripts/debug-kernel.sh"
+		result "$results" SKIP harness/leak-caught "needs the debug kernel"
+	fi
+	summary "${files[@]}"
+}
+
+main
