@@ -3,8 +3,10 @@
 #   build             make all (module for each kernel, userspace, selftests)
 #   userspace         the host unit tests (make -C userspace test)
 #   6.1/*, 6.12/*     the selftests in a VM on each tested kernel
-#   debug/*           the same on the debug kernel (KASAN, lockdep, kmemleak)
-#                     when scripts/debug-kernel.sh has cached it, else skipped
+#   debug/*           the kernel-core selftests (DEBUG_TESTS) on the debug
+#                     kernel (KASAN, lockdep, kmemleak) when
+#                     scripts/debug-kernel.sh has cached it, else skipped;
+#                     the whole suite there: make vmtest KERNEL=debug
 #   harness/*         the VM harness catches a kernel WARN, and on the debug
 #                     kernel a leak that only kmemleak sees (selftest.sh)
 # Each part runs even when an earlier one failed. The last line is
@@ -30,8 +32,22 @@ step() {
 	fi
 }
 
+# The tests of every path through the I/O and barrier code, short enough
+# for KASAN under TCG within CI's time.
+DEBUG_TESTS=${DEBUG_TESTS:-amber_table amber_view amber_barrier amber_overflow amber_faults}
+
+# The host unit tests, one result each from their KTAP lines.
 userspace_tests() {
-	make -s -C "$top/userspace" test
+	local out=$build/userspace-tests.log rc=0 status name
+	make -s -C "$top/userspace" test >"$out" 2>&1 || rc=$?
+	while read -r status name; do
+		result "$results" "$status" "userspace/$name"
+	done < <(awk '/^ok [0-9]+ /     { print "PASS", $3 }
+		      /^not ok [0-9]+ / { print "FAIL", $4 }' "$out")
+	if [ "$rc" -ne 0 ]; then
+		tail -20 "$out"
+		result "$results" FAIL userspace "make -C userspace test failed"
+	fi
 }
 
 # vm_run <name> <its results file> <command...>: a VM run's results, or
@@ -51,15 +67,14 @@ main() {
 	mkdir -p "$build"
 	: >"$results"
 	step build make -s -k -C "$top" all
-	if [ -f "$top/userspace/Makefile" ]; then
-		step userspace userspace_tests
-	fi
+	userspace_tests
 	for k in 6.1 6.12; do
 		vm_run "$k/vmtest" "$build/vm/$k/results" "$vm/vmtest.sh" -k "$k"
 	done
 	vm_run harness/warn "$build/vm/selftest-warn/harness.results" "$vm/selftest.sh" warn
 	if "$top/scripts/kernels.sh" debug available; then
-		vm_run debug/vmtest "$build/vm/debug/results" "$vm/vmtest.sh" -k debug
+		vm_run debug/vmtest "$build/vm/debug/results" "$vm/vmtest.sh" -k debug \
+			$(printf -- '-t %s ' $DEBUG_TESTS)
 		vm_run harness/leak "$build/vm/selftest-leak/harness.results" \
 			"$vm/selftest.sh" leak
 	else
