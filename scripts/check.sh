@@ -34,7 +34,7 @@ step() {
 
 # The tests of every path through the I/O and barrier code, short enough
 # for KASAN under TCG within CI's time.
-DEBUG_TESTS=${DEBUG_TESTS:-amber_table amber_view amber_barrier amber_overflow amber_faults}
+DEBUG_TESTS=${DEBUG_TESTS:-amber_table amber_view amber_overflow amber_faults amber_failslab}
 
 # The host unit tests, one result each from their KTAP lines.
 userspace_tests() {
