@@ -29,7 +29,7 @@ bad_tables_are_refused() {
 	refused "chunk size differs" "$(amber_table "$origin" "$store" 64)"
 	refused "power of two" "$(amber_table "$origin" "$store" 100)"
 	refused "power of two" "$(amber_table "$origin" "$store" 4096)"
-	refused "expected <origin_dev>" "0 $len amber $origin $store"
+	refused "expected <origin>" "0 $len amber $origin $store"
 	refused "unknown feature" "$(amber_table "$origin" "$store" 128 overflow=sometimes)"
 	refused "block_timeout_ms must be" "$(amber_table "$origin" "$store" 128 block_timeout_ms=0)"
 	refused "drain_timeout_ms must be" "$(amber_table "$origin" "$store" 128 drain_timeout_ms=x)"
