@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test of amber, the body of `make check`:
 #   build             make all (module for each kernel, userspace, selftests)
-#   userspace         the host unit tests (make -C userspace test)
+#   userspace/*       the host unit tests (make -C userspace test)
+#   fuzz              every libFuzzer target of userspace, FUZZ_SECONDS each
 #   6.1/*, 6.12/*     the selftests in a VM on each tested kernel
 #   debug/*           the kernel-core selftests (DEBUG_TESTS) on the debug
 #                     kernel (KASAN, lockdep, kmemleak) when
@@ -68,6 +69,7 @@ main() {
 	: >"$results"
 	step build make -s -k -C "$top" all
 	userspace_tests
+	step fuzz make -s -C "$top/userspace" fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
 	for k in 6.1 6.12; do
 		vm_run "$k/vmtest" "$build/vm/$k/results" "$vm/vmtest.sh" -k "$k"
 	done
