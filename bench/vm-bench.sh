@@ -1,0 +1,666 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# The measurements of `make bench`, run inside the test VM by scripts/bench.sh
+# (as a test file of selftests/vm/vmtest.sh). Configurations are compared
+# side by side on the same virtio disks, alternating A B B A ... and the host
+# takes medians of the pairwise ratios (bench/report.py). Every number goes
+# to the KTAP log as one line:
+#
+#   bench: sample <key> <value>    one repetition of a measurement
+#   bench: value <key> <value>     a single figure
+#
+# The VM shares the host's CPUs with whatever else runs there, so its speed
+# wanders by tens of percent within seconds: timed comparisons run as many
+# short slices, A B B A A B ..., back to back in one fio process, and the
+# host takes the median of the ratios of neighbouring slices.
+#
+# Disks (1 GiB each): /dev/vda origin, /dev/vdb amber store, /dev/vdc
+# dm-snapshot COW store, /dev/vdd a second amber store (memory, scale).
+# Knobs (set by scripts/bench.sh): BENCH_SLICE seconds per timed slice,
+# BENCH_PAIRS slice pairs per comparison, BENCH_REPS repetitions of the
+# copy-on-write runs, BENCH_QUICK=1 for a fast smoke run, BENCH_PHASES the
+# phases to run (default all, in order).
+. "$(dirname "$0")/amber_lib.sh"
+
+require_module dm-amber
+require_module dm-snapshot
+require_module dm-zero
+
+SLICE=${BENCH_SLICE:-1}
+PAIRS=${BENCH_PAIRS:-8}
+REPS=${BENCH_REPS:-5}
+QUICK=${BENCH_QUICK:-0}
+PHASES=${BENCH_PHASES:-pretouch passthrough cow64k cow4k release stall backup memory scale}
+COW_CFGS=${BENCH_COW_CFGS:-lin amb dms}
+STALL_CFGS=${BENCH_STALL_CFGS:-amb dms amb dms dmsetup lin}
+ORIGIN=$(scratch_disk origin)
+STORE=$(scratch_disk store)
+COW=$(scratch_disk origin2)
+STORE2=$(scratch_disk store2)
+W=/tmp/bench
+mkdir -p "$W"
+
+MiB=$((1024 * 1024))
+PT_REGION=256			# MiB of the volume the pass-through runs use
+COW_N=1000			# first writes per copy-on-write run
+MEM_N=10000			# chunks copied for the memory figure
+BK_MIB=256			# the backed-up volume
+SC_REGION=64			# MiB the scale runs write
+if [ "$QUICK" = 1 ]; then
+	COW_N=400 MEM_N=4000 BK_MIB=128 SC_REGION=32
+fi
+
+say() { echo "bench: $*"; }
+sample() { say "sample $1 $2"; }
+value() { say "value $1 $2"; }
+log() { echo "bench-log: $*"; }
+now_ns() { date +%s%N; }
+ms_since() { echo $((($(now_ns) - $1) / 1000000)); }
+
+# ---- fio ---------------------------------------------------------------------
+
+# fio_terse <fio options...>: one libaio job with direct I/O; prints
+# "<iops> <KiB/s> <runtime ms> <lat mean us> <clat p99.9 us> <lat max us>"
+# of its main direction (terse v3 fields of this very fio binary).
+fio_terse() {
+	fio --name=b --ioengine=libaio --direct=1 --percentile_list=99:99.9 \
+		--output-format=terse --terse-version=3 "$@" |
+		awk -F';' '{
+			if ($47 > $6) { o = 41 } else { o = 0 }
+			p = $(19 + o); sub(/.*=/, "", p)
+			print $(8 + o), $(7 + o), $(9 + o), $(40 + o), p, $(39 + o)
+		}'
+}
+
+# wl_opts <workload>: the fio options of a workload.
+#   rw4k 4 KiB random writes, iodepth 8    rr4k 4 KiB random reads, iodepth 8
+#   sw1m 1 MiB sequential writes, iodepth 4 (MB/s instead of IOPS)
+wl_opts() {
+	case $1 in
+	rw4k) echo --rw=randwrite --bs=4k --iodepth=8 ;;
+	rr4k) echo --rw=randread --bs=4k --iodepth=8 ;;
+	sw1m) echo --rw=write --bs=1M --iodepth=4 ;;
+	esac
+}
+
+# alternate <key> <workload> <pairs> <cfg A> <cfg B>: 2 x <pairs> timed
+# slices of SLICE seconds over the first REGION MiB (PT_REGION), A B B A
+# A B ..., stonewalled in one fio process. Prints the samples
+# "<key>.<name of A or B>" in slice order (IOPS, or MB/s for sw1m): the
+# i-th of A and the i-th of B ran next to each other.
+alternate() {
+	local key=$1 wl=$2 pairs=$3 a=$4 b=$5 i jobs=() first second
+	for ((i = 0; i < pairs; i++)); do
+		first=$a second=$b
+		[ $((i % 2)) = 1 ] && first=$b second=$a
+		jobs+=(--name="$first" --filename="$(dm_dev "$first")" --stonewall
+			--name="$second" --filename="$(dm_dev "$second")" --stonewall)
+	done
+	# shellcheck disable=SC2046
+	fio --ioengine=libaio --direct=1 --time_based --runtime="$SLICE" \
+		--size="${REGION:-$PT_REGION}M" $(wl_opts "$wl") \
+		--output-format=terse --terse-version=3 "${jobs[@]}" |
+		awk -F';' -v wl="$wl" '{
+			o = ($47 > $6) ? 41 : 0
+			v = (wl == "sw1m") ? sprintf("%.1f", $(7 + o) * 1024 / 1e6) : $(8 + o)
+			print $3, v
+		}' | while read -r cfg v; do
+			sample "$key.$(cfgname "$cfg")" "$v"
+		done
+}
+
+# iolog <file> <count> <chunk bytes> <region bytes> <seed>: a fio replay
+# log of <count> 4 KiB writes, each into another chunk, in random order.
+iolog() {
+	awk -v n="$2" -v cb="$3" -v nc=$(($4 / $3)) -v seed="$5" 'BEGIN {
+		srand(seed)
+		print "fio version 2 iolog"; print "x add"; print "x open"
+		for (i = 0; i < n; i++) {
+			j = i + int(rand() * (nc - i))
+			vi = (i in p) ? p[i] : i; vj = (j in p) ? p[j] : j
+			p[j] = vi; p[i] = vj
+			printf "x write %d 4096\n", vj * cb + int(rand() * (cb / 4096)) * 4096
+		}
+		print "x close"
+	}' >"$1"
+}
+
+# replay_iops <dev> <log> <count>: replay the log at iodepth 8; IOPS.
+replay_iops() {
+	fio_terse --read_iolog="$2" --replay_redirect="$1" --replay_no_stall=1 \
+		--iodepth=8 | awk -v n="$3" '{ printf "%.0f\n", n * 1000 / ($3 > 0 ? $3 : 1) }'
+}
+
+# fill <dev> <MiB> [fio options]: write the first <MiB> sequentially, flush.
+fill() {
+	local dev=$1 mib=$2
+	shift 2
+	fio --name=fill --ioengine=libaio --direct=1 --rw=write --bs=1M --iodepth=4 \
+		--size="${mib}M" --filename="$dev" --end_fsync=1 "$@" >/dev/null
+}
+
+# ---- devices -------------------------------------------------------------------
+
+# amber_dev <name> <origin> <store> <chunk bytes> [features]: format, create.
+amber_dev() {
+	local name=$1 origin=$2 store=$3 chunk=$4
+	shift 4
+	amber format --force --store "$store" --origin "$origin" --chunk "$chunk" >/dev/null
+	dm_create "$name" "$(amber_table "$origin" "$store" $((chunk / 512)) "$@")"
+}
+
+amber_view_dev() {
+	dm_create "$1-view" "0 $(sectors "$(dm_dev "$1")") amber-view $(dm_dev "$1")" --readonly
+}
+
+linear_dev() {
+	dm_create "$1" "0 $(sectors "$2") linear $2 0"
+}
+
+# dmsnap_take <origin dm name> <snap name> <origin dev> <cow dev> <chunk sectors>
+dmsnap_take() {
+	dd if=/dev/zero of="$4" bs=4k count=1 oflag=direct,dsync conv=notrunc status=none
+	dmsetup suspend "$1"
+	dmsetup create "$2" --table "0 $(sectors "$3") snapshot $3 $4 P $5"
+	dmsetup resume "$1"
+}
+
+snap() { amber_msg "$1" snap >/dev/null; }
+
+# rotate <n> <word>...: the words, the first <n> moved to the end.
+rotate() {
+	local n=$(($1 % ($# - 1)))
+	shift
+	echo "${@:n+1}" "${@:1:n}"
+}
+
+# Experiments only (bench/exp): amb+<knob>[+<knob>] is amber with those
+# parameters of the variant module dm-amber-x set, the others cleared.
+knobs() {
+	local d=/sys/module/dm_amber_x/parameters f
+	[ -d $d ] || return 0
+	for f in "$d"/*; do
+		case $(basename "$f") in n_* | *_us) continue ;; esac
+		if [[ "+${1#amb}+" == *"+$(basename "$f")+"* ]]; then
+			echo 1 >"$f"
+		else
+			echo 0 >"$f"
+		fi
+	done
+}
+
+# xcounters: "<commits> <writes committed>" of the variant module, if loaded.
+xcounters() {
+	local d=/sys/module/dm_amber_x/parameters
+	[ -r $d/n_commits ] && echo "$(cat $d/n_commits) $(cat $d/n_batched)"
+	return 0
+}
+
+# The name a configuration has in the results.
+cfgname() {
+	case $1 in
+	amb+*) echo "amber${1#amb}" ;;
+	amb | sc) echo amber ;;
+	lin | sc-l) echo linear ;;
+	dms) echo dmsnap ;;
+	dmsetup) echo dmsnap_dmsetup ;;
+	esac
+}
+
+# Every device a phase may leave behind when it fails half way, in order.
+BENCH_DEVS="dsnap so bk-view bk bk-o amb lin slin mem1 mem16 mem-o16 sc-l sc sc-o"
+cleanup_devs() {
+	local n
+	for n in $BENCH_DEVS; do
+		dm_remove "$n" || echo "bench-log: could not remove $n"
+	done
+}
+drop() { amber_msg "$1" drop; }
+
+# ---- memory --------------------------------------------------------------------
+
+# mem_now: "<slab+vmalloc bytes> <MemFree bytes> <radix_tree_node bytes>"
+# after dropping what the kernel can drop.
+mem_now() {
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+	sleep 0.5
+	echo 3 >/proc/sys/vm/drop_caches
+	awk '
+		FILENAME ~ /meminfo/ && $1 == "Slab:" { s += $2 * 1024 }
+		FILENAME ~ /meminfo/ && $1 == "VmallocUsed:" { s += $2 * 1024 }
+		FILENAME ~ /meminfo/ && $1 == "MemFree:" { f = $2 * 1024 }
+		FILENAME ~ /slabinfo/ && $1 == "radix_tree_node" { r = $2 * $4 }
+		END { print s, f, r }' /proc/meminfo /proc/slabinfo
+}
+
+# mem_delta <before> <after>: slab+vmalloc, MemFree and radix deltas.
+mem_delta() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		split(a, x, " "); split(b, y, " ")
+		print y[1] - x[1], x[2] - y[2], y[3] - x[3]
+	}'
+}
+
+# ---- latency logs --------------------------------------------------------------
+
+# lat_report <fio lat log> <windows>: latwin's figures (see
+# selftests/tools/latwin.c) as "<key> <value>" lines; the per-window ones
+# go to the log.
+lat_report() {
+	latwin stall "$1" "$2" >"$1.report"
+	grep -v '^w ' "$1.report"
+	grep '^w ' "$1.report" | sed "s|^|bench-log: $(basename "$1") |" >&2
+}
+
+# ---- phases --------------------------------------------------------------------
+
+# The disks written once (the host allocates the blocks of its sparse
+# image files) and flushed, so that no configuration pays for that: all the
+# origin, the parts of the stores the runs use.
+phase_pretouch() {
+	fill "$ORIGIN" 1024
+	fill "$STORE" 512
+	fill "$COW" 512
+	fill "$STORE2" 256
+}
+
+# Pass-through, no snapshot: amber (64 KiB chunks) and dm-linear over the
+# whole origin disk. Steady state after a warm-up pass; then the first pass
+# after a barrier (every write the first of its chunk in the epoch, so each
+# waits for its change-map block on the store).
+phase_passthrough() {
+	local r wl cfg order n=$((PT_REGION * MiB / 65536))
+	amber_dev amb "$ORIGIN" "$STORE" 65536
+	linear_dev lin "$ORIGIN"
+	fill "$(dm_dev amb)" $PT_REGION
+	for wl in rw4k rr4k sw1m; do
+		alternate "passthrough.$wl" $wl "$PAIRS" lin amb
+	done
+	value passthrough.waited "$(amber_field amb waited)"
+
+	iolog "$W/first.log" $n 65536 $((PT_REGION * MiB)) 11
+	for ((r = 1; r <= 3; r++)); do
+		order="lin amb"
+		[ $((r % 2)) = 0 ] && order="amb lin"
+		for cfg in $order; do
+			if [ $cfg = amb ]; then
+				snap amb
+				drop amb
+			fi
+			sample "firstpass.$(cfgname $cfg)" "$(replay_iops "$(dm_dev $cfg)" "$W/first.log" $n)"
+		done
+	done
+	dm_remove amb
+	dm_remove lin
+}
+
+# Copy-on-write: random 4 KiB first writes (each into another chunk) under a
+# snapshot: amber, dm-snapshot with a persistent store of the same chunk
+# size, and dm-linear (no snapshot), with the same replay log.
+phase_cow64k() { cow 65536 64k; }
+phase_cow4k() { cow 4096 4k; }
+cow() {
+	local chunk=$1 tag=$2 n=$COW_N r cfg order v k c0 c1 sectors=$(($1 / 512))
+	amber_dev amb "$ORIGIN" "$STORE" "$chunk"
+	linear_dev lin "$ORIGIN"
+	dm_create so "0 $(sectors "$ORIGIN") snapshot-origin $ORIGIN"
+	iolog "$W/cow$tag.log" "$n" "$chunk" $((1024 * MiB)) $((20 + sectors))
+	for ((r = 1; r <= REPS; r++)); do
+		for cfg in $(rotate $((r - 1)) $COW_CFGS); do
+			case $cfg in
+			amb*)
+				knobs "$cfg"
+				snap amb
+				c0=$(xcounters)
+				v=$(replay_iops "$(dm_dev amb)" "$W/cow$tag.log" "$n")
+				c1=$(xcounters)
+				[ -z "$c0" ] || sample "cow.$tag.$(cfgname $cfg).batch" "$(awk -v a="$c0" -v b="$c1" \
+					'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.2f\n", (y[2] - x[2]) / (y[1] - x[1] + (y[1] == x[1])) }')"
+				[ "$(amber_field amb copied)" = "$n" ] ||
+					log "amber copied $(amber_field amb copied), expected $n"
+				drop amb
+				knobs amb
+				sample "cow.$tag.$(cfgname $cfg)" "$v"
+				;;
+			dms)
+				dmsnap_take so dsnap "$ORIGIN" "$COW" "$sectors"
+				v=$(replay_iops "$(dm_dev so)" "$W/cow$tag.log" "$n")
+				log "dm-snapshot status: $(dmsetup status dsnap)"
+				dm_remove dsnap
+				sample "cow.$tag.dmsnap" "$v"
+				;;
+			lin)
+				sample "cow.$tag.linear" "$(replay_iops "$(dm_dev lin)" "$W/cow$tag.log" "$n")"
+				;;
+			esac
+		done
+	done
+	# What the disks do without any copy-on-write logic: the three I/Os of
+	# a first write (a chunk read on the origin, a chunk write on the
+	# store, the 4 KiB write itself), each kind alone at iodepth 8.
+	linear_dev slin "$STORE"
+	# shellcheck disable=SC2046
+	fio --ioengine=libaio --direct=1 --time_based --runtime="$SLICE" --iodepth=8 \
+		--output-format=terse --terse-version=3 $(for ((r = 1; r <= 3; r++)); do
+			echo --name=raw_read --filename="$(dm_dev lin)" --rw=randread \
+				--bs="$chunk" --size=1G --stonewall
+			echo --name=raw_store_write --filename="$(dm_dev slin)" --rw=randwrite \
+				--bs="$chunk" --size=512M --stonewall
+			echo --name=raw_write --filename="$(dm_dev lin)" --rw=randwrite \
+				--bs=4k --size=1G --stonewall
+		done) | awk -F';' '{ print $3, ($47 > $6) ? $49 : $8 }' |
+		while read -r k v; do sample "cow.$tag.$k" "$v"; done
+	dm_remove slin
+	dm_remove so
+	dm_remove amb
+	dm_remove lin
+}
+
+# After release: a snapshot whose every chunk the backup has streamed.
+# First pass (one write per chunk: the map write of the new epoch), then
+# steady state, amber against dm-linear.
+phase_release() {
+	local nr n=$((PT_REGION * MiB / 65536))
+	amber_dev amb "$ORIGIN" "$STORE" 65536
+	linear_dev lin "$ORIGIN"
+	fill "$(dm_dev amb)" $PT_REGION
+	snap amb
+	nr=$(($(sectors "$ORIGIN") / 128))
+	amber_msg amb release 0 "$nr"
+	sample release.firstpass.amber "$(replay_iops "$(dm_dev amb)" "$W/first.log" $n)"
+	sample release.firstpass.linear "$(replay_iops "$(dm_dev lin)" "$W/first.log" $n)"
+	fill "$(dm_dev amb)" $PT_REGION
+	value release.waited_before "$(amber_field amb waited)"
+	alternate release.rw4k rw4k "$PAIRS" lin amb
+	value release.waited_after "$(amber_field amb waited)"
+	value release.copied "$(amber_field amb copied)"
+	value release.released "$(amber_field amb released)"
+	drop amb
+	dm_remove amb
+	dm_remove lin
+}
+
+# stall_run <tag> <dev> <command...>: 4 KiB random writes (iodepth 8) for
+# the length of STALL_N snapshots, one a second, each held 0.5 s, with a
+# per-I/O latency log; the command prints the windows.
+STALL_N=8
+stall_run() {
+	local tag=$1 dev=$2 fpid
+	shift 2
+	rm -f "$W/$tag"_*.log "$W/$tag.win"
+	fio --name=b --ioengine=libaio --direct=1 --rw=randwrite --bs=4k --iodepth=8 \
+		--filename="$dev" --size=1G --time_based --runtime=$((STALL_N + 2)) \
+		--write_lat_log="$W/$tag" --log_avg_msec=0 --log_unix_epoch=1 \
+		--output=/dev/null &
+	fpid=$!
+	sleep 1.5	# fio starts slowly under TCG
+	"$@" >"$W/$tag.win"
+	wait "$fpid"
+	lat_report "$W/${tag}_lat.1.log" "$W/$tag.win"
+}
+
+# sleep_to <CLOCK_REALTIME ns>
+sleep_to() {
+	local left=$(($1 - $(now_ns)))
+	[ "$left" -le 0 ] || sleep "$(awk -v n="$left" 'BEGIN { printf "%.3f", n / 1e9 }')"
+}
+
+# Windows of the same shape where nothing happens: the noise floor.
+pseudo_windows() {
+	local i start
+	start=$(now_ns)
+	for ((i = 0; i < STALL_N; i++)); do
+		sleep_to $((start + i * 1000000000))
+		echo "snap $((start + i * 1000000000)) $((start + i * 1000000000 + 10000000))"
+	done
+}
+
+# dm-snapshot the way a script takes it: dmsetup suspend, create, resume.
+dmsnap_dmsetup() {
+	local i start t0
+	start=$(now_ns)
+	for ((i = 0; i < STALL_N; i++)); do
+		sleep_to $((start + i * 1000000000))
+		dd if=/dev/zero of="$COW" bs=4k count=1 oflag=direct,dsync conv=notrunc status=none
+		t0=$(now_ns)
+		dmsetup suspend so
+		dmsetup create dsnap --table "0 $(sectors "$ORIGIN") snapshot $ORIGIN $COW P 128"
+		dmsetup resume so
+		echo "snap $t0 $(now_ns)"
+		sleep_to $((start + i * 1000000000 + 500000000))
+		t0=$(now_ns)
+		dmsetup remove dsnap
+		echo "drop $t0 $(now_ns)"
+	done
+}
+
+phase_stall() {
+	local r k v cfg
+	amber_dev amb "$ORIGIN" "$STORE" 65536
+	linear_dev lin "$ORIGIN"
+	dm_create so "0 $(sectors "$ORIGIN") snapshot-origin $ORIGIN"
+	for cfg in $STALL_CFGS; do
+		knobs "$cfg"
+		case $cfg in
+		amb*) stall_run amb "$(dm_dev amb)" benchsnap amber amb $STALL_N 1000 500 ;;
+		dms) stall_run dms "$(dm_dev so)" benchsnap dmsnap so dsnap "$COW" \
+			"$(sectors "$ORIGIN")" "$ORIGIN $COW P 128" $STALL_N 1000 500 ;;
+		dmsetup) stall_run dmsetup "$(dm_dev so)" dmsnap_dmsetup ;;
+		lin) stall_run lin "$(dm_dev lin)" pseudo_windows ;;
+		esac | while read -r k v; do
+			sample "stall.$(cfgname $cfg).$k" "$v"
+		done
+		knobs amb
+		dm_remove dsnap
+	done
+	dm_remove so
+	dm_remove amb
+	dm_remove lin
+}
+
+# The backup: a volume of BK_MIB MiB of half-compressible data streamed to
+# /dev/null, raw and with zstd -1, against a raw sequential read of its
+# view; then once under a random-write load, with the store's use polled.
+phase_backup() {
+	local r t0 ms bytes=$((BK_MIB * MiB)) fpid ppid t_start t_end k v
+	slice bk-o origin 0 "$BK_MIB"
+	amber_dev bk "$(dm_dev bk-o)" "$STORE" 65536
+	amber_view_dev bk
+	fill "$(dm_dev bk)" "$BK_MIB" --buffer_compress_percentage=50 --refill_buffers \
+		--buffer_compress_chunk=4k
+	for ((r = 1; r <= 2; r++)); do
+		snap bk
+		sample backup.rawread.view "$(fio_terse --filename="$(dm_dev bk-view)" --rw=read \
+			--bs=1M --iodepth=4 --size="${BK_MIB}M" | awk '{ printf "%.1f\n", $2 * 1024 / 1e6 }')"
+		drop bk
+		sample backup.rawread.origin "$(fio_terse --filename="$(dm_dev bk-o)" --rw=read \
+			--bs=1M --iodepth=4 --size="${BK_MIB}M" | awk '{ printf "%.1f\n", $2 * 1024 / 1e6 }')"
+		t0=$(now_ns)
+		amber backup bk --to /dev/null --no-compress >"$W/bk-nc.out"
+		ms=$(ms_since "$t0")
+		sample backup.stream.nocompress "$(awk -v b=$bytes -v ms="$ms" 'BEGIN { printf "%.1f\n", b / ms / 1000 }')"
+		t0=$(now_ns)
+		amber backup bk --to /dev/null --level 1 >"$W/bk-z1.out"
+		ms=$(ms_since "$t0")
+		sample backup.stream.zstd1 "$(awk -v b=$bytes -v ms="$ms" 'BEGIN { printf "%.1f\n", b / ms / 1000 }')"
+	done
+	# What the guest's CPU can hash: SHA-256 of every byte is part of a
+	# backup (docs/FORMAT.md), one stream on one vCPU here.
+	snap bk
+	t0=$(now_ns)
+	dd if="$(dm_dev bk-view)" bs=1M iflag=direct status=none | sha256sum >/dev/null
+	ms=$(ms_since "$t0")
+	drop bk
+	value backup.read_sha256 "$(awk -v b=$bytes -v ms="$ms" 'BEGIN { printf "%.1f\n", b / ms / 1000 }')"
+	sed 's/^/bench-log: /' "$W/bk-nc.out" "$W/bk-z1.out"
+
+	# Under load: the store's peak against what dm-snapshot would hold.
+	rm -f "$W"/bkload_*.log
+	fio --name=b --ioengine=libaio --direct=1 --rw=randwrite --bs=4k --iodepth=8 \
+		--filename="$(dm_dev bk)" --size="${BK_MIB}M" --time_based --runtime=300 \
+		--write_lat_log="$W/bkload" --log_avg_msec=0 --log_unix_epoch=1 --log_offset=1 \
+		--output="$W/bkload.out" &
+	fpid=$!
+	sleep 1
+	(
+		while :; do
+			dmsetup status bk | awk '{ split($7, u, "/"); print u[1], $8 }'
+			sleep 0.05
+		done
+	) >"$W/bkload.poll" &
+	ppid=$!
+	t_start=$(now_ns)
+	amber backup bk --to /dev/null --no-compress >"$W/bk-load.out"
+	t_end=$(now_ns)
+	kill "$ppid"
+	kill -INT "$fpid"
+	wait "$fpid" || true
+	wait "$ppid" 2>/dev/null || true
+	sed 's/^/bench-log: /' "$W/bk-load.out"
+	value backup.load.seconds "$(awk -v a="$t_start" -v b="$t_end" 'BEGIN { printf "%.2f\n", (b - a) / 1e9 }')"
+	value backup.load.peak_used_chunks "$(awk '$1 > m { m = $1 } END { print m + 0 }' "$W/bkload.poll")"
+	value backup.load.max_copied "$(awk '$2 > m { m = $2 } END { print m + 0 }' "$W/bkload.poll")"
+	# Writes issued and completed while the backup ran, and the distinct
+	# 64 KiB chunks they touched: every one would be an exception in a
+	# dm-snapshot held for the backup.
+	latwin chunks "$W/bkload_lat.1.log" "$t_start" "$t_end" 65536 |
+		while read -r k v; do value "backup.load.$k" "$v"; done
+	value backup.volume_chunks $((BK_MIB * MiB / 65536))
+	dm_remove bk-view
+	dm_remove bk
+	dm_remove bk-o
+}
+
+# big_origin <name> <GiB>: the first GiB of the origin disk, then dm-zero.
+big_origin() {
+	local t="0 2097152 linear $ORIGIN 0"
+	[ "$2" -gt 1 ] && t="$t
+2097152 $((($2 - 1) * 2097152)) zero"
+	dm_create "$1" "$t"
+}
+
+# Kernel memory: per tracked chunk (a 1 GiB and a 16 GiB volume of 4 KiB
+# chunks), per copied chunk (MEM_N random first writes), and per dm-snapshot
+# exception for comparison.
+phase_memory() {
+	local m0 m1 m16 d1 d16 c0 c1 n
+	big_origin mem-o16 16
+	m0=$(mem_now)
+	amber_dev mem16 "$(dm_dev mem-o16)" "$STORE2" 4096
+	m1=$(mem_now)
+	d16=$(mem_delta "$m0" "$m1")
+	dm_remove mem16
+	dm_remove mem-o16
+
+	m0=$(mem_now)
+	amber_dev mem1 "$ORIGIN" "$STORE2" 4096
+	m1=$(mem_now)
+	d1=$(mem_delta "$m0" "$m1")
+	value memory.volume_1g.slab_vmalloc_bytes "${d1%% *}"
+	value memory.volume_16g.slab_vmalloc_bytes "${d16%% *}"
+	value memory.volume_1g.memfree_bytes "$(cut -d' ' -f2 <<<"$d1")"
+	value memory.volume_16g.memfree_bytes "$(cut -d' ' -f2 <<<"$d16")"
+	value memory.per_tracked_chunk_bytes "$(awk -v a="${d1%% *}" -v b="${d16%% *}" \
+		'BEGIN { printf "%.3f\n", (b - a) / (4194304 - 262144) }')"
+
+	iolog "$W/mem.log" "$MEM_N" 4096 $((1024 * MiB)) 5
+	snap mem1
+	c0=$(mem_now)
+	replay_iops "$(dm_dev mem1)" "$W/mem.log" "$MEM_N" >/dev/null
+	c1=$(mem_now)
+	n=$(amber_field mem1 copied)
+	value memory.copied_chunks "$n"
+	value memory.per_copied_chunk_bytes "$(mem_delta "$c0" "$c1" | awk -v n="$n" '{ printf "%.1f\n", $1 / n }')"
+	value memory.per_copied_chunk_radix_bytes "$(mem_delta "$c0" "$c1" | awk -v n="$n" '{ printf "%.1f\n", $3 / n }')"
+	drop mem1
+	c1=$(mem_now)
+	value memory.after_drop_slab_vmalloc_bytes "$(mem_delta "$c0" "$c1" | cut -d' ' -f1)"
+	dm_remove mem1
+
+	dm_create so "0 $(sectors "$ORIGIN") snapshot-origin $ORIGIN"
+	dmsnap_take so dsnap "$ORIGIN" "$COW" 8
+	c0=$(mem_now)
+	replay_iops "$(dm_dev so)" "$W/mem.log" "$MEM_N" >/dev/null
+	c1=$(mem_now)
+	value memory.dmsnap_per_exception_bytes "$(mem_delta "$c0" "$c1" | awk -v n="$MEM_N" '{ printf "%.1f\n", $1 / n }')"
+	dm_remove dsnap
+	dm_remove so
+}
+
+# Scale: the same 256 MiB of writes on 1, 4 and 16 GiB volumes of 4 KiB
+# chunks (the rest dm-zero): pass-through against dm-linear over the same
+# origin, and the barrier's time, idle and under a random-write load.
+phase_scale() {
+	local gib k v fpid
+	for gib in 1 4 16; do
+		big_origin sc-o "$gib"
+		amber_dev sc "$(dm_dev sc-o)" "$STORE2" 4096
+		linear_dev sc-l "$(dm_dev sc-o)"
+		fill "$(dm_dev sc)" $SC_REGION
+		REGION=$SC_REGION alternate "scale.${gib}g.rw4k" rw4k $((PAIRS / 2)) sc-l sc
+		benchsnap amber sc 3 400 200 | awk '{ printf "%s %.3f\n", $1, ($3 - $2) / 1e6 }' |
+			while read -r k v; do sample "scale.${gib}g.idle_$k" "$v"; done
+		# Under load: the snap message's time and the longest write
+		# latency in its window (see phase_stall).
+		rm -f "$W"/scale_*.log
+		fio --name=b --ioengine=libaio --direct=1 --rw=randwrite --bs=4k --iodepth=8 \
+			--filename="$(dm_dev sc)" --size=${SC_REGION}M --time_based --runtime=8 \
+			--write_lat_log="$W/scale" --log_avg_msec=0 --log_unix_epoch=1 \
+			--output=/dev/null &
+		fpid=$!
+		sleep 1.5
+		benchsnap amber sc 5 1000 400 >"$W/scale.win"
+		wait "$fpid"
+		awk '{ printf "%s %.3f\n", $1, ($3 - $2) / 1e6 }' "$W/scale.win" |
+			while read -r k v; do sample "scale.${gib}g.load_$k" "$v"; done
+		lat_report "$W/scale_lat.1.log" "$W/scale.win" | grep -E '^snap_stall_(med|max) ' |
+			while read -r k v; do sample "scale.${gib}g.load_$k" "$v"; done
+		dm_remove sc-l
+		dm_remove sc
+		dm_remove sc-o
+	done
+}
+
+# Experiments only (bench/exp): run on the variant module dm-amber-x
+# (installed with vmtest.sh -m) instead of dm-amber, and back.
+phase_xload() {
+	rmmod dm_amber
+	insmod "/lib/modules/$(uname -r)/extra/dm-amber-x.ko"
+	value xmodule.params "$(grep -H . /sys/module/dm_amber_x/parameters/* | xargs)"
+}
+
+phase_xunload() {
+	rmmod dm_amber_x
+	modprobe dm-amber
+}
+
+# phase <name> [args]: one KTAP result; whatever it leaves is removed.
+run_phase() {
+	local t0
+	t0=$(now_ns)
+	cleanup_devs
+	"phase_$1" "${@:2}"
+	cleanup_devs
+	log "phase $* took $(($(ms_since "$t0") / 1000)) s"
+}
+
+phase() {
+	ktap_step "$*" run_phase "$@"
+	cleanup_devs
+}
+
+ktap_print_header
+read -r -a phases <<<"$PHASES"
+ktap_set_plan ${#phases[@]}
+value kernel "$(uname -r)"
+value config.slice "$SLICE"
+value config.pairs "$PAIRS"
+value config.reps "$REPS"
+value config.quick "$QUICK"
+t_all=$(now_ns)
+for p in "${phases[@]}"; do
+	phase "$p"
+done
+value total_seconds $(($(ms_since "$t_all") / 1000))
+ktap_finished
