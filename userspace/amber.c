@@ -24,6 +24,7 @@ static const struct subcommand {
 	{ "consolidate", consolidate_main, "merge a chain into a new full backup" },
 	{ "list",	 list_main,	   "one line about each backup" },
 	{ "info",	 info_main,	   "everything about one backup" },
+	{ "daemon",	 daemon_main,	   "send a request to amberd" },
 };
 
 static void show_usage(FILE *out)

@@ -1,0 +1,119 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
+# Helpers of the tests that run amberd (amber_daemon, amber_postgres,
+# amber_sqlite), on top of amber_lib.sh. Call amberd_start at the top level:
+# its cleanup is registered with defer.
+. "$(dirname "${BASH_SOURCE[0]}")/amber_lib.sh"
+
+# shellcheck disable=SC2034 # for the tests
+AMBERD_SOCK=/run/amber/amberd.sock
+AMBERD_LOG=${AMBERD_LOG:-$PWD/amberd.log}
+AMBERD_PIDFILE=$PWD/amberd.pid
+
+# amberd_start <config>: start amberd in the background; return once it
+# answers on its socket. It is stopped at exit.
+amberd_start() {
+	amberd --config "$1" 2>>"$AMBERD_LOG" &
+	echo $! >"$AMBERD_PIDFILE"
+	defer amberd_stop
+	amberd_wait_ready
+}
+
+# amberd_restart <config>: the same, for a daemon stopped by amberd_stop in a
+# step (no second cleanup is registered).
+amberd_restart() {
+	amberd --config "$1" 2>>"$AMBERD_LOG" &
+	echo $! >"$AMBERD_PIDFILE"
+	amberd_wait_ready
+}
+
+amberd_wait_ready() {
+	if ! wait_until 60 amber daemon status >/dev/null 2>&1; then
+		echo "# amberd did not come up; its log:"
+		sed 's/^/#   /' "$AMBERD_LOG"
+		return 1
+	fi
+}
+
+# amberd_stop: SIGTERM, and wait until it is gone (works from any subshell).
+amberd_stop() {
+	local pid
+	[ -f "$AMBERD_PIDFILE" ] || return 0
+	pid=$(cat "$AMBERD_PIDFILE")
+	rm -f "$AMBERD_PIDFILE"
+	kill -TERM "$pid" 2>/dev/null || return 0
+	wait_until 60 process_gone "$pid"
+}
+
+# process_gone <pid>: exited (a zombie not reaped yet counts as gone).
+process_gone() {
+	[ ! -e "/proc/$1" ] || grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2>/dev/null
+}
+
+# says <ERE> <command...>: the command succeeds and prints a line matching
+# the ERE (its whole output is read: no SIGPIPE under pipefail).
+says() {
+	local msg=$1
+	shift
+	"$@" >says.out || { echo "# $*: failed"; return 1; }
+	grep -Eq -- "$msg" says.out && return 0
+	echo "# $*: expected '$msg', it printed:"
+	sed 's/^/#   /' says.out
+	return 1
+}
+
+# prints <ERE> <command...>: quietly, the command succeeds and prints a
+# matching line (for wait_until).
+prints() {
+	local msg=$1
+	shift
+	"$@" >prints.out 2>/dev/null && grep -Eq -- "$msg" prints.out
+}
+
+# refused <status> <ERE> <command...>: the command fails with that exit
+# status and says so on standard error.
+refused() {
+	local want=$1 msg=$2 rc=0
+	shift 2
+	"$@" >/dev/null 2>refused.err || rc=$?
+	if [ "$rc" -ne "$want" ]; then
+		echo "# $*: exit status $rc, expected $want"
+		sed 's/^/#   /' refused.err
+		return 1
+	fi
+	grep -Eq -- "$msg" refused.err && return 0
+	echo "# $*: expected '$msg', it said:"
+	sed 's/^/#   /' refused.err
+	return 1
+}
+
+# amberd_log_has <pattern>: amberd logged a line matching the ERE.
+amberd_log_has() {
+	grep -Eq -- "$1" "$AMBERD_LOG" || { echo "# amberd's log lacks: $1"; return 1; }
+}
+
+# remove_volumes <name...>: remove the amber volumes amberd created.
+remove_volumes() {
+	local v
+	for v in "$@"; do
+		[ -e "$(dm_dev "$v")" ] && amber remove "$v" >/dev/null
+	done
+	return 0
+}
+
+# chain_of <group> <volume> [<set>]: the files that restore the volume's
+# backup in the set (the newest by default), oldest first, as amberd says.
+chain_of() {
+	amber daemon chain "$1" ${3:+"$3"} | awk -v v="$2" '$1 == "chain" && $2 == v {
+		for (i = 3; i <= NF; i++) printf "%s%s", $i, (i < NF ? " " : "\n") }'
+}
+
+# files_in <dir>: the names in a directory, sorted, on one line.
+files_in() {
+	(cd "$1" && echo *)
+}
+
+# catalog_sets <backup dir> <group>: "SET KIND" per volume backup, in order.
+catalog_sets() {
+	awk -v g="$2" '$1 !~ /^#/ && $2 == g { print $1, $4 }' "$1/catalog"
+}

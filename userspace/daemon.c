@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: GPL-2.0
+/* amber daemon: send one request to amberd and print its answer. */
+#include <errno.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "error.h"
+#include "subcommands.h"
+#include "util.h"
+
+#define DAEMON_SOCKET	"/run/amber/amberd.sock"
+#define ANSWER_MAX	65536
+
+static const char usage[] =
+"Usage: amber daemon REQUEST [ARG...] [--socket PATH] [--detach]\n"
+"\n"
+"Send one request to amberd and print its answer, a line at a time as it\n"
+"comes. Requests:\n"
+"\n"
+"  status                           the daemon, its volumes, groups and jobs\n"
+"  list [GROUP]                     the catalog of backups\n"
+"  chain GROUP [SET]                per volume, the files that restore a set\n"
+"                                   (the newest by default), oldest first\n"
+"  snap GROUP                       one barrier over the group; the snapshots\n"
+"                                   stay for 'amber backup --use-snapshot'\n"
+"  backup GROUP [full|incremental]  a backup set from one barrier over the\n"
+"                                   group (by default full or incremental as\n"
+"                                   the group's full_every says)\n"
+"\n"
+"  --socket PATH   amberd's socket (" DAEMON_SOCKET ", root only), or a\n"
+"                  group's trigger socket (/run/amber/GROUP.trigger, for its\n"
+"                  trigger_user)\n"
+"  --detach        backup: return once the barrier is cut; amberd finishes\n"
+"                  the backup and logs its outcome\n"
+"\n"
+"Exit status 0 when amberd answers ok, 1 when it answers with an error or\n"
+"cannot be reached, 2 for a usage error.\n";
+
+enum { OPT_SOCKET, OPT_DETACH };
+
+static const struct cli_option options[] = {
+	[OPT_SOCKET]	= { "socket", true },
+	[OPT_DETACH]	= { "detach", false },
+	{ NULL, false },
+};
+
+static int connect_to(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(a.sun_path))
+		return fail(AMBER_EUSAGE, "--socket: '%s' is too long for a socket path", path);
+	strcpy(a.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return fail_errno(AMBER_ESYS, "socket");
+	if (!connect(fd, (struct sockaddr *)&a, sizeof(a)))
+		return fd;
+	close(fd);
+	if (errno == ENOENT || errno == ECONNREFUSED)
+		return fail(AMBER_ESYS, "cannot reach amberd at %s: %s (is amberd running?)",
+			    path, errno == ENOENT ? "no such socket" : "nobody listens");
+	if (errno == EACCES)
+		return fail(AMBER_ESYS, "cannot reach amberd at %s: permission denied (its"
+			    " control socket is root's; a database user uses its group's"
+			    " trigger socket)", path);
+	return fail_errno(AMBER_ESYS, "cannot reach amberd at %s", path);
+}
+
+/* The request line, from the words on the command line. */
+static int request_line(const struct cli *c, char *line, size_t size, size_t *len)
+{
+	size_t used = 0;
+	int i;
+
+	for (i = 0; i < c->nr_args; i++) {
+		if (strchr(c->args[i], '\n') || strchr(c->args[i], ' ') || !*c->args[i])
+			return fail(AMBER_EUSAGE, "'%s' is not one word", c->args[i]);
+		used += snprintf(line + used, size - used, "%s%s", i ? " " : "", c->args[i]);
+		if (used >= size - 1)
+			return fail(AMBER_EUSAGE, "the request is too long");
+	}
+	line[used++] = '\n';
+	*len = used;
+	return 0;
+}
+
+/* Print the answer's lines; returns at its final line. */
+static int read_answer(int fd, bool detach)
+{
+	static char buf[ANSWER_MAX];
+	size_t len = 0;
+	char *nl;
+	ssize_t n;
+
+	for (;;) {
+		while ((nl = memchr(buf, '\n', len))) {
+			*nl = 0;
+			if (!strncmp(buf, "error ", 6) || !strcmp(buf, "error"))
+				return fail(AMBER_ESYS, "%s", buf + (buf[5] ? 6 : 5));
+			printf("%s\n", buf);
+			if (!strncmp(buf, "ok", 2) && (!buf[2] || buf[2] == ' '))
+				return 0;
+			if (detach && !strncmp(buf, "barrier ", 8))
+				return 0;
+			len -= nl + 1 - buf;
+			memmove(buf, nl + 1, len);
+		}
+		if (len == sizeof(buf))
+			return fail(AMBER_ESYS, "amberd sent a line longer than %zu bytes", sizeof(buf));
+		n = read(fd, buf + len, sizeof(buf) - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return fail_errno(AMBER_ESYS, "reading from amberd");
+		if (!n)
+			return fail(AMBER_ESYS, "amberd closed the connection before answering");
+		len += n;
+	}
+}
+
+int daemon_main(int argc, char **argv)
+{
+	struct cli c = { .command = "daemon", .usage = usage, .options = options };
+	const char *path = DAEMON_SOCKET;
+	char line[512];
+	size_t len = 0;
+	int fd, ret;
+
+	ret = cli_parse(&c, argc, argv);
+	if (ret)
+		return ret > 0 ? 0 : -1;
+	if (cli_args(&c, 1, 4, "REQUEST") || request_line(&c, line, sizeof(line), &len))
+		return -1;
+	if (c.value[OPT_SOCKET])
+		path = c.value[OPT_SOCKET];
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	fd = connect_to(path);
+	if (fd < 0)
+		return -1;
+	/* A refused client is told why and hung up on at once, maybe before
+	 * its request went out: read the answer even when sending failed. */
+	if (send(fd, line, len, MSG_NOSIGNAL) != (ssize_t)len &&
+	    errno != EPIPE && errno != ECONNRESET)
+		ret = fail_errno(AMBER_ESYS, "sending to amberd");
+	else
+		ret = read_answer(fd, cli_flag(&c, OPT_DETACH));
+	close(fd);
+	return ret;
+}

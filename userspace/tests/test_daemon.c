@@ -1,0 +1,508 @@
+// SPDX-License-Identifier: GPL-2.0
+/* amberd: its configuration file, catalog, retention and request lines. */
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "catalog.h"
+#include "config.h"
+#include "harness.h"
+#include "helpers.h"
+#include "request.h"
+#include "subcommands.h"
+#include "util.h"
+
+static const char good_conf[] =
+"# a comment\n"
+"[daemon]\n"
+"socket = /run/amber/amberd.sock\n"
+"backup_dir = /var/backups/amber\n"
+"retention = 3\n"
+"level = 1\n"
+"\n"
+"[volume pgdata]\n"
+"origin = /dev/vdb\n"
+"store = /dev/vdc\n"
+"chunk = 128K\n"
+"overflow = invalidate\n"
+"  ; indented comment\n"
+"[volume pgwal]\n"
+"origin=/dev/vdd\n"
+"store=/dev/vde\n"
+"epochs = 32\n"
+"block_timeout = 5000\n"
+"\n"
+"[group pg]\n"
+"volumes = pgdata , pgwal\n"
+"trigger_user = root\n"
+"\n"
+"[group wal-only]\n"
+"volumes = pgwal\n"
+"flush = no\n"
+"retention = 0\n"
+"full_every = 2\n"
+"\n"
+"[schedule pg]\n"
+"interval = 6h\n"
+"full_every = 4\n";
+
+TEST(daemon_config_parses_every_key)
+{
+	static struct config c;
+	const struct conf_group *g;
+
+	CHECK_OK(config_parse("t.conf", good_conf, &c));
+	CHECK(!strcmp(c.socket, "/run/amber/amberd.sock"));
+	CHECK(!strcmp(c.backup_dir, "/var/backups/amber"));
+	CHECK_EQ(c.retention, 3);
+	CHECK_EQ(c.level, 1);
+	CHECK_EQ(c.nr_vols, 2);
+	CHECK(!strcmp(c.vol[0].name, "pgdata") && !strcmp(c.vol[0].store, "/dev/vdc"));
+	CHECK_EQ(c.vol[0].chunk, 128 * 1024);
+	CHECK(c.vol[0].chunk_set && !c.vol[1].chunk_set);
+	CHECK(!strcmp(c.vol[0].overflow, "invalidate"));
+	CHECK_EQ(c.vol[1].epochs, 32);
+	CHECK_EQ(c.vol[1].block_timeout, 5000);
+	CHECK_EQ(c.vol[1].chunk, 64 * 1024);
+	g = config_group(&c, "pg");
+	CHECK(g);
+	CHECK_EQ(g->nr_vols, 2);
+	CHECK_EQ(g->vols[0], 0);
+	CHECK_EQ(g->vols[1], 1);
+	CHECK_EQ(g->retention, 3);		/* from [daemon] */
+	CHECK(!strcmp(g->trigger_user, "root") && g->trigger_uid == 0);
+	CHECK(g->scheduled);
+	CHECK_EQ(g->interval, 6 * 3600);
+	CHECK_EQ(g->full_every, 4);
+	g = config_group(&c, "wal-only");
+	CHECK(g && !g->scheduled && g->retention == 0 && !*g->trigger_user && !g->flush);
+	CHECK(config_group(&c, "pg")->flush);
+	CHECK_EQ(g->full_every, 2);
+	CHECK_OK(config_parse("t.conf", "[daemon]\nbackup_dir=/b\n[volume v]\norigin=/o\n"
+			      "store=/s\n[group g]\nvolumes=v\n", &c));
+	CHECK_EQ(c.grp[0].full_every, CONF_DEFAULT_FULL_EVERY);
+	CHECK(!config_group(&c, "nope"));
+}
+
+TEST(daemon_config_defaults)
+{
+	static struct config c;
+
+	CHECK_OK(config_parse("t.conf", "[daemon]\nbackup_dir=/b\n[volume v]\norigin=/o\n"
+			      "store=/s\n[group g]\nvolumes=v\n", &c));
+	CHECK(!strcmp(c.socket, CONF_DEFAULT_SOCKET));
+	CHECK_EQ(c.retention, 0);
+	CHECK_EQ(c.level, 3);
+	CHECK(!c.syslog);
+}
+
+#define BASE "[daemon]\nbackup_dir=/b\n[volume v]\norigin=/o\nstore=/s\n"
+
+TEST(daemon_config_errors_name_file_line_and_problem)
+{
+	static const struct { const char *text, *msg; } bad[] = {
+		{ BASE "[group g]\nvolumes=v\nbogus=1\n", "t.conf:8: unknown key 'bogus' in [group g]" },
+		{ BASE "[group g]\nvolumes=v\n[frob x]\n", "t.conf:8: unknown section [frob]" },
+		{ BASE "[group g]\nvolumes=v\nvolumes=v\n", "t.conf:8: volumes is given twice" },
+		{ BASE "[group g]\nvolumes=v\n[group g]\nvolumes=v\n",
+		  "t.conf:8: group g is defined twice (line 6)" },
+		{ BASE "[volume v]\n", "t.conf:6: volume v is defined twice (line 3)" },
+		{ "[volume v]\norigin=/o\nstore=/s\n[group g]\nvolumes=v\n",
+		  "[daemon] needs backup_dir" },
+		{ BASE, "no [group NAME]" },
+		{ BASE "[group g]\n", "t.conf:6: [group g] needs volumes =" },
+		{ BASE "[group g]\nvolumes=v,w\n", "t.conf:7: [group g]: no [volume w]" },
+		{ BASE "[group g]\nvolumes=v,v\n", "t.conf:7: volumes: v is named twice" },
+		{ BASE "[group g]\nvolumes=v\n[schedule h]\ninterval=1h\n",
+		  "t.conf:8: [schedule h]: no [group h]" },
+		{ BASE "[group g]\nvolumes=v\n[schedule g]\nfull_every=2\n",
+		  "t.conf:8: [schedule g] needs interval =" },
+		{ BASE "[group g]\nvolumes=v\n[schedule g]\ninterval=5x\n",
+		  "t.conf:9: interval: '5x' is not an interval" },
+		{ BASE "[group g]\nvolumes=v\n[schedule g]\ninterval=1h\nfull_every=0\n",
+		  "t.conf:10: full_every: 0 is out of range" },
+		{ BASE "[group g]\nvolumes=v\ntrigger_user=no-such-user-here\n",
+		  "t.conf:8: trigger_user: no user 'no-such-user-here'" },
+		{ "[daemon]\nbackup_dir=backups\n", "t.conf:2: backup_dir: 'backups' is not an"
+		  " absolute path" },
+		{ "backup_dir=/b\n", "t.conf:1: 'backup_dir' before any [section]" },
+		{ "[daemon]\nbackup_dir\n", "t.conf:2: expected 'key = value'" },
+		{ "[daemon]\nbackup_dir=\n", "t.conf:2: backup_dir: empty value" },
+		{ BASE "[group g]\nvolumes=v\nflush=maybe\n", "t.conf:8: flush: 'maybe' is not yes or no" },
+		{ "[daemon]\nlog=journal\n", "t.conf:2: log: 'journal' is not stderr or syslog" },
+		{ "[daemon]\nlevel=20\n", "t.conf:2: level: 20 is out of range" },
+		{ "[daemon]\n[daemon]\n", "t.conf:2: a second [daemon] section" },
+		{ "[daemon x]\n", "t.conf:1: [daemon] takes no name" },
+		{ "[volume]\n", "t.conf:1: [volume] needs a name" },
+		{ "[volume a/b]\n", "t.conf:1: 'a/b' is not a usable name" },
+		{ "[volume v\n", "t.conf:1: a section header is '[kind NAME]'" },
+		{ BASE "chunk=3K\n", "t.conf:6: chunk:" },
+		{ BASE "overflow=maybe\n", "t.conf:6: overflow: 'maybe' is not block or invalidate" },
+		{ "[daemon]\nbackup_dir=/b\n[volume v]\norigin=/o\n[group g]\nvolumes=v\n",
+		  "t.conf:3: [volume v] needs origin = and store =" },
+		{ BASE "[volume w]\norigin=/s\nstore=/x\n[group g]\nvolumes=v\n",
+		  "t.conf:6: [volume w] shares a device with [volume v]" },
+		{ "[daemon]\nbackup_dir=/b\n[volume v]\norigin=/o\nstore=/o\n[group g]\nvolumes=v\n",
+		  "t.conf:3: [volume v]: origin and store are the same device" },
+		{ BASE "[group g]\nvolumes=v\nfull_every=2\n[schedule g]\ninterval=1h\n"
+		  "full_every=3\n", "t.conf:11: full_every is given in [group g] too (line 8)" },
+		{ BASE "[group g]\nvolumes=v,a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p\n",
+		  "t.conf:7: volumes: more than 16 volumes" },
+	};
+	static struct config c;
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		if (!config_parse("t.conf", bad[i].text, &c))
+			test_failed(__FILE__, __LINE__, "case %u parsed", i);
+		if (error_status() != AMBER_EUSAGE || !strstr(error_msg(), bad[i].msg))
+			test_failed(__FILE__, __LINE__, "case %u: '%s', expected '%s'", i,
+				    error_msg(), bad[i].msg);
+	}
+}
+
+TEST(daemon_config_file_errors)
+{
+	static struct config c;
+
+	CHECK_FAILS(config_load("missing.conf", &c), AMBER_EUSAGE, "missing.conf: No such file");
+	file_put("nul.conf", "[daemon]\0x", 10);
+	CHECK_FAILS(config_load("nul.conf", &c), AMBER_EUSAGE, "not a text file");
+	file_put("ok.conf", good_conf, strlen(good_conf));
+	CHECK_OK(config_load("ok.conf", &c));
+	CHECK(!strcmp(c.path, "ok.conf"));
+}
+
+TEST(daemon_intervals)
+{
+	uint64_t s;
+
+	CHECK_OK(conf_parse_interval("90", &s));
+	CHECK_EQ(s, 90);
+	CHECK_OK(conf_parse_interval("90s", &s));
+	CHECK_EQ(s, 90);
+	CHECK_OK(conf_parse_interval("15m", &s));
+	CHECK_EQ(s, 900);
+	CHECK_OK(conf_parse_interval("1d", &s));
+	CHECK_EQ(s, 86400);
+	CHECK_FAILS(conf_parse_interval("0", &s), AMBER_EUSAGE, "out of range");
+	CHECK_FAILS(conf_parse_interval("367d", &s), AMBER_EUSAGE, "out of range");
+	CHECK_FAILS(conf_parse_interval("h", &s), AMBER_EUSAGE, "not an interval");
+	CHECK_FAILS(conf_parse_interval("1w", &s), AMBER_EUSAGE, "not an interval");
+	CHECK_FAILS(conf_parse_interval("-1", &s), AMBER_EUSAGE, "not an interval");
+}
+
+TEST(daemon_names)
+{
+	CHECK(conf_name_ok("pg_data-1.x"));
+	CHECK(!conf_name_ok(""));
+	CHECK(!conf_name_ok("-x"));
+	CHECK(!conf_name_ok(".x"));
+	CHECK(!conf_name_ok("a b"));
+	CHECK(!conf_name_ok("a/b"));
+	CHECK(!conf_name_ok("0123456789012345678901234567890123456789012345678901234567890123"));
+}
+
+/* A set of @group: one entry per volume, full or incremental from set - 1. */
+static void add_set(struct catalog *cat, const char *group, uint64_t set, bool full,
+		    const char *const *vols)
+{
+	struct cat_entry e;
+
+	for (; *vols; vols++) {
+		memset(&e, 0, sizeof(e));
+		e.set = set;
+		strcpy(e.group, group);
+		strcpy(e.volume, *vols);
+		e.kind = full ? BKP_FULL : BKP_INCREMENTAL;
+		e.epoch = set * 10;
+		if (full)
+			strcpy(e.parent, "-");
+		else
+			snprintf(e.parent, sizeof(e.parent), "%s/%06" PRIu64 "-%s.amb", group,
+				 set - 1, *vols);
+		e.bytes = set * 1000;
+		e.created = 1700000000 + set;
+		memset(e.digest, 'a', 64);
+		snprintf(e.file, sizeof(e.file), "%s/%06" PRIu64 "-%s.amb", group, set, *vols);
+		CHECK_OK(catalog_add(cat, &e));
+	}
+}
+
+static const char *const two[] = { "data", "wal", NULL };
+
+TEST(daemon_catalog_round_trip)
+{
+	struct catalog cat, back;
+	const struct cat_entry *e;
+	char line[1100];
+
+	catalog_init(&cat, ".");
+	add_set(&cat, "pg", 1, true, two);
+	add_set(&cat, "pg", 2, false, two);
+	CHECK_OK(catalog_save(&cat));
+	catalog_init(&back, ".");
+	CHECK_OK(catalog_load(&back));
+	CHECK_EQ(back.n, 4);
+	e = catalog_find(&back, "pg", 2, "wal");
+	CHECK(e && e->kind == BKP_INCREMENTAL && e->epoch == 20 && e->bytes == 2000);
+	CHECK(!strcmp(e->parent, "pg/000001-wal.amb") && e->created == 1700000002);
+	catalog_format(e, line, sizeof(line));
+	CHECK(!strcmp(line, "2 pg wal incremental 20 pg/000001-wal.amb 2000 "
+		      "2023-11-14T22:13:22Z aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		      "aaaaaaaaa pg/000002-wal.amb"));
+	CHECK(catalog_find_file(&back, "pg/000001-data.amb"));
+	CHECK(!access("catalog", R_OK) && access("catalog.new", F_OK));
+	catalog_free(&cat);
+	catalog_free(&back);
+}
+
+TEST(daemon_catalog_refuses_damage)
+{
+	static const struct { const char *line, *msg; } bad[] = {
+		{ "1 pg wal full 3 - 10 2023-11-14T22:13:22Z", "8 fields, not 10" },
+		{ "x pg wal full 3 - 10 2023-11-14T22:13:22Z "
+		  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa pg/f", "set:" },
+		{ "1 pg wal half 3 - 10 2023-11-14T22:13:22Z "
+		  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa pg/f", "kind:" },
+		{ "1 pg wal full 3 pg/x 10 2023-11-14T22:13:22Z "
+		  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa pg/f", "parent:" },
+		{ "1 pg wal incremental 3 ../x 10 2023-11-14T22:13:22Z "
+		  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa pg/f", "parent:" },
+		{ "1 pg wal full 3 - 10 yesterday "
+		  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa pg/f", "created:" },
+		{ "1 pg wal full 3 - 10 2023-11-14T22:13:22Z AAAA pg/f", "digest:" },
+		{ "1 pg wal full 3 - 10 2023-11-14T22:13:22Z "
+		  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa /etc/passwd",
+		  "file:" },
+		{ "1 pg wal full 3 - 10 2023-11-14T22:13:22Z "
+		  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa pg/../../x",
+		  "file:" },
+	};
+	struct cat_entry e;
+	struct catalog cat;
+	unsigned int i;
+	char text[400];
+
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		if (!catalog_parse_line(bad[i].line, &e))
+			test_failed(__FILE__, __LINE__, "case %u parsed", i);
+		if (error_status() != AMBER_EDATA || !strstr(error_msg(), bad[i].msg))
+			test_failed(__FILE__, __LINE__, "case %u: '%s'", i, error_msg());
+	}
+	snprintf(text, sizeof(text), "# header\n%s\n", bad[0].line);
+	file_put("catalog", text, strlen(text));
+	catalog_init(&cat, ".");
+	CHECK_FAILS(catalog_load(&cat), AMBER_EDATA, "./catalog:2: 8 fields");
+	catalog_free(&cat);
+}
+
+TEST(daemon_full_every_n)
+{
+	/* full_every 3: F I I F I I F ... */
+	static const bool expect[] = { true, false, false, true, false, false, true };
+	struct catalog cat;
+	unsigned int i;
+	bool full;
+
+	catalog_init(&cat, ".");
+	for (i = 0; i < ARRAY_SIZE(expect); i++) {
+		full = catalog_next_is_full(&cat, "pg", 3);
+		if (full != expect[i])
+			test_failed(__FILE__, __LINE__, "set %u: full %d", i + 1, full);
+		add_set(&cat, "pg", i + 1, full, two);
+	}
+	CHECK(catalog_next_is_full(&cat, "other", 3));
+	CHECK(catalog_next_is_full(&cat, "pg", 1));
+	catalog_free(&cat);
+}
+
+TEST(daemon_chain_and_retention_keep_what_incrementals_need)
+{
+	const struct cat_entry *chain[8];
+	struct catalog cat;
+	bool drop[64];
+	size_t n, i;
+
+	catalog_init(&cat, ".");
+	add_set(&cat, "pg", 1, true, two);	/* F */
+	add_set(&cat, "pg", 2, false, two);	/* I */
+	add_set(&cat, "pg", 3, true, two);	/* F */
+	add_set(&cat, "pg", 4, false, two);	/* I */
+	add_set(&cat, "pg", 5, false, two);	/* I */
+	add_set(&cat, "other", 1, true, two);
+	CHECK_EQ(catalog_chain(&cat, catalog_find(&cat, "pg", 5, "wal"), chain, 8), 3);
+	CHECK(!strcmp(chain[0]->file, "pg/000003-wal.amb"));
+	CHECK(!strcmp(chain[2]->file, "pg/000005-wal.amb"));
+	CHECK_FAILS(catalog_chain(&cat, catalog_find(&cat, "pg", 5, "wal"), chain, 2),
+		    AMBER_EDATA, "longer than 2");
+
+	/* keep 0: everything; keep 2: everything (two fulls); keep 1: sets 1, 2 go */
+	CHECK_EQ(catalog_retention(&cat, "pg", 0, drop), 0);
+	CHECK_EQ(catalog_retention(&cat, "pg", 2, drop), 0);
+	n = catalog_retention(&cat, "pg", 1, drop);
+	CHECK_EQ(n, 4);
+	for (i = 0; i < cat.n; i++)
+		CHECK_EQ(drop[i], !strcmp(cat.e[i].group, "pg") && cat.e[i].set <= 2);
+
+	/* An incremental whose parent is older than the cutoff keeps it. */
+	add_set(&cat, "pg", 6, true, (const char *const[]){ "data", NULL });
+	add_set(&cat, "pg", 7, false, (const char *const[]){ "data", NULL });
+	strcpy(cat.e[cat.n - 1].parent, "pg/000005-data.amb");
+	n = catalog_retention(&cat, "pg", 1, drop);
+	for (i = 0; i < cat.n; i++)
+		if (!strcmp(cat.e[i].file, "pg/000005-data.amb") ||
+		    !strcmp(cat.e[i].file, "pg/000004-data.amb") ||
+		    !strcmp(cat.e[i].file, "pg/000003-data.amb") ||
+		    !strcmp(cat.e[i].group, "other") || cat.e[i].set >= 6)
+			CHECK(!drop[i]);
+		else
+			CHECK(drop[i]);
+	CHECK_EQ(n, 7);
+	catalog_remove(&cat, drop);
+	CHECK_EQ(cat.n, 7);
+	CHECK(catalog_find(&cat, "pg", 7, "data") && !catalog_find(&cat, "pg", 1, "data"));
+	catalog_free(&cat);
+}
+
+TEST(daemon_requests)
+{
+	static const struct { const char *line, *msg; } bad[] = {
+		{ "", "empty request" },
+		{ "   ", "empty request" },
+		{ "frob", "unknown request 'frob'" },
+		{ "status now", "'status' takes no arguments" },
+		{ "snap", "'snap' takes one GROUP" },
+		{ "snap a b", "'snap' takes one GROUP" },
+		{ "backup", "'backup' takes GROUP [full|incremental]" },
+		{ "backup g partial", "'partial' is not full or incremental" },
+		{ "backup g full now", "takes GROUP [full|incremental]" },
+		{ "backup ../g", "'../g' is not a group name" },
+		{ "chain g x", "'x' is not a set number" },
+		{ "list a b c d e", "too many words" },
+		{ "backup g\x01", "control or non-ASCII byte (0x01)" },
+		{ "backup \xc3\xa9t\xc3\xa9", "non-ASCII byte (0xc3)" },
+	};
+	struct request r;
+	unsigned int i;
+	char long_line[600];
+
+	CHECK_OK(request_parse("status", &r));
+	CHECK(r.cmd == REQ_STATUS);
+	CHECK_OK(request_parse("  backup\tpg  ", &r));
+	CHECK(r.cmd == REQ_BACKUP && !strcmp(r.group, "pg") && r.kind == KIND_AUTO);
+	CHECK_OK(request_parse("backup pg incremental", &r));
+	CHECK(r.kind == KIND_INCREMENTAL);
+	CHECK_OK(request_parse("chain pg 12", &r));
+	CHECK(r.cmd == REQ_CHAIN && r.set == 12);
+	CHECK_OK(request_parse("list", &r));
+	CHECK(r.cmd == REQ_LIST && !*r.group);
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		if (!request_parse(bad[i].line, &r))
+			test_failed(__FILE__, __LINE__, "case %u parsed", i);
+		if (!strstr(error_msg(), bad[i].msg))
+			test_failed(__FILE__, __LINE__, "case %u: '%s'", i, error_msg());
+	}
+	memset(long_line, 'a', sizeof(long_line) - 1);
+	long_line[sizeof(long_line) - 1] = 0;
+	CHECK_FAILS(request_parse(long_line, &r), AMBER_EUSAGE, "longer than 511 bytes");
+}
+
+/* A one-shot amberd on ./s.sock: takes one request line into ./request,
+ * sends @answer (none: hangs up at once), waits for the client to close.
+ * An answer starting with '!' is sent at once, before reading anything. */
+static pid_t fake_amberd(const char *answer)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	char buf[600];
+	ssize_t n, len = 0;
+	int lfd, fd;
+	pid_t pid;
+
+	strcpy(a.sun_path, "s.sock");
+	unlink("s.sock");
+	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	CHECK(lfd >= 0);
+	CHECK_EQ(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	CHECK_EQ(listen(lfd, 1), 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid) {
+		close(lfd);
+		return pid;
+	}
+	fd = accept(lfd, NULL, NULL);
+	if (*answer == '!') {		/* refuse at once, as for a bad peer */
+		if (write(fd, answer + 1, strlen(answer + 1)) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	while (fd >= 0 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0) {
+		len += n;
+		if (memchr(buf, '\n', len))
+			break;
+	}
+	file_put("request", buf, len);
+	if (!*answer)
+		_exit(0);	/* hang up without a word */
+	if (write(fd, answer, strlen(answer)) != (ssize_t)strlen(answer))
+		_exit(1);
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	_exit(0);
+}
+
+static void reap(pid_t pid)
+{
+	int status;
+
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+TEST(daemon_client_answers_and_errors)
+{
+	size_t len;
+	char *req;
+	pid_t pid;
+
+	pid = fake_amberd("started group g set 1 job 1\nbarrier group g set 1 a=1\n"
+			  "ok group g set 1 full\n");
+	CHECK_OK(run_cmd(daemon_main, "daemon", "backup", "g", "full", "--socket", "s.sock",
+			 NULL));
+	reap(pid);
+	req = (char *)file_get("request", &len);
+	CHECK(len == 14 && !memcmp(req, "backup g full\n", 14));
+	free(req);
+
+	pid = fake_amberd("note something\nerror group g set 2 failed: boom\n");
+	CHECK_FAILS(run_cmd(daemon_main, "daemon", "backup", "g", "--socket=s.sock", NULL),
+		    AMBER_ESYS, "group g set 2 failed: boom");
+	reap(pid);
+
+	pid = fake_amberd("");
+	CHECK_FAILS(run_cmd(daemon_main, "daemon", "status", "--socket", "s.sock", NULL),
+		    AMBER_ESYS, "amberd closed the connection before answering");
+	reap(pid);
+
+	/* --detach: back at the barrier line, the set still running */
+	pid = fake_amberd("started group g set 3 job 3\nbarrier group g set 3 a=3\n");
+	CHECK_OK(run_cmd(daemon_main, "daemon", "backup", "g", "--detach", "--socket", "s.sock",
+			 NULL));
+	reap(pid);
+
+	/* told why even when the hang-up beats the request */
+	pid = fake_amberd("!error permission denied: not root\n");
+	CHECK_FAILS(run_cmd(daemon_main, "daemon", "status", "--socket", "s.sock", NULL),
+		    AMBER_ESYS, "permission denied: not root");
+	reap(pid);
+
+	unlink("s.sock");
+	CHECK_FAILS(run_cmd(daemon_main, "daemon", "status", "--socket", "s.sock", NULL),
+		    AMBER_ESYS, "cannot reach amberd at s.sock: no such socket (is amberd running?)");
+	CHECK_FAILS(run_cmd(daemon_main, "daemon", NULL), AMBER_EUSAGE, "missing REQUEST");
+	CHECK_FAILS(run_cmd(daemon_main, "daemon", "a", "b", "c", "d", "e", NULL), AMBER_EUSAGE,
+		    "unexpected argument 'e'");
+	CHECK_OK(run_cmd(daemon_main, "daemon", "--help", NULL));
+}
