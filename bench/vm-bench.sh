@@ -16,7 +16,8 @@
 #
 # Disks (1 GiB each): /dev/vda origin, /dev/vdb amber store, /dev/vdc
 # dm-snapshot COW store, /dev/vdd a second amber store (memory, scale).
-# Knobs (set by scripts/bench.sh): BENCH_SLICE seconds per timed slice,
+# Knobs (set by scripts/bench.sh): BENCH_SLICE length of a timed slice
+# (fio time: 500ms),
 # BENCH_PAIRS slice pairs per comparison, BENCH_REPS repetitions of the
 # copy-on-write runs, BENCH_QUICK=1 for a fast smoke run, BENCH_PHASES the
 # phases to run (default all, in order).
@@ -26,8 +27,8 @@ require_module dm-amber
 require_module dm-snapshot
 require_module dm-zero
 
-SLICE=${BENCH_SLICE:-1}
-PAIRS=${BENCH_PAIRS:-8}
+SLICE=${BENCH_SLICE:-500ms}
+PAIRS=${BENCH_PAIRS:-20}
 REPS=${BENCH_REPS:-5}
 QUICK=${BENCH_QUICK:-0}
 PHASES=${BENCH_PHASES:-pretouch passthrough cow64k cow4k release stall backup memory scale}
@@ -84,7 +85,7 @@ wl_opts() {
 }
 
 # alternate <key> <workload> <pairs> <cfg A> <cfg B>: 2 x <pairs> timed
-# slices of SLICE seconds over the first REGION MiB (PT_REGION), A B B A
+# slices of SLICE over the first REGION MiB (PT_REGION), A B B A
 # A B ..., stonewalled in one fio process. Prints the samples
 # "<key>.<name of A or B>" in slice order (IOPS, or MB/s for sw1m): the
 # i-th of A and the i-th of B ran next to each other.

@@ -10,8 +10,8 @@
 # (every sample, medians, ratios, goals) and <kernel>.txt (the table). Then
 # bench/results/ratios.png (gnuplot) and the figures in docs/PERFORMANCE.md.
 #
-# Environment: BENCH_SLICE (seconds per timed slice, 1), BENCH_PAIRS
-# (slice pairs per comparison, 8), BENCH_REPS (copy-on-write repetitions,
+# Environment: BENCH_SLICE (length of a timed slice, fio syntax, 500ms),
+# BENCH_PAIRS (slice pairs per comparison, 20), BENCH_REPS (copy-on-write repetitions,
 # 5), BENCH_QUICK=1 (a smoke run: fewer pairs and smaller counts),
 # BENCH_RUN (prefix of the VM run name, "bench"). For experiments
 # (bench/exp/): BENCH_PHASES, BENCH_COW_CFGS, BENCH_STALL_CFGS (see
@@ -32,10 +32,10 @@ if [ ${#kernels[@]} -eq 0 ]; then
 	fi
 fi
 quick=${BENCH_QUICK:-0}
-slice=${BENCH_SLICE:-1} pairs=${BENCH_PAIRS:-8} reps=${BENCH_REPS:-5}
+slice=${BENCH_SLICE:-500ms} pairs=${BENCH_PAIRS:-20} reps=${BENCH_REPS:-5}
 results=$top/bench/results
 if [ "$quick" = 1 ]; then
-	pairs=${BENCH_PAIRS:-2} reps=${BENCH_REPS:-1}
+	pairs=${BENCH_PAIRS:-4} reps=${BENCH_REPS:-1}
 fi
 # Smoke runs and experiments leave the published results alone.
 if [ "$quick" = 1 ] || [ -n "${BENCH_PHASES:-}" ]; then
