@@ -73,11 +73,6 @@ fails() {
 	fi
 }
 
-# klog_has <pattern>: the kernel log says so (since the test began).
-klog_has() {
-	dmesg | grep -q -- "$1" || { echo "# kernel log lacks: $1"; return 1; }
-}
-
 # chunk_pattern <seed> <first chunk> <count>: like pattern, but each sector
 # names its absolute number, so any sub-range of a write can be verified.
 chunk_pattern() {

@@ -17,6 +17,7 @@ len=$(sectors "$origin")
 refused() {
 	local why=$1
 	shift
+	klog_mark
 	fails dmsetup create t-bad --table "$*"
 	[ ! -e "$(dm_dev t-bad)" ]
 	klog_has "$why"
@@ -58,21 +59,26 @@ status_starts_idle() {
 	[ "$(amber_field t-vol total)" -gt 0 ]
 }
 
+# msg_refused <reason in the kernel log> <message...>: t-vol refuses the
+# message and says why.
+msg_refused() {
+	local why=$1
+	shift
+	klog_mark
+	fails amber_msg t-vol "$@"
+	klog_has "$why"
+}
+
 messages_work_and_bad_ones_fail() {
-	fails amber_msg t-vol bogus
-	klog_has "unknown message 'bogus'"
-	fails amber_msg t-vol drop
-	fails amber_msg t-vol release 0 1
-	klog_has "no snapshot is active"
+	msg_refused "unknown message 'bogus'" bogus
+	msg_refused "no snapshot is active" drop
+	msg_refused "no snapshot is active" release 0 1
 	[ "$(amber_msg t-vol snap)" = 1 ]
 	amber_expect t-vol state active
 	amber_expect t-vol epoch 1
-	fails amber_msg t-vol snap
-	klog_has "a snapshot is active"
-	fails amber_msg t-vol release x 1
-	klog_has "must be numbers"
-	fails amber_msg t-vol release 0 999999
-	klog_has "are not within"
+	msg_refused "a snapshot is active" snap
+	msg_refused "must be numbers" release x 1
+	msg_refused "are not within" release 0 999999
 	fails amber_msg t-vol release 0
 	amber_msg t-vol release 0 2
 	amber_expect t-vol released 2
@@ -82,15 +88,24 @@ messages_work_and_bad_ones_fail() {
 	amber_msg t-vol drop
 }
 
+# view_refused <reason in the kernel log> <dmsetup create options...>
+view_refused() {
+	local why=$1
+	shift
+	klog_mark
+	fails dmsetup create t-view "$@"
+	[ ! -e "$(dm_dev t-view)" ]
+	klog_has "$why"
+}
+
 bad_views_are_refused() {
-	fails dmsetup create t-view --table "0 $len amber-view $(dm_dev t-vol)"
-	klog_has "view is read-only"
-	fails dmsetup create t-view --readonly --table "0 $len amber-view /dev/nonexistent"
-	klog_has "cannot find the amber device"
-	fails dmsetup create t-view --readonly --table "0 $len amber-view $(dm_dev t-other)"
-	klog_has "not an amber device"
-	fails dmsetup create t-view --readonly --table "0 $((len / 2)) amber-view $(dm_dev t-vol)"
-	klog_has "the view must start at 0"
+	view_refused "view is read-only" --table "0 $len amber-view $(dm_dev t-vol)"
+	view_refused "cannot find the amber device" \
+		--readonly --table "0 $len amber-view /dev/nonexistent"
+	view_refused "not an amber device" \
+		--readonly --table "0 $len amber-view $(dm_dev t-other)"
+	view_refused "the view must start at 0" \
+		--readonly --table "0 $((len / 2)) amber-view $(dm_dev t-vol)"
 	fails dmsetup create t-view --readonly --table "0 $len amber-view"
 	[ ! -e "$(dm_dev t-view)" ]
 }

@@ -50,6 +50,7 @@ ktap_step() {
 	set +e
 	(
 		set -e
+		klog_mark
 		"$@"
 	)
 	rc=$?
@@ -59,6 +60,35 @@ ktap_step() {
 	"$KSFT_SKIP") ktap_test_skip "$desc" ;;
 	*) ktap_test_fail "$desc" ;;
 	esac
+}
+
+# klog_mark: from here on, klog_has looks only at what the kernel logs
+# after this point, so a line left by an earlier step or test cannot answer
+# for this one. ktap_step marks the start of every step. The mark names the
+# shell (BASHPID: a step's subshell has its own) and a counter.
+_klog_count=0
+_klog_mark=
+klog_mark() {
+	_klog_count=$((_klog_count + 1))
+	_klog_mark="amber-selftest: mark <$BASHPID.$_klog_count>"
+	echo "$_klog_mark" >/dev/kmsg
+}
+
+# klog_has <text>: the kernel logged this text since the last klog_mark.
+# The whole log is read (grep -q would close the pipe early, and dmesg's
+# SIGPIPE fails the pipeline under pipefail).
+klog_has() {
+	local found
+	found=$(dmesg | awk -v mark="$_klog_mark" -v text="$1" '
+		index($0, mark) { since = 1; hit = 0; next }
+		since && index($0, text) { hit = 1 }
+		END { print since ? (hit ? "yes" : "no") : "lost" }')
+	case $found in
+	yes) return 0 ;;
+	lost) echo "# the kernel log no longer holds the mark '$_klog_mark'" ;;
+	*) echo "# kernel log lacks: $1" ;;
+	esac
+	return 1
 }
 
 # skip <reason>: inside a ktap_step command, skip that step.
