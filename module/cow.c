@@ -230,10 +230,14 @@ int amber_cow_write(struct amber_volume *v, struct bio *bio)
 	/* Only a barrier makes a snapshot active, and we hold the gate. */
 	if (READ_ONCE(v->state) != AMBER_SNAP_ACTIVE)
 		return AMBER_REMAP;
+	/*
+	 * A copied or released chunk needs no copy, but a view read that went
+	 * to the origin before the copy finished (or the release) may still be
+	 * in flight: the write must not overtake it.
+	 */
 	entry = xa_load(&v->index, c);
-	if (xa_is_value(entry))
-		return AMBER_REMAP;
-	if (!entry && test_bit(c, v->released) && !amber_chunk_readers(v, c))
+	if ((xa_is_value(entry) || (!entry && test_bit(c, v->released))) &&
+	    !amber_chunk_readers(v, c))
 		return AMBER_REMAP;
 	if (bio->bi_opf & REQ_NOWAIT) {
 		bio_wouldblock_error(bio);
@@ -242,12 +246,12 @@ int amber_cow_write(struct amber_volume *v, struct bio *bio)
 
 	mutex_lock(&v->cow_lock);
 	entry = xa_load(&v->index, c);
-	if (v->state != AMBER_SNAP_ACTIVE || xa_is_value(entry)) {
+	if (v->state != AMBER_SNAP_ACTIVE) {
 		r = AMBER_REMAP;
-	} else if (entry) {
+	} else if (entry && !xa_is_value(entry)) {
 		bio_list_add(&((struct amber_copy *)entry)->bios, bio);
 		r = AMBER_HELD;
-	} else if (test_bit(c, v->released)) {
+	} else if (xa_is_value(entry) || test_bit(c, v->released)) {
 		r = AMBER_REMAP;
 		if (amber_chunk_readers(v, c)) {
 			amber_wait_for_readers(v, bio);
