@@ -291,8 +291,9 @@ def table(res):
     w('')
     w('-- scale (4k chunks; ms): the snap message idle and under 4k random writes, and the')
     w('   longest latency of a write in flight during it (median and max over 5 snapshots)')
+    w('   (drop stall: the same for the drop windows, which do not cut an epoch: the background)')
     w(f"{'volume':8} {'amber':>7} {'linear':>7} {'ratio':>6} {'idle snap':>9} "
-      f"{'load snap':>9} {'max':>8} {'stall':>7} {'max':>8}")
+      f"{'load snap':>9} {'max':>8} {'stall':>7} {'max':>8} {'drop stall':>10}")
     for g in (1, 4, 16):
         k = f'scale.{g}g.'
         smp = res['samples']
@@ -300,7 +301,8 @@ def table(res):
         w(f"{str(g) + ' GiB':8} {fmt(m.get(k + 'rw4k.amber')):>7} {fmt(m.get(k + 'rw4k.linear')):>7} "
           f"{fmt(res['ratios'].get(f'scale_{g}g_rw4k', {}).get('ratio')):>6} "
           f"{fmt(m.get(k + 'idle_snap')):>9} {fmt(m.get(k + 'load_snap')):>9} {fmt(mx('load_snap')):>8} "
-          f"{fmt(m.get(k + 'load_snap_stall_med')):>7} {fmt(mx('load_snap_stall_max')):>8}")
+          f"{fmt(m.get(k + 'load_snap_stall_med')):>7} {fmt(mx('load_snap_stall_max')):>8} "
+          f"{fmt(m.get(k + 'load_drop_stall_med')):>10}")
     w('')
     w('-- goals')
     for g in res['goals']:

@@ -545,7 +545,7 @@ big_origin() {
 # chunks), per copied chunk (MEM_N random first writes), and per dm-snapshot
 # exception for comparison.
 phase_memory() {
-	local m0 m1 m16 d1 d16 c0 c1 n
+	local m0 m1 d1 d16 c0 c1 n
 	big_origin mem-o16 16
 	m0=$(mem_now)
 	amber_dev mem16 "$(dm_dev mem-o16)" "$STORE2" 4096
@@ -615,7 +615,8 @@ phase_scale() {
 		wait "$fpid"
 		awk '{ printf "%s %.3f\n", $1, ($3 - $2) / 1e6 }' "$W/scale.win" |
 			while read -r k v; do sample "scale.${gib}g.load_$k" "$v"; done
-		lat_report "$W/scale_lat.1.log" "$W/scale.win" | grep -E '^snap_stall_(med|max) ' |
+		lat_report "$W/scale_lat.1.log" "$W/scale.win" |
+			grep -E '^(snap_stall_med|snap_stall_max|drop_stall_med|p50) ' |
 			while read -r k v; do sample "scale.${gib}g.load_$k" "$v"; done
 		dm_remove sc-l
 		dm_remove sc

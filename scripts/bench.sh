@@ -73,10 +73,13 @@ for k in "${kernels[@]}"; do
 	echo "bench: kernel $k, VM run build/vm/$name (about 8 minutes)"
 	# bash reads a script as it runs it: run the harness from a copy in
 	# memory, so that an edit of vmtest.sh meanwhile cannot derail the run.
+	extra=()
+	for m in ${BENCH_MODULES:-}; do
+		extra+=(-m "${m//@release@/$(scripts/kernels.sh "$k" release)}")
+	done
 	if ! VM_TEST_TIMEOUT=${VM_TEST_TIMEOUT:-1500} VM_TIMEOUT=${VM_TIMEOUT:-1800} \
 		bash -c "$(cat selftests/vm/vmtest.sh)" selftests/vm/vmtest.sh \
-		-k "$k" -f "$test" -o "$name" $(for m in ${BENCH_MODULES:-}; do
-			echo -m "${m//@release@/$(scripts/kernels.sh "$k" release)}"; done) \
+		-k "$k" -f "$test" -o "$name" "${extra[@]}" \
 		>"$work/$name.vmtest.log" 2>&1; then
 		echo "bench: the VM run on $k failed; see $work/$name.vmtest.log and build/vm/$name/" >&2
 		sed 's/^/  /' "$work/$name.vmtest.log" | tail -n 30 >&2
