@@ -91,6 +91,7 @@ struct amber_volume {
 	enum amber_overflow overflow;
 	unsigned int block_timeout_ms;
 	unsigned int drain_timeout_ms;
+	unsigned int intent_sectors;	/* write-intent region (cbt.c) */
 
 	struct workqueue_struct *wq;
 	struct work_struct worker;	/* drains the deferred lists below */

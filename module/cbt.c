@@ -2,22 +2,30 @@
 /*
  * Changed-block tracking with write intent.
  *
- * Epoch E's map lives in ring slot E % cbt_epochs on the store. Writes of
- * the current epoch set bits in ->mem; a write may reach the origin only
- * once its bit is in ->durable, that is once the map block that holds it has
- * been written to the store and flushed. Writes waiting for that are
- * committed in groups by ->commit_work: one pass writes every dirty block,
- * flushes once and releases every write of the batch.
+ * Epoch E's map lives in ring slot E % cbt_epochs on the store. Every write
+ * of the current epoch sets its chunks' bits in ->mem, the exact map. A write
+ * may reach the origin only once the map on the store covers its chunk:
+ * write intent is taken for a whole intent region (intent_sectors, a power
+ * of two of chunks) at a time, as md's bitmap does with its bitmap chunks.
+ * The first write to a region in an epoch sets the region in ->intent and
+ * waits until the map blocks holding the region, all its bits set, have been
+ * written to the store and flushed; then every chunk of the region is in
+ * ->durable and later writes to the region pass at the cost of a bit test.
+ * Writes waiting for a commit are taken in groups by ->commit_work: one pass
+ * writes every dirty block, flushes once and releases the whole batch.
  *
- * On disk a slot may still hold bits of the epoch that used it cbt_epochs
- * barriers ago, in the blocks the current epoch has not written yet: extra
- * bits, never a missing one. When an epoch closes, ->writeout_work writes its
- * whole map from memory, which makes the closed map exact; a suspend does the
- * same for the current map and marks the store clean.
+ * So while an epoch is current, the store holds its map at region
+ * granularity (a superset of ->mem), plus, in the blocks the epoch has not
+ * written yet, bits of the epoch that used the ring slot cbt_epochs barriers
+ * ago: extra bits, never a missing one. When an epoch closes,
+ * ->writeout_work writes its exact map from memory; a suspend does the same
+ * for the current map, marks the store clean, and shrinks ->durable to
+ * exactly what is then on the store.
  *
  * Memory: ->mem and ->durable for the current epoch, ->closing (the map of
  * the epoch just closed, until it is written out) and ->retired, which
- * become the two zeroed ->spare maps of the next cut: four bits per chunk.
+ * become the two zeroed ->spare maps of the next cut: four bits per chunk,
+ * and two bits per intent region (->intent and its zeroed spare).
  */
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
@@ -32,13 +40,16 @@ struct amber_cbt {
 	struct amber_store *store;
 	size_t map_bytes;		/* whole map blocks */
 	unsigned long nr_blocks;
+	unsigned int region_shift;	/* chunks per intent region, log2 */
+	unsigned long nr_regions;
 	bool loaded;
 
 	spinlock_t lock;		/* the fields below, and ->mem bits */
 	u64 epoch;			/* current epoch */
-	unsigned long *mem;
-	unsigned long *durable;
-	unsigned long *dirty_blocks;	/* blocks of ->mem not yet on disk */
+	unsigned long *mem;		/* set_bit() only: also set locklessly */
+	unsigned long *durable;		/* chunks whose region is on the store */
+	unsigned long *intent;		/* regions marked this epoch */
+	unsigned long *dirty_blocks;	/* blocks whose regions are not on disk */
 	struct bio_list waiting;
 	bool failed;			/* a map write failed this epoch */
 
@@ -47,6 +58,8 @@ struct amber_cbt {
 	unsigned long *retired;		/* ->durable of the epoch just closed */
 	u64 closing_epoch;
 	unsigned long *spare[2];	/* zeroed, the next ->mem and ->durable */
+	unsigned long *closing_intent;	/* ->intent of the epoch just closed */
+	unsigned long *spare_intent;	/* zeroed, the next ->intent */
 
 	void *staging;			/* one block, ->commit_work only */
 	struct work_struct commit_work;
@@ -103,7 +116,36 @@ static void amber_cbt_fail(struct amber_cbt *cbt)
 	mutex_unlock(&s->sb_lock);
 }
 
-/* Write one dirty block of ->mem; false when none was left. */
+static unsigned long amber_region_first(struct amber_cbt *cbt,
+					unsigned long region)
+{
+	return region << cbt->region_shift;
+}
+
+/*
+ * Map block @blk as the store must hold it now: the exact bits, and every
+ * chunk of each region marked in ->intent.
+ */
+static void amber_cbt_stage_block(struct amber_cbt *cbt, unsigned long blk)
+{
+	unsigned long first = blk * AMBER_MAP_BLOCK_BITS;
+	unsigned long end = first + AMBER_MAP_BLOCK_BITS;
+	unsigned long r = first >> cbt->region_shift;
+	unsigned long from, to;
+
+	lockdep_assert_held(&cbt->lock);
+	memcpy(cbt->staging, (char *)cbt->mem + blk * AMBER_MAP_BLOCK,
+	       AMBER_MAP_BLOCK);
+	for_each_set_bit_from(r, cbt->intent, cbt->nr_regions) {
+		from = max(amber_region_first(cbt, r), first);
+		if (from >= end)
+			break;
+		to = min(amber_region_first(cbt, r + 1), end);
+		bitmap_set(cbt->staging, from - first, to - from);
+	}
+}
+
+/* Write one dirty map block; false when none was left. */
 static bool amber_cbt_write_one_block(struct amber_cbt *cbt, int *error)
 {
 	unsigned long blk;
@@ -117,8 +159,7 @@ static bool amber_cbt_write_one_block(struct amber_cbt *cbt, int *error)
 		return false;
 	}
 	__clear_bit(blk, cbt->dirty_blocks);
-	memcpy(cbt->staging, (char *)cbt->mem + blk * AMBER_MAP_BLOCK,
-	       AMBER_MAP_BLOCK);
+	amber_cbt_stage_block(cbt, blk);
 	sector = amber_map_sector(cbt, cbt->epoch) + blk * AMBER_MAP_BLOCK_SECTORS;
 	spin_unlock(&cbt->lock);
 
@@ -131,8 +172,9 @@ static bool amber_cbt_write_one_block(struct amber_cbt *cbt, int *error)
 
 /*
  * Group commit: take every waiting write, write every dirty block (this
- * covers the bits of the batch: each was set before its write was queued),
- * flush, then let the batch go.
+ * covers the regions of the batch: each was marked before its write was
+ * queued, or by an earlier pass that is complete), flush, then let the
+ * batch go.
  */
 static void amber_cbt_commit(struct work_struct *work)
 {
@@ -155,20 +197,57 @@ static void amber_cbt_commit(struct work_struct *work)
 		amber_cbt_fail(cbt);
 
 	spin_lock(&cbt->lock);
-	bio_list_for_each(bio, &batch)
-		set_bit(amber_chunk(v, bio->bi_iter.bi_sector), cbt->durable);
+	bio_list_for_each(bio, &batch) {
+		chunk_t c = amber_chunk(v, bio->bi_iter.bi_sector);
+		unsigned long r = c >> cbt->region_shift;
+		unsigned long first = amber_region_first(cbt, r);
+
+		if (!test_bit(c, cbt->durable))
+			bitmap_set(cbt->durable, first,
+				   min_t(unsigned long, 1UL << cbt->region_shift,
+					 cbt->v->nr_chunks - first));
+	}
 	spin_unlock(&cbt->lock);
 
 	amber_writes_continue(v, &batch);
 }
 
-bool amber_cbt_durable(struct amber_cbt *cbt, chunk_t first, chunk_t last)
+/* Record @c in the exact map; cheap when it is there already. */
+static void amber_cbt_note(struct amber_cbt *cbt, chunk_t c)
 {
-	return find_next_zero_bit(cbt->durable, last + 1, first) > last;
+	if (!test_bit(c, cbt->mem))
+		set_bit(c, cbt->mem);
+}
+
+bool amber_cbt_covered(struct amber_cbt *cbt, chunk_t first, chunk_t last)
+{
+	chunk_t c;
+
+	if (find_next_zero_bit(cbt->durable, last + 1, first) <= last)
+		return false;
+	for (c = first; c <= last; c++)
+		amber_cbt_note(cbt, c);
+	return true;
+}
+
+/* Set region @r in ->intent and mark the map blocks it spans dirty. */
+static void amber_cbt_intend(struct amber_cbt *cbt, unsigned long r)
+{
+	unsigned long first = amber_region_first(cbt, r);
+	unsigned long last = min_t(unsigned long, amber_region_first(cbt, r + 1),
+				   cbt->v->nr_chunks) - 1;
+	unsigned long blk = first / AMBER_MAP_BLOCK_BITS;
+
+	lockdep_assert_held(&cbt->lock);
+	__set_bit(r, cbt->intent);
+	bitmap_set(cbt->dirty_blocks, blk, last / AMBER_MAP_BLOCK_BITS - blk + 1);
 }
 
 bool amber_cbt_mark(struct amber_cbt *cbt, chunk_t c, struct bio *bio)
 {
+	unsigned long r = c >> cbt->region_shift;
+
+	amber_cbt_note(cbt, c);
 	if (test_bit(c, cbt->durable))
 		return true;
 
@@ -177,8 +256,9 @@ bool amber_cbt_mark(struct amber_cbt *cbt, chunk_t c, struct bio *bio)
 		spin_unlock(&cbt->lock);
 		return true;
 	}
-	__set_bit(c, cbt->mem);
-	__set_bit(c / AMBER_MAP_BLOCK_BITS, cbt->dirty_blocks);
+	/* Marked already: the pass that writes it, or the next, frees us. */
+	if (!test_bit(r, cbt->intent))
+		amber_cbt_intend(cbt, r);
 	bio_list_add(&cbt->waiting, bio);
 	spin_unlock(&cbt->lock);
 
@@ -210,10 +290,13 @@ static void amber_cbt_writeout(struct work_struct *work)
 		       dm_device_name(cbt->v->md), cbt->closing_epoch);
 	memset(cbt->closing, 0, cbt->map_bytes);
 	memset(cbt->retired, 0, cbt->map_bytes);
+	bitmap_zero(cbt->closing_intent, cbt->nr_regions);
 	cbt->spare[0] = cbt->closing;
 	cbt->spare[1] = cbt->retired;
+	cbt->spare_intent = cbt->closing_intent;
 	cbt->closing = NULL;
 	cbt->retired = NULL;
+	cbt->closing_intent = NULL;
 }
 
 void amber_cbt_prepare_cut(struct amber_cbt *cbt)
@@ -240,10 +323,13 @@ void amber_cbt_cut(struct amber_cbt *cbt, u64 epoch)
 	cbt->closing = cbt->mem;
 	cbt->retired = cbt->durable;
 	cbt->closing_epoch = cbt->epoch;
+	cbt->closing_intent = cbt->intent;
 	cbt->mem = cbt->spare[0];
 	cbt->durable = cbt->spare[1];
+	cbt->intent = cbt->spare_intent;
 	cbt->spare[0] = NULL;
 	cbt->spare[1] = NULL;
+	cbt->spare_intent = NULL;
 	bitmap_zero(cbt->dirty_blocks, cbt->nr_blocks);
 	WRITE_ONCE(cbt->epoch, epoch);
 	cbt->failed = false;
@@ -377,6 +463,16 @@ int amber_cbt_suspend(struct amber_cbt *cbt)
 	flush_work(&cbt->writeout_work);
 	if (READ_ONCE(cbt->failed))
 		return -EIO;
+	/*
+	 * The exact map replaces the regions on the store: from now on only
+	 * its bits are durable, whether or not the write below completes (each
+	 * block then holds the regions or the exact bits, both cover ->mem).
+	 */
+	spin_lock(&cbt->lock);
+	memcpy(cbt->durable, cbt->mem, cbt->map_bytes);
+	bitmap_zero(cbt->intent, cbt->nr_regions);
+	bitmap_zero(cbt->dirty_blocks, cbt->nr_blocks);
+	spin_unlock(&cbt->lock);
 	r = amber_cbt_write_map(cbt, cbt->mem, cbt->epoch);
 	return r ? r : amber_cbt_set_clean(cbt, true);
 }
@@ -387,7 +483,7 @@ int amber_cbt_resume(struct amber_cbt *cbt)
 }
 
 int amber_cbt_create(struct amber_volume *v, struct amber_store *store,
-		     struct amber_cbt **out)
+		     unsigned int region_shift, struct amber_cbt **out)
 {
 	struct amber_cbt *cbt;
 
@@ -401,6 +497,8 @@ int amber_cbt_create(struct amber_volume *v, struct amber_store *store,
 	cbt->map_bytes = round_up(DIV_ROUND_UP_ULL(v->nr_chunks, 8),
 				  AMBER_MAP_BLOCK);
 	cbt->nr_blocks = cbt->map_bytes / AMBER_MAP_BLOCK;
+	cbt->region_shift = region_shift;
+	cbt->nr_regions = DIV_ROUND_UP_ULL(v->nr_chunks, 1ULL << region_shift);
 	spin_lock_init(&cbt->lock);
 	bio_list_init(&cbt->waiting);
 	INIT_WORK(&cbt->commit_work, amber_cbt_commit);
@@ -410,10 +508,13 @@ int amber_cbt_create(struct amber_volume *v, struct amber_store *store,
 	cbt->durable = amber_map_alloc(cbt);
 	cbt->spare[0] = amber_map_alloc(cbt);
 	cbt->spare[1] = amber_map_alloc(cbt);
+	cbt->intent = bitmap_zalloc(cbt->nr_regions, GFP_KERNEL);
+	cbt->spare_intent = bitmap_zalloc(cbt->nr_regions, GFP_KERNEL);
 	cbt->dirty_blocks = bitmap_zalloc(cbt->nr_blocks, GFP_KERNEL);
 	cbt->staging = kmalloc(AMBER_MAP_BLOCK, GFP_KERNEL);
 	if (!cbt->mem || !cbt->durable || !cbt->spare[0] || !cbt->spare[1] ||
-	    !cbt->dirty_blocks || !cbt->staging) {
+	    !cbt->intent || !cbt->spare_intent || !cbt->dirty_blocks ||
+	    !cbt->staging) {
 		amber_cbt_destroy(cbt);
 		return -ENOMEM;
 	}
@@ -430,6 +531,9 @@ void amber_cbt_destroy(struct amber_cbt *cbt)
 	kvfree(cbt->spare[1]);
 	kvfree(cbt->closing);
 	kvfree(cbt->retired);
+	bitmap_free(cbt->intent);
+	bitmap_free(cbt->spare_intent);
+	bitmap_free(cbt->closing_intent);
 	bitmap_free(cbt->dirty_blocks);
 	kfree(cbt->staging);
 	kfree(cbt);

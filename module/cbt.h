@@ -11,11 +11,11 @@
 #include "store.h"
 
 /*
- * Allocate the maps of @v (4 bits per chunk). Nothing is read until
- * amber_cbt_load().
+ * Allocate the maps of @v (4 bits per chunk, 2 per intent region of
+ * 2^@region_shift chunks). Nothing is read until amber_cbt_load().
  */
 int amber_cbt_create(struct amber_volume *v, struct amber_store *store,
-		     struct amber_cbt **out);
+		     unsigned int region_shift, struct amber_cbt **out);
 void amber_cbt_destroy(struct amber_cbt *cbt);
 
 /*
@@ -34,16 +34,17 @@ int amber_cbt_resume(struct amber_cbt *cbt);
 u64 amber_cbt_epoch(struct amber_cbt *cbt);
 
 /*
- * Write intent. True when chunks [first, last] are already durable in the
- * current map: the write may go on. Lockless; only valid while the caller
- * holds the gate (the map cannot be swapped under it).
+ * Write intent. True when the map on the store already covers chunks
+ * [first, last] (their intent regions are on it): the chunks are recorded
+ * in the exact map and the write may go on. Lockless; only valid while the
+ * caller holds the gate (the map cannot be swapped under it).
  */
-bool amber_cbt_durable(struct amber_cbt *cbt, chunk_t first, chunk_t last);
+bool amber_cbt_covered(struct amber_cbt *cbt, chunk_t first, chunk_t last);
 
 /*
- * Mark the single chunk @c for @bio. True when the write may go on now;
- * false when @bio was queued until its map block is on the store, after
- * which amber_cbt_committed() hands it back to the volume.
+ * Record the single chunk @c for @bio. True when the write may go on now;
+ * false when @bio was queued until its intent region is on the store, after
+ * which amber_writes_continue() hands it back to the volume.
  */
 bool amber_cbt_mark(struct amber_cbt *cbt, chunk_t c, struct bio *bio);
 

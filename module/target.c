@@ -19,6 +19,8 @@
 
 #define AMBER_DEFAULT_BLOCK_TIMEOUT_MS	30000
 #define AMBER_DEFAULT_DRAIN_TIMEOUT_MS	5000
+#define AMBER_DEFAULT_INTENT_SECTORS	8192	/* 4 MiB */
+#define AMBER_MAX_INTENT_SECTORS	(1U << 21)	/* 1 GiB */
 
 void amber_kick(struct amber_volume *v)
 {
@@ -50,7 +52,7 @@ static enum amber_route amber_write_stages(struct amber_volume *v,
 {
 	chunk_t c = amber_chunk(v, bio->bi_iter.bi_sector);
 
-	if (!amber_cbt_durable(v->cbt, c, c)) {
+	if (!amber_cbt_covered(v->cbt, c, c)) {
 		if (bio->bi_opf & REQ_NOWAIT) {
 			bio_wouldblock_error(bio);
 			return AMBER_ENDED;
@@ -92,7 +94,7 @@ static bool amber_passes_whole(struct amber_volume *v, chunk_t first,
 			       chunk_t last)
 {
 	return READ_ONCE(v->state) != AMBER_SNAP_ACTIVE &&
-	       amber_cbt_durable(v->cbt, first, last);
+	       amber_cbt_covered(v->cbt, first, last);
 }
 
 static int amber_map_write(struct amber_volume *v, struct bio *bio)
@@ -173,6 +175,20 @@ static int amber_parse_ms(const char *val, unsigned int max,
 	return 0;
 }
 
+static int amber_parse_intent(struct amber_volume *v, const char *val,
+			      char **error)
+{
+	unsigned int sectors;
+
+	if (kstrtouint(val, 10, &sectors) || !is_power_of_2(sectors) ||
+	    sectors < v->chunk_sectors || sectors > AMBER_MAX_INTENT_SECTORS) {
+		*error = "intent_sectors must be a power of two from chunk_sectors to 2097152";
+		return -EINVAL;
+	}
+	v->intent_sectors = sectors;
+	return 0;
+}
+
 static int amber_parse_feature(struct amber_volume *v, const char *arg,
 			       char **error)
 {
@@ -194,20 +210,25 @@ static int amber_parse_feature(struct amber_volume *v, const char *arg,
 	if (ms)
 		return amber_parse_ms(ms, 600000, &v->drain_timeout_ms, error,
 				      "drain_timeout_ms must be 1..600000");
-	*error = "unknown feature: expected overflow=, block_timeout_ms=, drain_timeout_ms=";
+	ms = amber_feature_value(arg, "intent_sectors=");
+	if (ms)
+		return amber_parse_intent(v, ms, error);
+	*error = "unknown feature: expected overflow=, block_timeout_ms=, drain_timeout_ms=, intent_sectors=";
 	return -EINVAL;
 }
 
 static int amber_parse_features(struct amber_volume *v, struct dm_arg_set *as,
 				char **error)
 {
-	static const struct dm_arg args = {0, 4, "invalid number of features"};
+	static const struct dm_arg args = {0, 5, "invalid number of features"};
 	unsigned int argc;
 	int r;
 
 	v->overflow = AMBER_OVERFLOW_BLOCK;
 	v->block_timeout_ms = AMBER_DEFAULT_BLOCK_TIMEOUT_MS;
 	v->drain_timeout_ms = AMBER_DEFAULT_DRAIN_TIMEOUT_MS;
+	BUILD_BUG_ON(AMBER_DEFAULT_INTENT_SECTORS < AMBER_MAX_CHUNK_SECTORS);
+	v->intent_sectors = AMBER_DEFAULT_INTENT_SECTORS;
 	if (!as->argc)
 		return 0;
 	r = dm_read_arg_group(&args, as, &argc, error);
@@ -290,6 +311,8 @@ static void amber_init_volume(struct dm_target *ti, struct amber_volume *v)
  *                               the snapshot at once (default block)
  *   block_timeout_ms=<n>        longest wait for a free slot (30000)
  *   drain_timeout_ms=<n>        longest wait for writes at a barrier (5000)
+ *   intent_sectors=<n>          write-intent region: a power of two from
+ *                               chunk_sectors to 2097152 (8192, 4 MiB)
  */
 static int amber_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 {
@@ -322,7 +345,8 @@ static int amber_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 			     &v->store);
 	if (r)
 		goto bad_args;
-	r = amber_cbt_create(v, v->store, &v->cbt);
+	r = amber_cbt_create(v, v->store,
+			     __ffs(v->intent_sectors) - v->chunk_shift, &v->cbt);
 	if (r) {
 		ti->error = "cannot allocate the change maps";
 		goto bad_cbt;
@@ -418,10 +442,11 @@ static void amber_status(struct dm_target *ti, status_type_t type,
 		mutex_unlock(&v->cow_lock);
 		break;
 	case STATUSTYPE_TABLE:
-		DMEMIT("%s %s %llu 3 overflow=%s block_timeout_ms=%u drain_timeout_ms=%u",
+		DMEMIT("%s %s %llu 4 overflow=%s block_timeout_ms=%u drain_timeout_ms=%u intent_sectors=%u",
 		       v->origin->name, v->store_dev->name,
 		       (unsigned long long)v->chunk_sectors, overflow,
-		       v->block_timeout_ms, v->drain_timeout_ms);
+		       v->block_timeout_ms, v->drain_timeout_ms,
+		       v->intent_sectors);
 		break;
 	default:
 		*result = '\0';

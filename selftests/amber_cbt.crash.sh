@@ -8,9 +8,11 @@
 # Boot 1: a full backup onto ext4 (synced), then fio writes the first half
 # of the volume while acklog writes 4 KiB blocks into the second half, each
 # at a new place with data only it makes, and logs each one on a raw device
-# with O_DSYNC once its write is acknowledged. The test says "amber-vm:
-# crash" and the host kills QEMU (SIGKILL: no shutdown, the store is left
-# unclean).
+# with O_DSYNC once its write is acknowledged. Midway the volume is
+# suspended and resumed: the suspend writes the exact map over the
+# write-intent regions on the store, so the writes after it must take write
+# intent again. The test says "amber-vm: crash" and the host kills QEMU
+# (SIGKILL: no shutdown, the store is left unclean).
 # Boot 2: the table loads again: the store was not shut down cleanly, so
 # change tracking is a superset. Every logged write is on the volume; an
 # incremental from the full, restored with it, is the view of its barrier.
@@ -50,7 +52,10 @@ crash_under_load() {
 	defer kill "$LOAD_PID"
 	acklog write "$vol" "$log" $((blocks / 2)) $((blocks / 2)) &
 	defer kill $!
-	sleep 3
+	sleep 1.5
+	dmsetup suspend cr-vol
+	dmsetup resume cr-vol
+	sleep 1.5
 	echo "amber-vm: crash"
 	sleep 120
 	ktap_exit_fail_msg "the VM was not killed"

@@ -20,6 +20,7 @@ words=(0 1 -1 7 8 64 128 2048 4096 65536 18446744073709551616 x "" snap drop
 	release overflow=block overflow=invalidate overflow= overflow=block=1
 	block_timeout_ms=0 block_timeout_ms=1 block_timeout_ms=3600001
 	drain_timeout_ms=5 drain_timeout_ms=-3 drain_timeout_ms=
+	intent_sectors=0 intent_sectors=8 intent_sectors=8192 intent_sectors=3000
 	"$origin" "$store" /dev/null 1:1 253:250 0:0)
 
 # random_words <max>: up to <max> random words, one per line.

@@ -34,6 +34,8 @@ bad_tables_are_refused() {
 	refused "unknown feature" "$(amber_table "$origin" "$store" 128 overflow=sometimes)"
 	refused "block_timeout_ms must be" "$(amber_table "$origin" "$store" 128 block_timeout_ms=0)"
 	refused "drain_timeout_ms must be" "$(amber_table "$origin" "$store" 128 drain_timeout_ms=x)"
+	refused "intent_sectors must be" "$(amber_table "$origin" "$store" 128 intent_sectors=64)"
+	refused "intent_sectors must be" "$(amber_table "$origin" "$store" 128 intent_sectors=3000)"
 	refused "number of features" "0 $len amber $origin $store 128 7 overflow=block"
 	refused "another device" "$(amber_table "$origin" "$origin" 128)"
 	refused "cover the whole origin" "0 $((len - 8)) amber $origin $store 128"
@@ -44,7 +46,7 @@ table_is_echoed() {
 	local o s
 	o=$(stat -L -c '%t:%T' "$origin" | awk -F: '{ printf "%d:%d", "0x" $1, "0x" $2 }')
 	s=$(stat -L -c '%t:%T' "$store" | awk -F: '{ printf "%d:%d", "0x" $1, "0x" $2 }')
-	[ "$(dmsetup table t-vol)" = "0 $len amber $o $s 128 3 overflow=invalidate block_timeout_ms=30000 drain_timeout_ms=5000" ]
+	[ "$(dmsetup table t-vol)" = "0 $len amber $o $s 128 4 overflow=invalidate block_timeout_ms=30000 drain_timeout_ms=5000 intent_sectors=8192" ]
 }
 
 status_starts_idle() {

@@ -9,6 +9,7 @@
 
 #include "module/uapi/amber.h"
 #include "cli.h"
+#include "dmline.h"
 #include "error.h"
 #include "kernel.h"
 #include "store.h"
@@ -18,6 +19,7 @@
 static const char usage[] =
 "Usage: amber create NAME --origin DEV --store DEV [--chunk SIZE] [--epochs N]\n"
 "                    [--overflow block|invalidate] [--block-timeout MS]\n"
+"                    [--intent SIZE]\n"
 "                    [--format] [--force]\n"
 "\n"
 "Create the device-mapper device NAME (target amber) over ORIGIN, with its\n"
@@ -33,12 +35,16 @@ static const char usage[] =
 "  --overflow MODE       store full: block writes until a release (block), or\n"
 "                        invalidate the snapshot at once (invalidate)\n"
 "  --block-timeout MS    longest a write waits with --overflow block\n"
+"  --intent SIZE         write-intent region of the change maps (4M): after a\n"
+"                        crash, the next incremental backup sends each region\n"
+"                        that was being written in full; a power of two from\n"
+"                        the chunk size to 1G\n"
 "  --format              format the store even if it is an amber store\n"
 "  --force               format the store even over a filesystem or a damaged\n"
 "                        store\n";
 
 enum { OPT_ORIGIN, OPT_STORE, OPT_CHUNK, OPT_EPOCHS, OPT_OVERFLOW, OPT_BLOCK_TIMEOUT,
-       OPT_FORMAT, OPT_FORCE };
+       OPT_INTENT, OPT_FORMAT, OPT_FORCE };
 
 static const struct cli_option options[] = {
 	[OPT_ORIGIN]		= { "origin", true },
@@ -47,6 +53,7 @@ static const struct cli_option options[] = {
 	[OPT_EPOCHS]		= { "epochs", true },
 	[OPT_OVERFLOW]		= { "overflow", true },
 	[OPT_BLOCK_TIMEOUT]	= { "block-timeout", true },
+	[OPT_INTENT]		= { "intent", true },
 	[OPT_FORMAT]		= { "format", false },
 	[OPT_FORCE]		= { "force", false },
 	{ NULL, false },
@@ -54,10 +61,20 @@ static const struct cli_option options[] = {
 
 struct create_args {
 	const char *name, *origin, *store;
-	uint64_t chunk, epochs, block_timeout;
+	uint64_t chunk, epochs, block_timeout, intent;
 	bool chunk_given, format, force;
 	const char *overflow;
 };
+
+/* --intent SIZE against the chunk size the volume will have. */
+static int check_intent(uint64_t intent, uint64_t chunk_sectors)
+{
+	if (intent % 512 || !intent_sectors_ok(intent / 512, chunk_sectors))
+		return fail(AMBER_EUSAGE, "--intent: %" PRIu64 " is not a power of two from"
+			    " the chunk size (%" PRIu64 " bytes) to 1G", intent,
+			    chunk_sectors * 512);
+	return 0;
+}
 
 static int parse_args(const struct cli *c, struct create_args *a)
 {
@@ -66,6 +83,7 @@ static int parse_args(const struct cli *c, struct create_args *a)
 	    cli_size(c, OPT_CHUNK, STORE_DEFAULT_CHUNK, &a->chunk) ||
 	    cli_number(c, OPT_EPOCHS, 2, AMBER_MAX_EPOCHS, STORE_DEFAULT_EPOCHS, &a->epochs) ||
 	    cli_number(c, OPT_BLOCK_TIMEOUT, 1, BLOCK_TIMEOUT_MAX_MS, 0, &a->block_timeout) ||
+	    cli_size(c, OPT_INTENT, 0, &a->intent) ||
 	    store_check_geometry(a->chunk, a->epochs))
 		return -1;
 	a->name = c->args[0];
@@ -76,6 +94,8 @@ static int parse_args(const struct cli *c, struct create_args *a)
 	if (a->overflow && strcmp(a->overflow, "block") && strcmp(a->overflow, "invalidate"))
 		return fail(AMBER_EUSAGE, "--overflow: '%s' is not block or invalidate",
 			    a->overflow);
+	if (a->intent && a->chunk_given && check_intent(a->intent, a->chunk / 512))
+		return -1;
 	if (!*a->name || strchr(a->name, '/') ||
 	    strlen(a->name) + strlen(VIEW_SUFFIX) >= DM_NAME_MAX)
 		return fail(AMBER_EUSAGE, "'%s' is not a usable device name", a->name);
@@ -135,6 +155,12 @@ static int table_params(const struct create_args *a, char *buf, size_t len,
 	if (a->block_timeout && ++n)
 		used += snprintf(features + used, sizeof(features) - used,
 				 " block_timeout_ms=%" PRIu64, a->block_timeout);
+	if (a->intent && ++n) {
+		if (check_intent(a->intent, l->chunk_sectors))
+			return -1;
+		used += snprintf(features + used, sizeof(features) - used,
+				 " intent_sectors=%" PRIu64, a->intent / 512);
+	}
 	used = snprintf(buf, len, "%u:%u %u:%u %u", major(origin), minor(origin),
 			major(store), minor(store), l->chunk_sectors);
 	if (n)

@@ -18,7 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	line[size] = 0;
 	if (!status_parse(line, &st) && (st.used > st.total || st.chunk_sectors < 8))
 		abort();
-	if (!table_parse(line, &t) && (t.chunk_sectors > 2048 || !t.block_timeout_ms))
+	if (!table_parse(line, &t) && (t.chunk_sectors > 2048 || !t.block_timeout_ms ||
+					t.intent_sectors < t.chunk_sectors))
 		abort();
 	free(line);
 	return 0;

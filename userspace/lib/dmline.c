@@ -82,6 +82,11 @@ static bool chunk_sectors_ok(uint64_t v)
 	return is_power_of_2(v) && v >= 8 && v <= 2048;
 }
 
+bool intent_sectors_ok(uint64_t v, uint64_t chunk_sectors)
+{
+	return is_power_of_2(v) && v >= chunk_sectors && v <= INTENT_SECTORS_MAX;
+}
+
 static int bad(const char *what, const char *field, const char *value)
 {
 	return fail(AMBER_ESYS, "%s line: bad %s '%s'", what, field, value);
@@ -165,6 +170,10 @@ static int parse_feature(const char *tok, struct amber_table *t, unsigned int *s
 		bit = 2;
 		ok = ok && v >= 1 && v <= DRAIN_TIMEOUT_MAX_MS;
 		t->drain_timeout_ms = v;
+	} else if (feature_value(tok, "intent_sectors", &v, &ok)) {
+		bit = 8;
+		ok = ok && intent_sectors_ok(v, t->chunk_sectors);
+		t->intent_sectors = v;
 	} else if (!strncmp(tok, "overflow=", 9)) {
 		bit = 4;
 		i = NAME_INDEX(tok + 9, overflow_names);
@@ -191,7 +200,8 @@ int table_parse(const char *params, struct amber_table *t)
 		return fail(AMBER_ESYS, "table line has %u fields, needs 3", tk.n);
 	*t = (struct amber_table){ .overflow = OVERFLOW_BLOCK,
 				   .block_timeout_ms = BLOCK_TIMEOUT_DEFAULT_MS,
-				   .drain_timeout_ms = DRAIN_TIMEOUT_DEFAULT_MS };
+				   .drain_timeout_ms = DRAIN_TIMEOUT_DEFAULT_MS,
+				   .intent_sectors = INTENT_SECTORS_DEFAULT };
 	if (!device(tk.v[0], &t->origin_major, &t->origin_minor))
 		return bad("table", "origin device", tk.v[0]);
 	if (!device(tk.v[1], &t->store_major, &t->store_minor))
@@ -201,7 +211,7 @@ int table_parse(const char *params, struct amber_table *t)
 	t->chunk_sectors = v;
 	if (tk.n == 3)
 		return 0;
-	if (!whole_number(tk.v[3], 3, &v) || v != tk.n - 4)
+	if (!whole_number(tk.v[3], 4, &v) || v != tk.n - 4)
 		return bad("table", "feature count", tk.v[3]);
 	for (i = 4; i < tk.n; i++)
 		if (parse_feature(tk.v[i], t, &seen))

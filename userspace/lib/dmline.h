@@ -7,6 +7,7 @@
 #ifndef AMBER_DMLINE_H
 #define AMBER_DMLINE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 enum vol_state { VOL_IDLE, VOL_FROZEN, VOL_ACTIVE, VOL_INVALID };
@@ -39,6 +40,11 @@ const char *reason_name(enum invalid_reason r);
 #define BLOCK_TIMEOUT_MAX_MS		3600000
 #define DRAIN_TIMEOUT_DEFAULT_MS	5000
 #define DRAIN_TIMEOUT_MAX_MS		600000
+#define INTENT_SECTORS_DEFAULT		8192	/* 4 MiB: more than any chunk */
+#define INTENT_SECTORS_MAX		2097152
+
+/* The write-intent region: a power of two from the chunk size to the max. */
+bool intent_sectors_ok(uint64_t v, uint64_t chunk_sectors);
 
 /* <origin_dev> <store_dev> <chunk_sectors> [<#features> <feature>...] */
 struct amber_table {
@@ -48,6 +54,7 @@ struct amber_table {
 	enum overflow_mode overflow;
 	uint32_t block_timeout_ms;
 	uint32_t drain_timeout_ms;
+	uint32_t intent_sectors;
 };
 
 /* Devices as major:minor, the form the kernel echoes. */

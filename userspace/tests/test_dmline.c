@@ -71,11 +71,21 @@ TEST(dmline_table_lines_parse)
 	CHECK_EQ(t.overflow, OVERFLOW_BLOCK);
 	CHECK_EQ(t.block_timeout_ms, 30000);
 	CHECK_EQ(t.drain_timeout_ms, 5000);
+	CHECK_EQ(t.intent_sectors, 8192);
 	CHECK_OK(table_parse("8:16 8:32 8 3 drain_timeout_ms=100 overflow=invalidate "
 			     "block_timeout_ms=7", &t));
 	CHECK_EQ(t.overflow, OVERFLOW_INVALIDATE);
 	CHECK_EQ(t.block_timeout_ms, 7);
 	CHECK_EQ(t.drain_timeout_ms, 100);
+	CHECK_OK(table_parse("8:16 8:32 2048 4 overflow=block block_timeout_ms=1 "
+			     "drain_timeout_ms=1 intent_sectors=2048", &t));
+	CHECK_EQ(t.intent_sectors, 2048);
+	CHECK_FAILS(table_parse("8:16 8:32 128 1 intent_sectors=64", &t), AMBER_ESYS,
+		    "intent_sectors=64");
+	CHECK_FAILS(table_parse("8:16 8:32 8 1 intent_sectors=12288", &t), AMBER_ESYS,
+		    "intent_sectors=12288");
+	CHECK_FAILS(table_parse("8:16 8:32 8 1 intent_sectors=4194304", &t), AMBER_ESYS,
+		    "intent_sectors=4194304");
 	CHECK_FAILS(table_parse("8:16 8:32 8 2 overflow=block overflow=block", &t), AMBER_ESYS,
 		    "feature 'overflow=block'");
 	CHECK_FAILS(table_parse("8:16 8:32 8 2 overflow=block", &t), AMBER_ESYS, "feature count");
