@@ -6,6 +6,8 @@
 #   make check                every test; ends with "N passed, N failed, N skipped"
 #   make vmtest [KERNEL=6.1|6.12|debug] [T=test]
 #                             the selftests in a VM (T: one test, console shown)
+#   make soak [KERNEL=..] [DURATION=seconds]
+#                             the soak test alone, for DURATION (default 600)
 #   make vmtest-selftest      the VM harness must catch a kernel WARN (and a
 #                             leak, with the debug kernel)
 #   make sparse               sparse (C=2) over the module, for each kernel
@@ -41,7 +43,7 @@ SELFTEST_CFLAGS := -O2 -g -Wall -Wextra -Wno-unused-parameter -Werror \
 		   -pthread -I$(KSFT_DIR) -Imodule -Iselftests
 SELFTEST_LDLIBS := -ldevmapper
 
-.PHONY: all deps modules module userspace selftests check vmtest \
+.PHONY: all deps modules module userspace selftests check vmtest soak \
 	vmtest-selftest sparse checkpatch demo bench clean
 
 all: modules userspace selftests
@@ -87,6 +89,14 @@ vmtest: userspace selftests
 	@kdir=$$(scripts/kernels.sh $(KERNEL) kdir); \
 	scripts/build-kmod.sh "$$kdir" module >/dev/null
 	@selftests/vm/vmtest.sh -k $(KERNEL) $(if $(T),-c -t $(T))
+
+DURATION ?= 600
+soak: userspace selftests
+	@kdir=$$(scripts/kernels.sh $(KERNEL) kdir); \
+	scripts/build-kmod.sh "$$kdir" module >/dev/null
+	@VM_ENV="AMBER_SOAK_SECONDS=$(DURATION)" \
+	VM_TEST_TIMEOUT=$$(($(DURATION) + 600)) VM_TIMEOUT=$$(($(DURATION) + 900)) \
+		selftests/vm/vmtest.sh -k $(KERNEL) -t amber_soak -o soak-$(KERNEL)
 
 vmtest-selftest: selftests
 	@selftests/vm/selftest.sh warn

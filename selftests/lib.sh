@@ -122,7 +122,7 @@ scratch_disk() {
 
 # scratch_wipe <dev>: zero a whole device (fast: WRITE ZEROES/unmap).
 scratch_wipe() {
-	blkdiscard -z "$1"
+	blkdiscard -f -z "$1"
 }
 
 # sectors <dev>: size in 512-byte sectors.

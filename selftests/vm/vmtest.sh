@@ -37,7 +37,8 @@
 # VM_TEST_TIMEOUT (seconds per test, 300; 900 on the debug kernel, which is
 # several times slower), VM_MEM (MiB, 2048), VM_CPUS (2),
 # VM_DISKS (scratch disks, /dev/vda.., 4), VM_DISK_SIZE (1G), VM_APPEND
-# (more kernel parameters), AMBER_CACHE (/var/cache/amber).
+# (more kernel parameters), VM_ENV (NAME=value words exported to the tests
+# in the VM), AMBER_CACHE (/var/cache/amber).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -126,6 +127,7 @@ make_overlay() {
 		export AMBER_DISKS="$(disk_names | xargs)"
 		export AMBER_CRASH_PHASE=${crash_phase:-}
 		$(disk_roles)
+		$(for kv in ${VM_ENV:-}; do printf 'export %q\n' "$kv"; done)
 	EOF
 }
 
