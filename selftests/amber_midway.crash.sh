@@ -1,0 +1,169 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# A crash in the middle of a backup and of a barrier: QEMU is killed while
+# volume mw-a streams a backup (blocked on a full pipe, copy-on-write busy
+# under fio and acklog's acknowledged writes) and volume mw-b raises a
+# barrier that is still draining a write dm-delay holds for 10 s. A crash
+# test: the harness boots the same disks twice (selftests/vm/vmtest.sh).
+#
+# Boot 2: both tables load again, with no snapshot, mw-a's change tracking a
+# superset (its store was not shut down); every write acklog saw
+# acknowledged is on mw-a; the barrier of mw-b never cut its epoch; and a
+# new backup of each volume restores to its view.
+. "$(dirname "$0")/amber_backup_lib.sh"
+
+require_module dm-amber
+require_module dm-delay
+case ${AMBER_CRASH_PHASE:-} in
+1 | 2) ;;
+*) skip_all "a crash test: run by selftests/vm/vmtest.sh over two boots" ;;
+esac
+mib=64
+blocks=$((mib * 256))
+slice mw-ao origin 0 "$mib"
+slice mw-as store 0 "$mib"
+slice mw-bo origin 64 16
+slice mw-bs store 64 16
+slice mw-log origin2 0 4
+slice mw-ref origin2 64 "$mib"
+slice mw-target origin2 128 "$mib"
+a=$(dm_dev mw-a)
+b=$(dm_dev mw-b)
+log=$(dm_dev mw-log)
+
+# mw-b's origin: reads at once, writes after 10 s.
+slow_origin() {
+	local o
+	o=$(dm_dev mw-bo)
+	dm_create mw-slow "0 $(sectors "$o") delay $o 0 0 $o 0 10000"
+}
+
+volumes() {
+	dm_create mw-a "$(amber_table "$(dm_dev mw-ao)" "$(dm_dev mw-as)" "$AMBER_CHUNK")"
+	dm_create mw-b "$(amber_table "$(dm_dev mw-slow)" "$(dm_dev mw-bs)" "$AMBER_CHUNK" \
+		drain_timeout_ms=30000)"
+	dm_create mw-b-view "0 $(sectors "$b") amber-view $b" --readonly
+	dm_create mw-a-view "0 $(sectors "$a") amber-view $a" --readonly
+}
+
+# ---- boot 1 -------------------------------------------------------------
+
+# write_arrived <name>: a write has reached the volume's map stage.
+write_arrived() {
+	[ "$(amber_field "$1" waited)" -gt 0 ]
+}
+
+# fail_midway <why>: boot 1 went wrong before the crash point. The VM powers
+# off instead of being killed, and the harness fails the test.
+fail_midway() {
+	echo "# $*"
+	kill $(jobs -p) 2>/dev/null
+	ktap_exit_fail_msg "the crash point was not reached"
+}
+
+# The kill comes while mw-a's backup waits on a pipe nobody reads yet and
+# mw-b's barrier waits for the write in flight. A VM still alive 120 s
+# after the crash point has a harness that did not kill it.
+crash_midway() {
+	fill_volume "$a"
+	load_start "$a" --size=$((mib / 2))M
+	defer kill "$LOAD_PID"
+	acklog write "$a" "$log" $((blocks / 2)) $((blocks / 2)) &
+	defer kill $!
+	amber backup mw-a --to - | { sleep 600; cat >/dev/null; } &
+	chunk_pattern_write "$b" 0 1 slow &
+	# Its first write since the load waits for a map commit (status
+	# 'waited'), then goes on to dm-delay, where it stays 10 s.
+	wait_until 30 write_arrived mw-b ||
+		fail_midway "the slow write did not arrive: $(dmsetup status mw-b)"
+	sleep 1
+	amber snap mw-b >/tmp/mw-snap.out 2>&1 &
+	wait_until 10 amber_is mw-b state frozen ||
+		fail_midway "mw-b is not frozen: $(dmsetup status mw-b) $(cat /tmp/mw-snap.out)"
+	amber_is mw-a state active || fail_midway "mw-a: $(dmsetup status mw-a)"
+	echo "amber-vm: crash"
+	sleep 120
+	ktap_exit_fail_msg "the VM was not killed"
+}
+
+started_clean() {
+	local v
+	for v in mw-a mw-b; do
+		amber_expect "$v" state idle
+		amber_expect "$v" epoch 0
+		amber_expect "$v" cbt exact
+	done
+}
+
+boot_1() {
+	local s
+	for s in mw-ao mw-bo mw-log; do
+		scratch_wipe "$(dm_dev "$s")"
+	done
+	slow_origin
+	amber_format "$(dm_dev mw-as)" "$(dm_dev mw-ao)"
+	amber_format "$(dm_dev mw-bs)" "$(dm_dev mw-slow)"
+	volumes
+	ktap_print_header
+	ktap_set_plan 1
+	ktap_step "the volumes start idle with exact tracking" started_clean
+	crash_midway
+}
+
+# ---- boot 2 -------------------------------------------------------------
+
+# mw-a's map of epoch 1 may name extra chunks now. mw-b never cut an epoch:
+# epoch 0 precedes every backup, no incremental ever reads its map, and its
+# tracking stays exact.
+reloaded_as_superset() {
+	local v
+	for v in mw-a mw-b; do
+		amber_expect "$v" state idle
+		amber_expect "$v" used 0
+	done
+	amber_expect mw-a epoch 1
+	amber_expect mw-a cbt superset
+	amber_expect mw-b epoch 0
+	amber_expect mw-b cbt exact
+}
+
+acknowledged_writes_are_there() {
+	local n
+	acklog check "$a" "$log" >/tmp/acklog.out || { sed 's/^/# /' /tmp/acklog.out; return 1; }
+	n=$(tail -n 1 /tmp/acklog.out)
+	ktap_print_msg "$n writes were logged as acknowledged before the kill"
+	[ "$n" -gt 0 ]
+}
+
+# backup_restores <name>: a new backup of the volume restores to its view.
+backup_restores() {
+	local ref target
+	ref=$(dm_dev mw-ref)
+	target=$(dm_dev mw-target)
+	amber snap "$1" >/dev/null
+	copy_dev "$(dm_dev "$1-view")" "$ref"
+	amber backup "$1" --use-snapshot --to /tmp/mw.amb >/dev/null
+	amber restore /tmp/mw.amb --to "$target" --force >/dev/null
+	rm /tmp/mw.amb
+	cmp -n "$(blockdev --getsize64 "$(dm_dev "$1")")" "$target" "$ref"
+}
+
+new_backups_restore() {
+	backup_restores mw-a
+	backup_restores mw-b
+}
+
+boot_2() {
+	slow_origin
+	volumes
+	ktap_print_header
+	ktap_set_plan 3
+	ktap_step "both tables load: no snapshot, mw-a a superset, mw-b not cut" \
+		reloaded_as_superset
+	ktap_step "every write acknowledged before the kill is on mw-a" \
+		acknowledged_writes_are_there
+	ktap_step "a new backup of each volume restores to its view" new_backups_restore
+	ktap_finished
+}
+
+"boot_$AMBER_CRASH_PHASE"
