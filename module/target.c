@@ -20,7 +20,7 @@
 #define AMBER_DEFAULT_BLOCK_TIMEOUT_MS	30000
 #define AMBER_DEFAULT_DRAIN_TIMEOUT_MS	5000
 #define AMBER_DEFAULT_INTENT_SECTORS	8192	/* 4 MiB */
-#define AMBER_MAX_INTENT_SECTORS	(1U << 21)	/* 1 GiB */
+#define AMBER_MAX_INTENT_SECTORS	2097152	/* 1 GiB */
 
 void amber_kick(struct amber_volume *v)
 {
@@ -189,6 +189,9 @@ static int amber_parse_intent(struct amber_volume *v, const char *val,
 	return 0;
 }
 
+#define AMBER_FEATURE_KEYS \
+	"overflow=, block_timeout_ms=, drain_timeout_ms=, intent_sectors="
+
 static int amber_parse_feature(struct amber_volume *v, const char *arg,
 			       char **error)
 {
@@ -213,7 +216,7 @@ static int amber_parse_feature(struct amber_volume *v, const char *arg,
 	ms = amber_feature_value(arg, "intent_sectors=");
 	if (ms)
 		return amber_parse_intent(v, ms, error);
-	*error = "unknown feature: expected overflow=, block_timeout_ms=, drain_timeout_ms=, intent_sectors=";
+	*error = "unknown feature: expected " AMBER_FEATURE_KEYS;
 	return -EINVAL;
 }
 
@@ -442,11 +445,12 @@ static void amber_status(struct dm_target *ti, status_type_t type,
 		mutex_unlock(&v->cow_lock);
 		break;
 	case STATUSTYPE_TABLE:
-		DMEMIT("%s %s %llu 4 overflow=%s block_timeout_ms=%u drain_timeout_ms=%u intent_sectors=%u",
+		DMEMIT("%s %s %llu 4 overflow=%s block_timeout_ms=%u",
 		       v->origin->name, v->store_dev->name,
 		       (unsigned long long)v->chunk_sectors, overflow,
-		       v->block_timeout_ms, v->drain_timeout_ms,
-		       v->intent_sectors);
+		       v->block_timeout_ms);
+		DMEMIT(" drain_timeout_ms=%u intent_sectors=%u",
+		       v->drain_timeout_ms, v->intent_sectors);
 		break;
 	default:
 		*result = '\0';
