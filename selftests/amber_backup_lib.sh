@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # shellcheck shell=bash
 # Helpers of the backup selftests (amber_backup.sh, amber_incremental.sh,
-# amber_cbt.crash.sh), on top of amber_lib.sh: a file system for the backup
+# the crash tests), on top of amber_lib.sh: a file system for the backup
 # files, a write load, references, and checks of the tool's exit status.
 . "$(dirname "${BASH_SOURCE[0]}")/amber_lib.sh"
 
@@ -91,4 +91,14 @@ backup_chunks() {
 # backup_digest <file>: its image digest, per amber verify.
 backup_digest() {
 	amber verify "$1" | awk '$1 == "digest" { print $2 }'
+}
+
+# acklog_all_there <dev> <log>: every write that acklog logged as
+# acknowledged before a crash is on <dev>, and there was at least one.
+acklog_all_there() {
+	local n
+	acklog check "$1" "$2" >/tmp/acklog.out || { sed 's/^/# /' /tmp/acklog.out; return 1; }
+	n=$(tail -n 1 /tmp/acklog.out)
+	ktap_print_msg "$n writes were logged as acknowledged before the kill"
+	[ "$n" -gt 0 ]
 }
