@@ -122,6 +122,14 @@ static unsigned long amber_region_first(struct amber_cbt *cbt,
 	return region << cbt->region_shift;
 }
 
+/* One past the last chunk of @region (the last region may be short). */
+static unsigned long amber_region_end(struct amber_cbt *cbt,
+				      unsigned long region)
+{
+	return min_t(unsigned long, amber_region_first(cbt, region + 1),
+		     cbt->v->nr_chunks);
+}
+
 /*
  * Map block @blk as the store must hold it now: the exact bits, and every
  * chunk of each region marked in ->intent.
@@ -204,8 +212,7 @@ static void amber_cbt_commit(struct work_struct *work)
 
 		if (!test_bit(c, cbt->durable))
 			bitmap_set(cbt->durable, first,
-				   min_t(unsigned long, 1UL << cbt->region_shift,
-					 cbt->v->nr_chunks - first));
+				   amber_region_end(cbt, r) - first);
 	}
 	spin_unlock(&cbt->lock);
 
@@ -233,10 +240,8 @@ bool amber_cbt_covered(struct amber_cbt *cbt, chunk_t first, chunk_t last)
 /* Set region @r in ->intent and mark the map blocks it spans dirty. */
 static void amber_cbt_intend(struct amber_cbt *cbt, unsigned long r)
 {
-	unsigned long first = amber_region_first(cbt, r);
-	unsigned long last = min_t(unsigned long, amber_region_first(cbt, r + 1),
-				   cbt->v->nr_chunks) - 1;
-	unsigned long blk = first / AMBER_MAP_BLOCK_BITS;
+	unsigned long blk = amber_region_first(cbt, r) / AMBER_MAP_BLOCK_BITS;
+	unsigned long last = amber_region_end(cbt, r) - 1;
 
 	lockdep_assert_held(&cbt->lock);
 	__set_bit(r, cbt->intent);
