@@ -368,24 +368,38 @@ static int amber_cbt_or_window(struct amber_cbt *cbt, u64 epoch,
 	return 0;
 }
 
+/*
+ * Whether the store was ever loaded after an unclean shutdown, and in which
+ * epoch (*epoch): that epoch's map may name chunks never written. Stores
+ * written before AMBER_SB_UNCLEAN said so with a nonzero epoch only, which
+ * could not tell a crash in epoch 0.
+ */
+static bool amber_store_unclean(struct amber_store *s, u64 *epoch)
+{
+	lockdep_assert_held(&s->sb_lock);
+	*epoch = le64_to_cpu(s->sb->unclean_epoch);
+	return (s->sb->flags & cpu_to_le32(AMBER_SB_UNCLEAN)) || *epoch;
+}
+
 int amber_cbt_changed(struct amber_cbt *cbt, u64 since, u64 until,
 		      chunk_t first, u64 nr, unsigned long *bits, bool *exact)
 {
 	struct amber_store *s = cbt->store;
 	u64 valid_from, unclean, e;
+	bool crashed;
 	void *buf;
 	int r = 0;
 
 	mutex_lock(&s->sb_lock);
 	valid_from = le64_to_cpu(s->sb->cbt_valid_from);
-	unclean = le64_to_cpu(s->sb->unclean_epoch);
+	crashed = amber_store_unclean(s, &unclean);
 	mutex_unlock(&s->sb_lock);
 
 	if (since > until || until > amber_cbt_epoch(cbt))
 		return -EINVAL;
 	if (since < valid_from || until - since >= s->cbt_epochs)
 		return -ERANGE;
-	*exact = !unclean || since > unclean;
+	*exact = !crashed || since > unclean;
 
 	/* The closed maps must be on the store in full. */
 	flush_work(&cbt->writeout_work);
@@ -402,17 +416,17 @@ const char *amber_cbt_state(struct amber_cbt *cbt)
 {
 	struct amber_store *s = cbt->store;
 	u64 epoch = amber_cbt_epoch(cbt);
+	bool invalid, crashed;
 	u64 unclean;
-	bool invalid;
 
 	mutex_lock(&s->sb_lock);
 	invalid = le64_to_cpu(s->sb->cbt_valid_from) > epoch;
-	unclean = le64_to_cpu(s->sb->unclean_epoch);
+	crashed = amber_store_unclean(s, &unclean);
 	mutex_unlock(&s->sb_lock);
 
 	if (invalid || READ_ONCE(cbt->failed))
 		return "invalid";
-	if (unclean && unclean + s->cbt_epochs > epoch)
+	if (crashed && unclean + s->cbt_epochs > epoch)
 		return "superset";
 	return "exact";
 }
@@ -443,8 +457,10 @@ int amber_cbt_load(struct amber_cbt *cbt)
 		return r;
 	mutex_lock(&s->sb_lock);
 	epoch = le64_to_cpu(s->sb->epoch);
-	if (!(s->sb->flags & cpu_to_le32(AMBER_SB_CLEAN)))
+	if (!(s->sb->flags & cpu_to_le32(AMBER_SB_CLEAN))) {
 		s->sb->unclean_epoch = cpu_to_le64(epoch);
+		s->sb->flags |= cpu_to_le32(AMBER_SB_UNCLEAN);
+	}
 	mutex_unlock(&s->sb_lock);
 
 	r = amber_store_rw(s, REQ_OP_READ, amber_map_sector(cbt, epoch),

@@ -37,6 +37,7 @@
 /* superblock flags */
 #define AMBER_SB_CLEAN		(1U << 0)	/* last shutdown wrote exact maps */
 #define AMBER_SB_CBT_FAILED	(1U << 1)	/* a map write failed: next is full */
+#define AMBER_SB_UNCLEAN	(1U << 2)	/* unclean_epoch names a crash */
 
 struct amber_store_sb {
 	__le64 magic;
@@ -53,7 +54,12 @@ struct amber_store_sb {
 	__le64 epoch;			/* last barrier cut; 0 = none yet */
 	__le64 cbt_valid_from;		/* oldest epoch whose map can be trusted */
 	__le64 format_time;		/* seconds since the epoch, at format */
-	__le64 unclean_epoch;		/* maps up to it may name extra chunks */
+	/*
+	 * The epoch of the last unclean shutdown (when AMBER_SB_UNCLEAN is
+	 * set, or nonzero in older stores): maps up to it may name extra
+	 * chunks.
+	 */
+	__le64 unclean_epoch;
 	__u8   reserved[AMBER_SB_SIZE - 120];
 	__le32 pad;
 	__le32 csum;			/* CRC-32C of the block, csum = 0 */
