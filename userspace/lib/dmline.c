@@ -12,7 +12,8 @@ static const char *const state_names[] = { "idle", "frozen", "active", "invalid"
 static const char *const overflow_names[] = { "block", "invalidate" };
 static const char *const cbt_names[] = { "exact", "superset", "invalid" };
 static const char *const reason_names[] = { "-", "store_full", "block_timeout",
-					    "store_io_error" };
+					    "store_io_error", "origin_io_error",
+					    "no_memory" };
 
 const char *vol_state_name(enum vol_state s) { return state_names[s]; }
 const char *overflow_name(enum overflow_mode m) { return overflow_names[m]; }

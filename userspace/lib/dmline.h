@@ -14,7 +14,8 @@ enum vol_state { VOL_IDLE, VOL_FROZEN, VOL_ACTIVE, VOL_INVALID };
 enum overflow_mode { OVERFLOW_BLOCK, OVERFLOW_INVALIDATE };
 enum cbt_state { CBT_EXACT, CBT_SUPERSET, CBT_INVALID };
 enum invalid_reason { REASON_NONE, REASON_STORE_FULL, REASON_BLOCK_TIMEOUT,
-		      REASON_STORE_IO_ERROR };
+		      REASON_STORE_IO_ERROR, REASON_ORIGIN_IO_ERROR,
+		      REASON_NO_MEMORY };
 
 /* <state> <epoch> <chunk_sectors> <used>/<total> <copied> <released>
  * <waited> <overflow> <cbt> <reason> */

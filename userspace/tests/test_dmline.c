@@ -29,6 +29,10 @@ TEST(dmline_status_lines_parse)
 	CHECK_EQ(st.waited, UINT64_MAX);
 	CHECK_OK(status_parse("frozen 1 8 0/0 0 0 0 block exact block_timeout", &st));
 	CHECK_EQ(st.reason, REASON_BLOCK_TIMEOUT);
+	CHECK_OK(status_parse("invalid 1 8 0/9 0 0 0 block invalid origin_io_error", &st));
+	CHECK_EQ(st.reason, REASON_ORIGIN_IO_ERROR);
+	CHECK_OK(status_parse("invalid 1 8 0/9 0 0 0 block invalid no_memory", &st));
+	CHECK_EQ(st.reason, REASON_NO_MEMORY);
 }
 
 TEST(dmline_bad_status_lines_name_the_field)
