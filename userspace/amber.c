@@ -18,6 +18,7 @@ static const struct subcommand {
 	{ "remove",	 remove_main,	   "remove an amber volume and its view" },
 	{ "status",	 status_main,	   "show amber volumes" },
 	{ "snap",	 snap_main,	   "cut one atomic barrier over volumes" },
+	{ "drop",	 drop_main,	   "end the snapshots of volumes" },
 	{ "backup",	 backup_main,	   "stream a snapshot into a backup" },
 	{ "restore",	 restore_main,	   "write a backup chain to a device" },
 	{ "verify",	 verify_main,	   "check every byte of backups" },

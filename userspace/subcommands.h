@@ -14,6 +14,7 @@ int create_main(int argc, char **argv);
 int remove_main(int argc, char **argv);
 int status_main(int argc, char **argv);
 int snap_main(int argc, char **argv);
+int drop_main(int argc, char **argv);
 int backup_main(int argc, char **argv);
 int restore_main(int argc, char **argv);
 int verify_main(int argc, char **argv);
