@@ -192,7 +192,7 @@ schedule_runs_by_itself() {
 # set numbers go on.
 restart_carries_on() {
 	local client rc=0
-	# SIGTERM in the middle of a set (its origin reads take 300 ms each):
+	# SIGTERM in the middle of a set (its origin reads take 800 ms each):
 	# the set fails, its client is told, no file or snapshot is left.
 	amber daemon backup slow >slow.out 2>&1 &
 	client=$!
@@ -219,6 +219,56 @@ restart_carries_on() {
 	says "^group g volumes da,db last_set 9 incremental" amber daemon status
 }
 
+# log_since <line count> <ERE>: amberd logged a matching line after the
+# first <line count> lines of its log.
+log_since() {
+	tail -n +"$(($1 + 1))" "$AMBERD_LOG" | grep -Eq -- "$2"
+}
+
+# slow_set_running <log lines before>: start a set of group slow and wait
+# until its backup process streams; prints the client's, the job's and the
+# backup's pids. The set takes seconds: ds's reads take 800 ms each.
+slow_set_running() {
+	local client job
+	amber daemon backup slow >slow.out 2>&1 &
+	client=$!
+	wait_until 60 log_since "$1" "group slow: set [0-9]+: one barrier"
+	job=$(children_of "$(cat "$AMBERD_PIDFILE")")
+	wait_until 20 children_of "$job" >/dev/null
+	echo "$client $job $(children_of "$job")"
+}
+
+# SIGKILL, first of a set's backup process and then of amberd itself: each
+# time the set fails, its snapshot is dropped and no file is left (the job
+# and its backups stop with amberd); after a restart, a set completes. A
+# snapshot amberd finds at start-up is named in its log, not dropped.
+sigkill_leaves_nothing() {
+	local client job backup lines rc=0
+	lines=$(wc -l <"$AMBERD_LOG")
+	read -r client job backup < <(slow_set_running "$lines")
+	kill -KILL "$backup"
+	wait "$client" || rc=$?
+	sed 's/^/# /' slow.out
+	[ "$rc" -eq 1 ]
+	grep -q "the backup process was killed by signal 9" slow.out
+	wait_until 20 amber_is ds state idle
+	[ -z "$(ls -A "$dir/slow")" ]
+	lines=$(wc -l <"$AMBERD_LOG")
+	read -r client job backup < <(slow_set_running "$lines")
+	kill -KILL "$(cat "$AMBERD_PIDFILE")"
+	wait "$client" || true
+	wait_until 60 process_gone "$backup"
+	wait_until 20 process_gone "$job"
+	amber_expect ds state idle
+	amber_expect ds used 0
+	[ -z "$(ls -A "$dir/slow")" ]
+	amber snap ds >/dev/null
+	amberd_restart "$conf"
+	amberd_log_has "volume ds: a snapshot of epoch [0-9]+ is active, not taken by this amberd"
+	amber drop ds >/dev/null
+	says "^ok group slow set [0-9]+ full$" amber daemon backup slow
+}
+
 slice d-o1 origin 0 32
 slice d-o2 origin 32 32
 slice d-o3 origin 64 16
@@ -230,7 +280,7 @@ slice d-r2 origin2 32 32
 slice d-o4 origin 96 16
 slice d-s4 store 96 16
 require_module dm-delay
-dm_create d-slow "0 $(sectors "$(dm_dev d-o4)") delay $(dm_dev d-o4) 0 300 $(dm_dev d-o4) 0 0"
+dm_create d-slow "0 $(sectors "$(dm_dev d-o4)") delay $(dm_dev d-o4) 0 800 $(dm_dev d-o4) 0 0"
 for d in d-o1 d-o2 d-o3 d-s1 d-s2 d-s3 d-s4; do
 	scratch_wipe "$(dm_dev $d)"
 done
@@ -240,7 +290,7 @@ mkdir "$dir"
 amberd_start "$conf"
 
 ktap_print_header
-ktap_set_plan 10
+ktap_set_plan 11
 ktap_step "amberd --check sums up a configuration and refuses a bad one by line" check_refuses_bad_configuration
 ktap_step "amberd creates the volumes of its configuration" volumes_are_created
 ktap_step "the control socket is root's and refuses other peers" control_socket_is_root_only
@@ -251,4 +301,5 @@ ktap_step "requests that cannot be served fail clearly and leave nothing" refusa
 ktap_step "a trigger socket takes backups of its group from its user only" trigger_socket_is_for_its_user
 ktap_step "scheduled sets run by themselves, full every N" schedule_runs_by_itself
 ktap_step "SIGTERM stops a set cleanly; after a restart amberd goes on" restart_carries_on
+ktap_step "SIGKILL of a backup, then of amberd, leaves no snapshot or file" sigkill_leaves_nothing
 ktap_finished

@@ -45,6 +45,16 @@ amberd_stop() {
 	wait_until 60 process_gone "$pid"
 }
 
+# children_of <pid>: the pids of its child processes, fails if none
+# (busybox has no pgrep). The command name in stat may hold spaces: the
+# fields counted are the ones after its closing parenthesis.
+children_of() {
+	awk -v parent="$1" '{
+		sub(/^.*\) /, "")
+		if ($2 == parent) { split(FILENAME, f, "/"); print f[3]; found = 1 }
+	} END { exit !found }' /proc/[0-9]*/stat 2>/dev/null
+}
+
 # process_gone <pid>: exited (a zombie not reaped yet counts as gone).
 process_gone() {
 	[ ! -e "/proc/$1" ] || grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2>/dev/null

@@ -285,6 +285,7 @@ static void start_job(struct job *j)
 	const struct conf_group *g = group_of(j);
 	int p[2], devnull;
 	struct client *c;
+	pid_t daemon_pid;
 
 	if (plan_job(j)) {
 		snprintf(j->failure, sizeof(j->failure), "%s", error_msg());
@@ -296,6 +297,7 @@ static void start_job(struct job *j)
 		finish_job(j, false);
 		return;
 	}
+	daemon_pid = getpid();
 	j->pid = fork();
 	if (j->pid < 0) {
 		j->pid = 0;
@@ -306,6 +308,8 @@ static void start_job(struct job *j)
 		return;
 	}
 	if (!j->pid) {
+		/* amberd killed outright still ends the set cleanly. */
+		stop_with_parent(daemon_pid);
 		setpgid(0, 0);
 		close(p[0]);
 		close_daemon_fds();
@@ -934,6 +938,22 @@ static int block_dev(const char *what, const char *path, dev_t *dev)
 	return 0;
 }
 
+/*
+ * A snapshot found at start-up is not this amberd's: an admin's, or left by
+ * a backup killed with everything around it. It may still be in use, so it
+ * is named, not dropped.
+ */
+static void warn_foreign_snapshot(const char *name)
+{
+	struct amber_status st;
+
+	if (volume_status(name, &st) || st.state == VOL_IDLE)
+		return;
+	log_warn("volume %s: a snapshot of epoch %" PRIu64 " is %s, not taken by this"
+		 " amberd: sets of its groups fail until it ends ('amber drop %s')",
+		 name, st.epoch, vol_state_name(st.state), name);
+}
+
 /* The volume's devices exist, are not another volume's, and /dev/mapper/NAME
  * is an amber device over them; create it (and its store) when missing. */
 static int ensure_volume(const struct conf_volume *v, dev_t *origins, dev_t *stores,
@@ -975,6 +995,7 @@ static int ensure_volume(const struct conf_volume *v, dev_t *origins, dev_t *sto
 			log_info("volume %s: there (/dev/mapper/%s over %s, store %s)", v->name,
 				 v->name, v->origin, v->store);
 		}
+		warn_foreign_snapshot(v->name);
 		return 0;
 	}
 	snprintf(chunk, sizeof(chunk), "%" PRIu64, v->chunk);

@@ -138,11 +138,13 @@ static int start_backup(const struct job_plan *plan, struct job_volume *jv)
 {
 	char level[24], *argv[12];
 	int argc = 0, err[2], devnull;
+	pid_t job_pid;
 
 	unlink(jv->part);	/* left by a crash: never a finished backup */
 	if (pipe2(err, O_CLOEXEC))
 		return fail_errno(AMBER_ESYS, "pipe");
 	jv->started = now_seconds();
+	job_pid = getpid();
 	jv->pid = fork();
 	if (jv->pid < 0) {
 		close(err[0]);
@@ -154,6 +156,8 @@ static int start_backup(const struct job_plan *plan, struct job_volume *jv)
 		jv->err_fd = err[0];
 		return 0;
 	}
+	/* The backup is interrupted (and drops its snapshot) with its job. */
+	stop_with_parent(job_pid);
 	devnull = open("/dev/null", O_WRONLY);
 	dup2(devnull, STDOUT_FILENO);
 	dup2(err[1], STDERR_FILENO);

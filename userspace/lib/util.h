@@ -52,6 +52,13 @@ char *format_time(int64_t seconds, char *out, size_t len);
 extern volatile sig_atomic_t interrupted;
 void catch_interrupts(void);
 
+/*
+ * In a child just forked from @parent: SIGTERM when @parent exits, so that
+ * work it started stops (and cleans up) with it, even when it was killed
+ * with SIGKILL. When @parent is gone already, _exit(1) at once.
+ */
+void stop_with_parent(pid_t parent);
+
 /* Read until @len bytes or end of file; returns the count or -1. */
 ssize_t read_upto(int fd, void *buf, size_t len);
 int write_full(int fd, const void *buf, size_t len);
