@@ -1,12 +1,13 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Faults: a store that fails every I/O, an origin that fails every I/O, a
-# backup killed with SIGKILL in the middle. The origin never loses an
-# acknowledged write, errors reach the caller unchanged, nothing hangs, the
-# store is reclaimed and the module unloads.
-. "$(dirname "$0")/amber_lib.sh"
+# Faults: a store that fails every I/O, a flakey store (dm-flakey), an
+# origin that fails every I/O, a backup killed with SIGKILL in the middle.
+# The origin never loses an acknowledged write, errors reach the caller
+# unchanged, nothing hangs, the store is reclaimed and the module unloads.
+. "$(dirname "$0")/amber_backup_lib.sh"
 
 require_module dm-amber
+require_module dm-flakey
 slice f-origin origin 0 32
 slice f-store store 0 48
 origin=$(dm_dev f-origin)
@@ -44,6 +45,29 @@ store_errors_invalidate_only_the_view() {
 	amber_expect f-vol used 0
 }
 
+# dm-flakey under the store, up 1 s and failing every I/O the next second,
+# while verified writes overwrite the volume under a snapshot: a failed
+# copy, intent or map write gives the snapshot and the tracking up, and
+# never fails a write.
+flakey_store_costs_only_the_view() {
+	amber_msg f-vol snap >/dev/null
+	dmsetup load f-store --table "0 $(sectors "$store") flakey $(scratch_disk store) 0 1 1"
+	dmsetup resume f-store
+	fio --name=flakey --filename="$vol" --ioengine=libaio --direct=1 \
+		--rw=randwrite --bs=4k --iodepth=8 --io_size=48M --verify=crc32c \
+		--verify_fatal=1 --do_verify=1 --output=/tmp/flakey-fio.log >/dev/null ||
+		{ sed 's/^/# /' /tmp/flakey-fio.log; return 1; }
+	mend_dev f-store store 0
+	grep -q 'err= 0' /tmp/flakey-fio.log
+	amber_expect f-vol state invalid
+	amber_expect f-vol reason store_io_error
+	amber_expect f-vol cbt invalid
+	chunk_unreadable "$(dm_dev f-vol-view)" 3
+	amber drop f-vol >/dev/null
+	amber_expect f-vol used 0
+	chunk_pattern_write "$vol" 0 "$chunks" before
+}
+
 origin_errors_reach_the_caller() {
 	break_dev f-origin
 	fails dd if=/dev/zero of="$vol" bs=64k count=1 oflag=direct status=none
@@ -58,7 +82,9 @@ origin_errors_reach_the_caller() {
 	mend_dev f-origin origin 0
 	amber_expect f-vol state invalid
 	amber_expect f-vol reason origin_io_error
-	amber_msg f-vol drop
+	amber status f-vol | grep -q 'invalid.*origin_io_error'
+	amber drop f-vol | grep -qx 'f-vol dropped (epoch 3)'
+	exits_with 1 'f-vol: no snapshot to drop' amber drop f-vol
 	chunk_pattern_write "$vol" 30 1 after
 	chunk_pattern_verify "$vol" 30 1 after
 }
@@ -80,7 +106,7 @@ killed_backup_leaves_nothing_frozen() {
 	amber_expect f-vol state active
 	# Writes are not frozen: they go on (and copy) with the snapshot left.
 	timeout 20 dd if=/dev/zero of="$vol" bs=64k seek=40 count=4 oflag=direct status=none
-	amber_msg f-vol drop
+	amber drop f-vol >/dev/null
 	amber_expect f-vol state idle
 	amber_expect f-vol used 0
 	# The backup can simply start again.
@@ -90,8 +116,9 @@ killed_backup_leaves_nothing_frozen() {
 }
 
 ktap_print_header
-ktap_set_plan 3
+ktap_set_plan 4
 ktap_step "store I/O errors invalidate the view, never an origin write" store_errors_invalidate_only_the_view
+ktap_step "a flakey store (dm-flakey) costs the view, never a write" flakey_store_costs_only_the_view
 ktap_step "origin I/O errors reach the caller unchanged, no hang" origin_errors_reach_the_caller
 ktap_step "a backup killed with SIGKILL leaves nothing frozen" killed_backup_leaves_nothing_frozen
 ktap_finished
