@@ -61,14 +61,8 @@ origin_checks_clean() {
 	fsck.ext4 -fn "$vol"
 }
 
-unmount_origin() {
-	! grep -q " /mnt/origin " /proc/mounts || umount /mnt/origin
-}
-
-mkfs.ext4 -q -F "$vol"
-mkdir -p /mnt/origin /mnt/view
-mount "$vol" /mnt/origin
-defer unmount_origin
+mkdir -p /mnt/view
+ext4_mounted "$vol" /mnt/origin
 
 ktap_print_header
 ktap_set_plan 2

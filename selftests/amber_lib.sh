@@ -11,6 +11,19 @@ slice() {
 	dm_create "$1" "0 $(($4 * 2048)) linear $(scratch_disk "$2") $(($3 * 2048))"
 }
 
+# ext4_mounted <dev> <mount point>: a fresh ext4 on <dev>, mounted there and
+# unmounted at exit unless a step did it already. Call at top level.
+ext4_mounted() {
+	mkfs.ext4 -q -F "$1"
+	mkdir -p "$2"
+	mount "$1" "$2"
+	defer unmount_if_mounted "$2"
+}
+
+unmount_if_mounted() {
+	! grep -q " $1 " /proc/mounts || umount "$1"
+}
+
 # amber_format <store> <origin> [<chunk sectors>]: a fresh amber store.
 amber_format() {
 	amber format --force --store "$1" --origin "$2" \

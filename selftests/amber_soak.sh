@@ -89,16 +89,10 @@ origin_checks_clean() {
 	amber_expect s-vol used 0
 }
 
-unmount_origin() {
-	! grep -q " /mnt/soak " /proc/mounts || umount /mnt/soak
-}
-
 amber_volume s-vol "$(dm_dev s-origin)" "$(dm_dev s-store)"
 backup_fs store2 "$bk"
-mkfs.ext4 -q -F "$vol"
-mkdir -p /mnt/soak /mnt/soak-check
-mount "$vol" /mnt/soak
-defer unmount_origin
+mkdir -p /mnt/soak-check
+ext4_mounted "$vol" /mnt/soak
 
 ktap_print_header
 ktap_set_plan 2
