@@ -43,9 +43,10 @@ trap _run_deferred EXIT
 # ktap_step <description> <command...>: one KTAP result. The command runs in
 # a subshell with errexit in force, so any failing line fails the step (in
 # ktap_test_result's "if", errexit is off inside functions). Call it as a
-# plain statement, never inside if, && or ||, for the same reason.
+# plain statement, never inside if, && or ||, for the same reason. Its
+# time, in whole seconds, is a comment before the result.
 ktap_step() {
-	local desc=$1 rc
+	local desc=$1 rc start=$SECONDS
 	shift
 	set +e
 	(
@@ -55,6 +56,7 @@ ktap_step() {
 	)
 	rc=$?
 	set -e
+	ktap_print_msg "$((SECONDS - start)) s"
 	case $rc in
 	0) ktap_test_pass "$desc" ;;
 	"$KSFT_SKIP") ktap_test_skip "$desc" ;;

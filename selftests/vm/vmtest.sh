@@ -33,9 +33,9 @@
 # A task blocked for 120 s panics the kernel (a hung kernel can only end
 # the run early, and its tests are reported as left without a result).
 #
-# Environment: VM_TIMEOUT (seconds for the whole run, default 2700),
-# VM_TEST_TIMEOUT (seconds per test, 300; 900 on the debug kernel, which is
-# several times slower), VM_MEM (MiB, 2048), VM_CPUS (2),
+# Environment: VM_TIMEOUT (seconds for the whole run, default 2700; 8100 on
+# the debug kernel), VM_TEST_TIMEOUT (seconds per test, 600; 900 on the debug
+# kernel, which is several times slower), VM_MEM (MiB, 2048), VM_CPUS (2),
 # VM_DISKS (scratch disks, /dev/vda.., 4), VM_DISK_SIZE (1G), VM_APPEND
 # (more kernel parameters), VM_ENV (NAME=value words exported to the tests
 # in the VM), AMBER_CACHE (/var/cache/amber).
@@ -47,7 +47,6 @@ build=${AMBER_BUILD:-$top/build}
 ktap_helpers=$build/ksrc/6.12/tools/testing/selftests/kselftest/ktap_helpers.sh
 . "$here/results.sh"
 
-VM_TIMEOUT=${VM_TIMEOUT:-2700}
 VM_MEM=${VM_MEM:-2048}
 VM_CPUS=${VM_CPUS:-2}
 VM_DISKS=${VM_DISKS:-4}
@@ -402,8 +401,10 @@ main() {
 	done
 	if [ "$kernel" = debug ]; then
 		VM_TEST_TIMEOUT=${VM_TEST_TIMEOUT:-900}
+		VM_TIMEOUT=${VM_TIMEOUT:-8100}
 	else
-		VM_TEST_TIMEOUT=${VM_TEST_TIMEOUT:-300}
+		VM_TEST_TIMEOUT=${VM_TEST_TIMEOUT:-600}
+		VM_TIMEOUT=${VM_TIMEOUT:-2700}
 	fi
 	release=$("$top/scripts/kernels.sh" "$kernel" release)
 	image=$("$top/scripts/kernels.sh" "$kernel" image)
