@@ -225,17 +225,17 @@ log_since() {
 	tail -n +"$(($1 + 1))" "$AMBERD_LOG" | grep -Eq -- "$2"
 }
 
-# slow_set_running <log lines before>: start a set of group slow and wait
-# until its backup process streams; prints the client's, the job's and the
-# backup's pids. The set takes seconds: ds's reads take 800 ms each.
-slow_set_running() {
-	local client job
+# slow_set_start <log lines before>: start a set of group slow in the
+# background and wait until its backup process streams; CLIENT, JOB and
+# BACKUP get the pids of the client, the set's job and its backup. The set
+# takes seconds: ds's reads take 800 ms each.
+slow_set_start() {
 	amber daemon backup slow >slow.out 2>&1 &
-	client=$!
+	CLIENT=$!
 	wait_until 60 log_since "$1" "group slow: set [0-9]+: one barrier"
-	job=$(children_of "$(cat "$AMBERD_PIDFILE")")
-	wait_until 20 children_of "$job" >/dev/null
-	echo "$client $job $(children_of "$job")"
+	JOB=$(children_of "$(cat "$AMBERD_PIDFILE")")
+	wait_until 20 children_of "$JOB" >/dev/null
+	BACKUP=$(children_of "$JOB")
 }
 
 # SIGKILL, first of a set's backup process and then of amberd itself: each
@@ -243,22 +243,20 @@ slow_set_running() {
 # and its backups stop with amberd); after a restart, a set completes. A
 # snapshot amberd finds at start-up is named in its log, not dropped.
 sigkill_leaves_nothing() {
-	local client job backup lines rc=0
-	lines=$(wc -l <"$AMBERD_LOG")
-	read -r client job backup < <(slow_set_running "$lines")
-	kill -KILL "$backup"
-	wait "$client" || rc=$?
+	local rc=0
+	slow_set_start "$(wc -l <"$AMBERD_LOG")"
+	kill -KILL "$BACKUP"
+	wait "$CLIENT" || rc=$?
 	sed 's/^/# /' slow.out
 	[ "$rc" -eq 1 ]
 	grep -q "the backup process was killed by signal 9" slow.out
 	wait_until 20 amber_is ds state idle
 	[ -z "$(ls -A "$dir/slow")" ]
-	lines=$(wc -l <"$AMBERD_LOG")
-	read -r client job backup < <(slow_set_running "$lines")
+	slow_set_start "$(wc -l <"$AMBERD_LOG")"
 	kill -KILL "$(cat "$AMBERD_PIDFILE")"
-	wait "$client" || true
-	wait_until 60 process_gone "$backup"
-	wait_until 20 process_gone "$job"
+	wait "$CLIENT" || true
+	wait_until 60 process_gone "$BACKUP"
+	wait_until 20 process_gone "$JOB"
 	amber_expect ds state idle
 	amber_expect ds used 0
 	[ -z "$(ls -A "$dir/slow")" ]

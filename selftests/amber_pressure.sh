@@ -132,7 +132,7 @@ machine_short_of_memory() {
 	[ "$(pages_scanned)" -gt "$scanned" ]
 	same_image "$target" "$ref"
 	same_image "$view" "$ref"
-	! klog_has "invoked oom-killer"
+	klog_lacks "invoked oom-killer"
 	amber_msg p-vol drop >/dev/null
 	amber_expect p-vol used 0
 }
