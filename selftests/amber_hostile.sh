@@ -14,7 +14,7 @@ origin=$(dm_dev h-origin)
 store=$(dm_dev h-store)
 len=$(sectors "$origin")
 amber_format "$store" "$origin"
-CASES=${AMBER_FUZZ_CASES:-300}
+CASES=${AMBER_FUZZ_CASES:-200}
 
 words=(0 1 -1 7 8 64 128 2048 4096 65536 18446744073709551616 x "" snap drop
 	release overflow=block overflow=invalidate overflow= overflow=block=1

@@ -53,12 +53,12 @@ chain() {
 	done
 }
 
-# fio writes about 100 random 4 KiB blocks a second all along: each
+# fio writes about 30 random 4 KiB blocks a second all along: each
 # incremental gets part of the volume, chunks change again in later ones.
 chain_under_load_restores_each_barrier() {
 	local n
 	fill_volume "$vol"
-	load_start "$vol" --rate_iops=100
+	load_start "$vol" --rate_iops=30
 	for n in 0 1 2 3; do
 		sleep 2
 		backup_at "$n"

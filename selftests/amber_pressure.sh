@@ -78,7 +78,7 @@ cgroup_writes_and_backup() {
 	amber snap p-vol >/dev/null
 	copy_dev "$view" "$ref"
 	in_cgroup p-fio fio --name=pressed --directory=/mnt/p --rw=randwrite \
-		--bs=4k --size=48M --io_size=32M --fsync=256 --verify=crc32c \
+		--bs=4k --size=48M --io_size=24M --fsync=256 --verify=crc32c \
 		--verify_fatal=1 --do_verify=1 --output=/tmp/p-fio.log >/dev/null &
 	fio_pid=$!
 	in_cgroup p-backup amber backup p-vol --use-snapshot --to "$bk/p.amb" \
@@ -121,7 +121,7 @@ machine_short_of_memory() {
 	hog_memory 96
 	scanned=$(pages_scanned)
 	fio --name=short --filename="$vol" --rw=randwrite --bs=16k \
-		--io_size=64M --fsync=512 --verify=crc32c --verify_fatal=1 \
+		--io_size=32M --fsync=512 --verify=crc32c --verify_fatal=1 \
 		--do_verify=1 --output=/tmp/p-short.log >/dev/null &
 	fio_pid=$!
 	dd if="$view" of="$target" bs=1M status=none
