@@ -17,11 +17,12 @@ two_volumes_atomic() {
 	seqwriter -t 4 -n 20 -i 150 -b 256 b-one b-two
 }
 
-# The check has teeth: two barriers 50 ms apart instead of one tear the
-# pair, and seqwriter must say so (exit 1).
+# The check has teeth: two barriers 300 ms apart instead of one tear the
+# pair (dependent writes complete in the gap even on the debug kernel), and
+# seqwriter must say so (exit 1).
 torn_pair_is_caught() {
 	local rc=0
-	seqwriter -t 4 -n 5 -i 150 -b 256 -s 50 b-one b-two >/tmp/torn.log || rc=$?
+	seqwriter -t 4 -n 5 -i 150 -b 256 -s 300 b-one b-two >/tmp/torn.log || rc=$?
 	grep -q "dependent write without its cause" /tmp/torn.log
 	[ "$rc" -eq 1 ]
 }
@@ -32,7 +33,7 @@ undrainable_barrier_gives_up() {
 	[ -e "$(dm_dev b-three)" ] || skip "dm-delay is not available"
 	chunk_pattern_write "$(dm_dev b-three)" 0 1 warm
 	chunk_pattern_write "$(dm_dev b-three)" 0 1 slow &
-	sleep 0.5
+	wait_until 20 writing b-three
 	fails amber_msg b-three snap
 	klog_has "did not drain in time"
 	amber_expect b-three state idle

@@ -60,6 +60,14 @@ amber_field() {
 	}'
 }
 
+# writing <dm name>: a write to the device is in flight (dm accounts its
+# bios in /sys/block/*/inflight).
+writing() {
+	local dev
+	dev=$(dmsetup info -c --noheadings -o blkdevname "$1")
+	[ "$(awk '{ print $2 }' "/sys/block/$dev/inflight")" -gt 0 ]
+}
+
 # amber_expect <name> <field> <value>: fail, saying what it was, unless.
 amber_expect() {
 	local got
