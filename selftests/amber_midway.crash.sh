@@ -3,7 +3,7 @@
 # A crash in the middle of a backup and of a barrier: QEMU is killed while
 # volume mw-a streams a backup (blocked on a full pipe, copy-on-write busy
 # under fio and acklog's acknowledged writes) and volume mw-b raises a
-# barrier that is still draining a write dm-delay holds for 10 s. A crash
+# barrier that is still draining a write dm-delay holds for 30 s. A crash
 # test: the harness boots the same disks twice (selftests/vm/vmtest.sh).
 #
 # Boot 2: both tables load again, with no snapshot, mw-a's change tracking a
@@ -31,17 +31,18 @@ a=$(dm_dev mw-a)
 b=$(dm_dev mw-b)
 log=$(dm_dev mw-log)
 
-# mw-b's origin: reads at once, writes after 10 s.
+# mw-b's origin: reads at once, writes after 30 s (the debug kernel takes
+# seconds from the write to the crash point).
 slow_origin() {
 	local o
 	o=$(dm_dev mw-bo)
-	dm_create mw-slow "0 $(sectors "$o") delay $o 0 0 $o 0 10000"
+	dm_create mw-slow "0 $(sectors "$o") delay $o 0 0 $o 0 30000"
 }
 
 volumes() {
 	dm_create mw-a "$(amber_table "$(dm_dev mw-ao)" "$(dm_dev mw-as)" "$AMBER_CHUNK")"
 	dm_create mw-b "$(amber_table "$(dm_dev mw-slow)" "$(dm_dev mw-bs)" "$AMBER_CHUNK" \
-		drain_timeout_ms=30000)"
+		drain_timeout_ms=60000)"
 	dm_create mw-b-view "0 $(sectors "$b") amber-view $b" --readonly
 	dm_create mw-a-view "0 $(sectors "$a") amber-view $a" --readonly
 }
@@ -73,7 +74,7 @@ crash_midway() {
 	amber backup mw-a --to - | { sleep 600; cat >/dev/null; } &
 	chunk_pattern_write "$b" 0 1 slow &
 	# Its first write since the load waits for a map commit (status
-	# 'waited'), then goes on to dm-delay, where it stays 10 s.
+	# 'waited'), then goes on to dm-delay, where it stays 30 s.
 	wait_until 30 write_arrived mw-b ||
 		fail_midway "the slow write did not arrive: $(dmsetup status mw-b)"
 	sleep 1
