@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* amber drop: end the snapshots of volumes. */
-#include <limits.h>
+#include <inttypes.h>
 #include <stdio.h>
 
 #include "cli.h"
@@ -30,22 +30,30 @@ static int drop_one(const char *name)
 		return fail(AMBER_ESYS, "%s: no snapshot to drop", v.name);
 	if (dm_message(v.name, "drop"))
 		return -1;
-	printf("%s dropped (epoch %llu)\n", v.name, (unsigned long long)st.epoch);
+	printf("%s dropped (epoch %" PRIu64 ")\n", v.name, st.epoch);
 	return 0;
 }
 
 int drop_main(int argc, char **argv)
 {
 	struct cli c = { .command = "drop", .usage = usage, .options = options };
-	int i, ret;
+	int i, ret, failed = 0;
 
 	ret = cli_parse(&c, argc, argv);
 	if (ret)
 		return ret > 0 ? 0 : -1;
-	if (cli_args(&c, 1, INT_MAX, "NAME"))
+	if (cli_args(&c, 1, CLI_MAX_ARGS, "NAME"))
 		return -1;
-	for (i = 0; i < c.nr_args; i++)
-		if (drop_one(c.args[i]))
-			ret = -1;
-	return ret;
+	/* Each failure is said at once: the next one would overwrite it. */
+	for (i = 0; i < c.nr_args; i++) {
+		if (!drop_one(c.args[i]))
+			continue;
+		if (c.nr_args == 1)
+			return -1;
+		fprintf(stderr, "amber drop: %s\n", error_msg());
+		failed++;
+	}
+	if (failed)
+		return fail(error_status(), "%d of %d volumes not dropped", failed, c.nr_args);
+	return 0;
 }
