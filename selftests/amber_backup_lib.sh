@@ -45,10 +45,16 @@ load_stop() {
 	[ "$(load_written)" -gt 0 ]
 }
 
+# fio_io_bytes <json report> <read|write>: bytes fio moved that way (the
+# first job, or all of them with group_reporting).
+fio_io_bytes() {
+	awk -v dir="\"$2\"" '$1 == dir && $3 == "{" { in_dir = 1 }
+		in_dir && /"io_bytes"/ { gsub(/[^0-9]/, "", $3); print $3; exit }' "$1"
+}
+
 # load_written: bytes the last load wrote (all its jobs), from fio's report.
 load_written() {
-	awk '/"write" : \{/ { w = 1 } w && /"io_bytes"/ { gsub(/[^0-9]/, "", $3); print $3; exit }' \
-		/tmp/load-fio.json
+	fio_io_bytes /tmp/load-fio.json write
 }
 
 # sectors_written <dm name>: sectors written to a dm device since it was made.

@@ -2,14 +2,16 @@
 # SPDX-License-Identifier: GPL-2.0
 # A crash in the middle of a backup and of a barrier: QEMU is killed while
 # volume mw-a streams a backup (blocked on a full pipe, copy-on-write busy
-# under fio and acklog's acknowledged writes) and volume mw-b raises a
+# under fio's and acklog's acknowledged writes) and volume mw-b raises a
 # barrier that is still draining a write dm-delay holds for 30 s. A crash
 # test: the harness boots the same disks twice (selftests/vm/vmtest.sh).
 #
 # Boot 2: both tables load again, with no snapshot, mw-a's change tracking a
-# superset (its store was not shut down), mw-b's too; every write acklog saw
-# acknowledged is on mw-a; the barrier of mw-b never cut its epoch; and a
-# new backup of each volume restores to its view.
+# superset (its store was not shut down), mw-b's too; every write fio
+# completed before it saved its verify state (verify_state_save, checked
+# with verify_only) and every write acklog saw acknowledged is on mw-a; the
+# barrier of mw-b never cut its epoch; and a new backup of each volume
+# restores to its view.
 . "$(dirname "$0")/amber_backup_lib.sh"
 
 require_module dm-amber
@@ -25,6 +27,7 @@ slice mw-as store 0 "$mib"
 slice mw-bo origin 64 16
 slice mw-bs store 64 16
 slice mw-log origin2 0 4
+slice mw-fio-state origin2 8 1
 slice mw-ref origin2 64 "$mib"
 slice mw-target origin2 128 "$mib"
 a=$(dm_dev mw-a)
@@ -47,6 +50,15 @@ volumes() {
 	dm_create mw-a-view "0 $(sectors "$a") amber-view $a" --readonly
 }
 
+# crash_writer <fio options>: fio's power-cut verification over the first
+# half of mw-a: 4 KiB random writes, each with a crc32c header, in an order
+# a later run replays. Boot 1 writes (do_verify=0), boot 2 verifies.
+crash_writer() {
+	fio --name=crashw --filename="$a" --ioengine=libaio --direct=1 \
+		--rw=randwrite --bs=4k --iodepth=8 --size=$((mib / 2))M \
+		--verify=crc32c --aux-path=/tmp/fio-state "$@"
+}
+
 # ---- boot 1 -------------------------------------------------------------
 
 # write_arrived <name>: a write has reached the volume's map stage.
@@ -62,16 +74,44 @@ fail_midway() {
 	ktap_exit_fail_msg "the crash point was not reached"
 }
 
+# written_since <dm name> <sectors>: the device has more sectors written.
+written_since() {
+	[ "$(sectors_written "$1")" -gt "$2" ]
+}
+
+# save_crash_writer_state <fio pid>: fio's trigger file makes it save the
+# state of its completed writes (verify_state_save) and stop; the state goes
+# to mw-fio-state, which outlives the kill. fio has not written all it was
+# given (100 writes/s for 80 s), or nothing would be left to crash on.
+save_crash_writer_state() {
+	kill -0 "$1" || fail_midway "fio ended before the crash point"
+	touch /tmp/fio-trigger
+	wait "$1" || fail_midway "fio: $(cat /tmp/crashw.log)"
+	tar -C /tmp/fio-state -cf /tmp/fio-state.tar .
+	dd if=/tmp/fio-state.tar of="$(dm_dev mw-fio-state)" bs=64k conv=fsync 2>/dev/null
+}
+
 # The kill comes while mw-a's backup waits on a pipe nobody reads yet and
 # mw-b's barrier waits for the write in flight. A VM still alive 120 s
 # after the crash point has a harness that did not kill it.
 crash_midway() {
+	local writer filled
 	fill_volume "$a"
-	load_start "$a" --size=$((mib / 2))M
-	defer kill "$LOAD_PID"
+	mkdir -p /tmp/fio-state
+	filled=$(sectors_written mw-a)
+	crash_writer --do_verify=0 --rate_iops=100 --trigger-file=/tmp/fio-trigger \
+		--output=/tmp/crashw.log &
+	writer=$!
+	# fio takes seconds to start under TCG; a trigger before is no test.
+	wait_until 60 written_since mw-a "$filled" ||
+		fail_midway "fio did not start writing: $(cat /tmp/crashw.log)"
 	acklog write "$a" "$log" $((blocks / 2)) $((blocks / 2)) &
 	defer kill $!
 	amber backup mw-a --to - | { sleep 600; cat >/dev/null; } &
+	wait_until 30 amber_is mw-a state active ||
+		fail_midway "mw-a has no snapshot: $(dmsetup status mw-a)"
+	sleep 1
+	save_crash_writer_state "$writer"
 	chunk_pattern_write "$b" 0 1 slow &
 	# Its first write since the load waits for a map commit (status
 	# 'waited'), then goes on to dm-delay, where it stays 30 s.
@@ -98,7 +138,7 @@ started_clean() {
 
 boot_1() {
 	local s
-	for s in mw-ao mw-bo mw-log; do
+	for s in mw-ao mw-bo mw-log mw-fio-state; do
 		scratch_wipe "$(dm_dev "$s")"
 	done
 	slow_origin
@@ -140,6 +180,21 @@ backup_restores() {
 	cmp -n "$(blockdev --getsize64 "$(dm_dev "$1")")" "$target" "$ref"
 }
 
+# fio_writes_there: fio, given the state it saved in boot 1, reads back and
+# checks every write it had completed (and read some). It saves no state
+# of its own, which would overwrite what it loaded.
+fio_writes_there() {
+	local bytes
+	mkdir -p /tmp/fio-state
+	tar -C /tmp/fio-state -xf "$(dm_dev mw-fio-state)"
+	crash_writer --do_verify=1 --verify_only --verify_state_load=1 --verify_state_save=0 \
+		--output-format=json --output=/tmp/crashw.json ||
+		{ cat /tmp/crashw.json; return 1; }
+	bytes=$(fio_io_bytes /tmp/crashw.json read)
+	echo "# fio verified $bytes bytes"
+	[ "$bytes" -gt 0 ]
+}
+
 new_backups_restore() {
 	backup_restores mw-a
 	backup_restores mw-b
@@ -149,9 +204,11 @@ boot_2() {
 	slow_origin
 	volumes
 	ktap_print_header
-	ktap_set_plan 3
+	ktap_set_plan 4
 	ktap_step "both tables load: no snapshot, mw-b not cut, both supersets" \
 		reloaded_as_superset
+	ktap_step "every write fio completed before its state save is on mw-a" \
+		fio_writes_there
 	ktap_step "every write acknowledged before the kill is on mw-a" \
 		acklog_all_there "$a" "$log"
 	ktap_step "a new backup of each volume restores to its view" new_backups_restore
