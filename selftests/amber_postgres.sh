@@ -62,7 +62,7 @@ setup_cluster() {
 		min_wal_size = 8MB
 		checkpoint_timeout = 30s
 	EOF
-	as_pg pg_ctl -D /mnt/pg/data/pgdata -l /tmp/pg-live.log -w -t 120 start >/dev/null
+	as_pg pg_ctl -D /mnt/pg/data/pgdata -l /tmp/pg-live.log -w -t 600 start >/dev/null
 	psql "${PG[@]}" -d postgres -qAtX -c "CREATE DATABASE bench"
 	pgbench "${PG[@]}" -i -s 1 -q bench >pgbench-init.log 2>&1
 	sql "CREATE TABLE acks (n integer PRIMARY KEY)"
@@ -133,7 +133,9 @@ backups_under_load() {
 	pgb=$!
 	ack_loop &
 	ack=$!
-	wait_until 60 acked_at_least 20
+	# Deadlines, not pauses: the debug kernel under TCG needs minutes.
+	wait_until 600 acked_at_least 20 ||
+		{ echo "# $(last_acked) numbers acknowledged in 600 s"; return 1; }
 	backup_through_sql "amber.backup('pg')"
 	sleep 4
 	backup_through_sql "amber.backup('pg', checkpoint_first => true)"
@@ -147,7 +149,7 @@ backups_under_load() {
 	echo "# $(last_acked) numbers acknowledged; barriers (set, before, after):" \
 		"$(xargs <barriers.txt)"
 	# the last set finishes after its call returned
-	wait_until 120 prints "^backup $sets pg pgwal " amber daemon list pg
+	wait_until 600 prints "^backup $sets pg pgwal " amber daemon list pg
 	[ "$(catalog_sets /mnt/backups pg | xargs)" = \
 		"1 full 1 full 2 incremental 2 incremental 3 incremental 3 incremental" ]
 	amberd_log_has "request from uid 101 .*: backup pg"
@@ -194,7 +196,7 @@ restore_and_check() {
 	mkdir -p /run/pgrestore
 	chown postgres:postgres /run/pgrestore
 	if ! as_pg pg_ctl -D /mnt/restore/data/pgdata -l "/tmp/pg-restored-$set.log" \
-		-o "-p 5433 -k /run/pgrestore" -w -t 180 start >/dev/null; then
+		-o "-p 5433 -k /run/pgrestore" -w -t 600 start >/dev/null; then
 		sed 's/^/# restored server: /' "/tmp/pg-restored-$set.log"
 		return 1
 	fi
