@@ -76,11 +76,11 @@ klog_mark() {
 	echo "$_klog_mark" >/dev/kmsg
 }
 
-# _klog_find <text>: "yes" if the kernel logged this text since the last
+# klog_find <text>: "yes" if the kernel logged this text since the last
 # klog_mark, "no" if not, "lost" if the mark is gone from the log. The whole
 # log is read (grep -q would close the pipe early, and dmesg's SIGPIPE
 # fails the pipeline under pipefail).
-_klog_find() {
+klog_find() {
 	dmesg | awk -v mark="$_klog_mark" -v text="$1" '
 		index($0, mark) { since = 1; hit = 0; next }
 		since && index($0, text) { hit = 1 }
@@ -89,7 +89,7 @@ _klog_find() {
 
 # klog_has <text>: the kernel logged this text since the last klog_mark.
 klog_has() {
-	case $(_klog_find "$1") in
+	case $(klog_find "$1") in
 	yes) return 0 ;;
 	lost) echo "# the kernel log no longer holds the mark '$_klog_mark'" ;;
 	*) echo "# kernel log lacks: $1" ;;
@@ -101,7 +101,7 @@ klog_has() {
 # (whose line must still be there). Not "! klog_has": errexit ignores a
 # command negated with "!".
 klog_lacks() {
-	case $(_klog_find "$1") in
+	case $(klog_find "$1") in
 	no) return 0 ;;
 	lost) echo "# the kernel log no longer holds the mark '$_klog_mark'" ;;
 	*) echo "# the kernel logged: $1" ;;
