@@ -45,12 +45,6 @@ store_errors_invalidate_only_the_view() {
 	amber_expect f-vol used 0
 }
 
-# dm-flakey under the store, up 1 s and failing every I/O the next second,
-# while verified writes overwrite the volume under a snapshot: a failed
-# copy gives the snapshot up and never fails a write. The tracking is given
-# up exactly when one of its map writes failed, which here depends on the
-# second the first write to each intent region fell in (the step before
-# fails them for sure).
 # tracking_given_up_on_map_write_errors: f-vol's tracking is 'invalid' if
 # the kernel logged a failed change map write since the step began, else
 # still 'exact'.
@@ -71,6 +65,12 @@ tracking_given_up_on_map_write_errors() {
 	esac
 }
 
+# dm-flakey under the store, up 1 s and failing every I/O the next second,
+# while verified writes overwrite the volume under a snapshot: a failed
+# copy gives the snapshot up and never fails a write. The tracking is given
+# up exactly when one of its map writes failed, which here depends on the
+# second the first write to each intent region fell in (the step before
+# fails them for sure).
 flakey_store_costs_only_the_view() {
 	amber_msg f-vol snap >/dev/null
 	dmsetup load f-store --table "0 $(sectors "$store") flakey $(scratch_disk store) 0 1 1"
