@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Build (once) and cache a 6.1 debug kernel: KASAN, lockdep, kmemleak,
-# fault injection, UBSAN, DM_CLONE. The cache lives outside the repository
-# (AMBER_CACHE, default /var/cache/amber) and is reused by every clone.
+# Build (once) and cache a debug kernel from Debian's linux-source-<series>:
+# KASAN, KFENCE, SLUB debug, lockdep, kmemleak, fault injection, UBSAN,
+# DM_CLONE. The cache lives outside the repository (AMBER_CACHE, default
+# /var/cache/amber) and is reused by every clone.
 #
-#   scripts/debug-kernel.sh          build if missing, print the build dir
-#   scripts/debug-kernel.sh --check  exit 0 if the cache is complete
+#   scripts/debug-kernel.sh [6.1|6.12]          build if missing, print the build dir
+#   scripts/debug-kernel.sh [6.1|6.12] --check  exit 0 if the cache is complete
+#
+# 6.1 (the default) is the kernel `KERNEL=debug` boots; 6.12 is `KERNEL=debug-6.12`.
 #
 # The stamp holds the hash of debug-kernel.config: a changed fragment
 # rebuilds the cached tree (incrementally).
@@ -12,7 +15,9 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${AMBER_CACHE:-/var/cache/amber}
-dir=$cache/linux-debug-6.1
+series=6.1
+case ${1:-} in 6.1 | 6.12) series=$1; shift ;; esac
+dir=$cache/linux-debug-$series
 stamp=$dir/.amber-complete
 want=$(sha256sum <"$here/debug-kernel.config")
 
@@ -28,9 +33,9 @@ fi
 "$here/deps.sh" >&2
 mkdir -p "$cache"
 if [ ! -f "$dir/Makefile" ]; then
-	rm -rf "$dir" "$cache/linux-source-6.1"
-	tar -C "$cache" -xf /usr/src/linux-source-6.1.tar.xz
-	mv "$cache/linux-source-6.1" "$dir"
+	rm -rf "$dir" "$cache/linux-source-$series"
+	tar -C "$cache" -xf "/usr/src/linux-source-$series.tar.xz"
+	mv "$cache/linux-source-$series" "$dir"
 fi
 cd "$dir"
 make -s x86_64_defconfig kvm_guest.config >&2

@@ -1,21 +1,19 @@
 #!/usr/bin/env bash
 # Resolve a tested kernel's short name to its parts.
 #
-#   scripts/kernels.sh <6.1|6.12|debug> release   kernel release (uname -r)
-#   scripts/kernels.sh <6.1|6.12|debug> kdir      tree to build modules against
-#   scripts/kernels.sh <6.1|6.12|debug> image     bzImage to boot
-#   scripts/kernels.sh <6.1|6.12|debug> modroot   root holding lib/modules/<release>
-#   scripts/kernels.sh debug available            exit 0 if the debug kernel is cached
-#   scripts/kernels.sh <kdir> release              release of a configured kernel tree
+#   scripts/kernels.sh <name> release    kernel release (uname -r)
+#   scripts/kernels.sh <name> kdir       tree to build modules against
+#   scripts/kernels.sh <name> image      bzImage to boot
+#   scripts/kernels.sh <name> modroot    root holding lib/modules/<release>
+#   scripts/kernels.sh <debug> available exit 0 if that debug kernel is cached
+#   scripts/kernels.sh <kdir> release    release of a configured kernel tree
 #
-# 6.1 and 6.12 are Debian's packaged kernels (scripts/deps.sh); debug is the
-# cached build of scripts/debug-kernel.sh, whose modules are installed here
-# into the cache on first use.
+# <name> is 6.1 or 6.12, Debian's packaged kernels (scripts/deps.sh), or
+# debug (6.1) or debug-6.12, the cached builds of scripts/debug-kernel.sh,
+# whose modules are installed here into the cache on first use.
 set -euo pipefail
 
 cache=${AMBER_CACHE:-/var/cache/amber}
-debug_dir=$cache/linux-debug-6.1
-debug_modroot=$cache/linux-debug-6.1-modules
 
 die() {
 	echo "kernels: $*" >&2
@@ -41,12 +39,21 @@ kdir_release() {
 	sed -n 's/^#define UTS_RELEASE "\(.*\)"$/\1/p' "$h"
 }
 
+# The series of a debug kernel's name: debug -> 6.1, debug-6.12 -> 6.12.
+debug_series() {
+	case $1 in
+	debug) echo 6.1 ;;
+	debug-6.12) echo 6.12 ;;
+	*) die "unknown kernel: $1" ;;
+	esac
+}
+
 debug_available() {
 	[ -f "$debug_dir/.amber-complete" ]
 }
 
 debug_release() {
-	debug_available || die "debug kernel not built (run scripts/debug-kernel.sh)"
+	debug_available || die "$kname kernel not built (run scripts/debug-kernel.sh $(debug_series "$kname"))"
 	kdir_release "$debug_dir"
 }
 
@@ -62,8 +69,15 @@ debug_modules() {
 	echo "$debug_modroot"
 }
 
-[ $# -eq 2 ] || die "usage: $0 <6.1|6.12|debug|kdir> <release|kdir|image|modroot|available>"
-name=$1 field=$2
+[ $# -eq 2 ] || die "usage: $0 <6.1|6.12|debug|debug-6.12|kdir> <release|kdir|image|modroot|available>"
+name=$1 field=$2 kname=$1
+case $name in
+debug | debug-6.12)
+	debug_dir=$cache/linux-debug-$(debug_series "$name")
+	debug_modroot=$debug_dir-modules
+	name=debug
+	;;
+esac
 
 case $name:$field in
 6.1:release | 6.12:release) stock_release "$name" ;;

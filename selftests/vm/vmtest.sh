@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Boot a tested kernel under QEMU and run selftests inside it.
 #
-#   selftests/vm/vmtest.sh [-k 6.1|6.12|debug] [-t name]... [-f file]...
+#   selftests/vm/vmtest.sh [-k 6.1|6.12|debug|debug-6.12] [-t name]... [-f file]...
 #                          [-m module.ko]... [-o name] [-c]
 #
 #   -k  the kernel (default 6.1)
@@ -173,7 +173,7 @@ cmdline() {
 		"sysctl.kernel.hung_task_timeout_secs=120" \
 		"sysctl.kernel.hung_task_panic=1" \
 		"rcupdate.rcu_cpu_stall_timeout=60 mitigations=off" \
-		"$([ "$kernel" = debug ] && echo kasan_multi_shot) $VM_APPEND"
+		"$(case $kernel in debug*) echo kasan_multi_shot ;; esac) $VM_APPEND"
 }
 
 # Kill QEMU (SIGKILL) once the KTAP port has the crash line; give up when
@@ -399,7 +399,7 @@ main() {
 		*) die "usage: see the head of $0" ;;
 		esac
 	done
-	if [ "$kernel" = debug ]; then
+	if [[ $kernel == debug* ]]; then
 		VM_TEST_TIMEOUT=${VM_TEST_TIMEOUT:-1800}
 		VM_TIMEOUT=${VM_TIMEOUT:-10800}
 	else
