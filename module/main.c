@@ -22,7 +22,12 @@ void amber_register(struct amber_volume *v)
 	mutex_unlock(&amber_registry_lock);
 }
 
-/* After this, no view read and no control call can reach @v. */
+/*
+ * After this, no view read and no control call can reach @v, and none is
+ * still touching it: a view read ends inside an RCU read section that
+ * outlives its last access to @v (amber_view_leave()), so the grace period
+ * after the last one stopped counting covers it.
+ */
 void amber_unregister(struct amber_volume *v)
 {
 	mutex_lock(&amber_registry_lock);
@@ -30,6 +35,7 @@ void amber_unregister(struct amber_volume *v)
 	mutex_unlock(&amber_registry_lock);
 	synchronize_rcu();
 	wait_event(v->reads_wq, !atomic_read(&v->view_reads));
+	synchronize_rcu();
 }
 
 /*

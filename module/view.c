@@ -12,16 +12,30 @@
  * read, under RCU, so that a reload or removal of the amber table never
  * leaves it with a stale pointer: a volume leaves the registry and waits for
  * its view reads before it goes, and a view without a volume fails reads.
- * The view does not open the amber device, which the database's file system
- * holds; it opens the origin, for its queue limits.
+ * Device numbers are reused once a dm device is removed, so the volume must
+ * also have the store uuid the view was made for: a view never reads
+ * another volume that later took the number. The view does not open the
+ * amber device, which the database's file system holds; it opens the
+ * origin, for its queue limits.
  */
 #include "amber.h"
 #include "store.h"
 
 struct amber_view {
 	dev_t amber_dev;
+	u8 uuid[16];			/* of the volume's store superblock */
 	struct dm_dev *origin;
 };
+
+/* The volume @view was made for, if it still exists. */
+static struct amber_volume *amber_view_volume(struct amber_view *view)
+{
+	struct amber_volume *v = amber_lookup(view->amber_dev);
+
+	if (v && memcmp(v->store->sb->uuid, view->uuid, sizeof(view->uuid)))
+		return NULL;
+	return v;
+}
 
 static void amber_view_count(struct amber_volume *v, chunk_t first,
 			     unsigned int nr, int delta)
@@ -75,7 +89,7 @@ static struct amber_volume *amber_view_enter(struct amber_view *view)
 	struct amber_volume *v;
 
 	rcu_read_lock();
-	v = amber_lookup(view->amber_dev);
+	v = amber_view_volume(view);
 	if (v)
 		atomic_inc(&v->view_reads);
 	rcu_read_unlock();
@@ -84,6 +98,11 @@ static struct amber_volume *amber_view_enter(struct amber_view *view)
 
 static void amber_view_leave(struct amber_volume *v)
 {
+	/*
+	 * Once the count is zero amber_unregister() may go on and free @v:
+	 * the RCU read section keeps it until the wake-ups below are done.
+	 */
+	rcu_read_lock();
 	/* The read is done before it stops counting. */
 	smp_mb__before_atomic();
 	atomic_dec(&v->view_reads);
@@ -93,6 +112,7 @@ static void amber_view_leave(struct amber_volume *v)
 		amber_kick(v);
 	if (wq_has_sleeper(&v->reads_wq))
 		wake_up(&v->reads_wq);
+	rcu_read_unlock();
 }
 
 static int amber_view_map(struct dm_target *ti, struct bio *bio)
@@ -198,8 +218,10 @@ static int amber_view_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		ti->error = "the view must start at 0 and have the amber device's length";
 	else
 		r = 0;
-	if (!r)
+	if (!r) {
 		strscpy(origin, v->origin->name, sizeof(origin));
+		memcpy(view->uuid, v->store->sb->uuid, sizeof(view->uuid));
+	}
 	mutex_unlock(&amber_registry_lock);
 	if (r)
 		goto bad;
@@ -239,7 +261,7 @@ static void amber_view_status(struct dm_target *ti, status_type_t type,
 	switch (type) {
 	case STATUSTYPE_INFO:
 		mutex_lock(&amber_registry_lock);
-		v = amber_lookup(view->amber_dev);
+		v = amber_view_volume(view);
 		if (v)
 			DMEMIT("%s %llu", v->state == AMBER_SNAP_ACTIVE ?
 			       "active" : v->state == AMBER_SNAP_INVALID ?
