@@ -194,6 +194,7 @@ int amber_barrier(struct amber_volume **vols, unsigned int count,
 int amber_cow_module_init(void);
 void amber_cow_module_exit(void);
 int amber_cow_init(struct amber_volume *v);
+void amber_cow_stop_copies(struct amber_volume *v);
 void amber_cow_exit(struct amber_volume *v);
 int amber_cow_write(struct amber_volume *v, struct bio *bio);
 void amber_cow_worker(struct amber_volume *v);

@@ -309,17 +309,41 @@ void amber_cbt_prepare_cut(struct amber_cbt *cbt)
 	flush_work(&cbt->writeout_work);
 }
 
-/*
- * Start epoch @epoch. The superblock names it before any write of it can
- * reach the origin (the gate is still closed). A superblock that cannot be
- * written only makes the maps untrustworthy: the cut itself never fails once
- * the writes have drained, so a group barrier cannot be half cut.
- */
-void amber_cbt_cut(struct amber_cbt *cbt, u64 epoch)
+int amber_cbt_record_epoch(struct amber_cbt *cbt, u64 epoch)
 {
 	struct amber_store *s = cbt->store;
 	int r;
 
+	mutex_lock(&s->sb_lock);
+	s->sb->epoch = cpu_to_le64(epoch);
+	r = amber_store_commit(s);
+	if (r)
+		s->sb->epoch = cpu_to_le64(amber_cbt_epoch(cbt));
+	mutex_unlock(&s->sb_lock);
+	return r;
+}
+
+void amber_cbt_unrecord_epoch(struct amber_cbt *cbt)
+{
+	struct amber_store *s = cbt->store;
+
+	mutex_lock(&s->sb_lock);
+	s->sb->epoch = cpu_to_le64(amber_cbt_epoch(cbt));
+	/*
+	 * Best effort: a store still naming the epoch that was not cut only
+	 * makes the next load after a crash skip that number.
+	 */
+	amber_store_commit(s);
+	mutex_unlock(&s->sb_lock);
+}
+
+/*
+ * Start epoch @epoch, which amber_cbt_record_epoch() wrote to the
+ * superblock: the gate is still closed, no write of the new epoch has
+ * reached the origin.
+ */
+void amber_cbt_cut(struct amber_cbt *cbt, u64 epoch)
+{
 	/* A commit pass still running would write the old map after us. */
 	flush_work(&cbt->commit_work);
 
@@ -337,15 +361,9 @@ void amber_cbt_cut(struct amber_cbt *cbt, u64 epoch)
 	cbt->spare_intent = NULL;
 	bitmap_zero(cbt->dirty_blocks, cbt->nr_blocks);
 	WRITE_ONCE(cbt->epoch, epoch);
+	/* The superblock write above carried any failure mark of the old one. */
 	cbt->failed = false;
 	spin_unlock(&cbt->lock);
-
-	mutex_lock(&s->sb_lock);
-	s->sb->epoch = cpu_to_le64(epoch);
-	r = amber_store_commit(s);
-	mutex_unlock(&s->sb_lock);
-	if (r)
-		amber_cbt_fail(cbt);
 
 	queue_work(cbt->v->wq, &cbt->writeout_work);
 }
@@ -501,6 +519,18 @@ int amber_cbt_suspend(struct amber_cbt *cbt)
 int amber_cbt_resume(struct amber_cbt *cbt)
 {
 	return amber_cbt_set_clean(cbt, false);
+}
+
+void amber_cbt_store_failed(struct amber_cbt *cbt)
+{
+	if (cbt->loaded) {
+		amber_cbt_fail(cbt);
+		return;
+	}
+	/* Nothing of the store is known: leave it as it is. */
+	spin_lock(&cbt->lock);
+	cbt->failed = true;
+	spin_unlock(&cbt->lock);
 }
 
 int amber_cbt_create(struct amber_volume *v, struct amber_store *store,

@@ -31,6 +31,13 @@ int amber_cbt_suspend(struct amber_cbt *cbt);
 /* Resume after amber_cbt_suspend(): mark the store in use again. */
 int amber_cbt_resume(struct amber_cbt *cbt);
 
+/*
+ * The store failed under the maps (at load or resume): tracking is invalid
+ * from now on, which the superblock records if it still takes a write and
+ * the maps were loaded. Origin writes go on untracked.
+ */
+void amber_cbt_store_failed(struct amber_cbt *cbt);
+
 u64 amber_cbt_epoch(struct amber_cbt *cbt);
 
 /*
@@ -50,10 +57,16 @@ bool amber_cbt_mark(struct amber_cbt *cbt, chunk_t c, struct bio *bio);
 
 /*
  * The barrier's part. amber_cbt_prepare_cut() may sleep for a while and is
- * called before the gate closes; amber_cbt_cut() is called with the gate
- * closed and no write in flight, and starts epoch @epoch.
+ * called before the gate closes. With the gate closed and no write in
+ * flight, amber_cbt_record_epoch() writes @epoch to the superblock (an
+ * error means the store does not name it, and nothing may be cut); then
+ * either amber_cbt_cut() starts epoch @epoch, which cannot fail, or, when
+ * another volume of the group could not record its epoch,
+ * amber_cbt_unrecord_epoch() takes the number back.
  */
 void amber_cbt_prepare_cut(struct amber_cbt *cbt);
+int amber_cbt_record_epoch(struct amber_cbt *cbt, u64 epoch);
+void amber_cbt_unrecord_epoch(struct amber_cbt *cbt);
 void amber_cbt_cut(struct amber_cbt *cbt, u64 epoch);
 
 /*

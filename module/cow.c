@@ -537,10 +537,19 @@ bad_kcopyd:
 	return r;
 }
 
-/* No write is in flight and the workqueue is gone. */
-void amber_cow_exit(struct amber_volume *v)
+/*
+ * Wait for every copy's kcopyd callback, which queues work on v->wq: this
+ * goes before the workqueue is destroyed, and before amber_cow_exit().
+ */
+void amber_cow_stop_copies(struct amber_volume *v)
 {
 	dm_kcopyd_client_destroy(v->kcopyd);
+	v->kcopyd = NULL;
+}
+
+/* No write is in flight, no copy is left and the workqueue is gone. */
+void amber_cow_exit(struct amber_volume *v)
+{
 	mutex_lock(&v->cow_lock);
 	amber_cow_clear(v);
 	mutex_unlock(&v->cow_lock);

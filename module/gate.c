@@ -118,10 +118,77 @@ static unsigned int amber_drain_bound(struct amber_volume **vols,
 }
 
 /*
+ * A barrier cuts only a volume whose table is live (resumed, not suspended)
+ * and whose maps were loaded from the store: the epoch it cuts must follow
+ * the one the store names.
+ */
+static int amber_barrier_check(struct amber_volume *v)
+{
+	if (!READ_ONCE(v->live)) {
+		DMERR("%s: snap: the volume is suspended or its table is not resumed",
+		      dm_device_name(v->md));
+		return -EAGAIN;
+	}
+	if (!amber_cbt_loaded(v->cbt)) {
+		DMERR("%s: snap: the store could not be read at resume: reload the table",
+		      dm_device_name(v->md));
+		return -EIO;
+	}
+	return amber_cow_can_start(v);
+}
+
+/*
+ * Every write acknowledged before the barrier must be on stable media
+ * before the image that holds it is backed up: the origin's volatile cache
+ * may lose it in a power cut after the backup read it.
+ */
+static int amber_flush_origins(struct amber_volume **vols, unsigned int count)
+{
+	unsigned int i;
+	int r;
+
+	for (i = 0; i < count; i++) {
+		r = blkdev_issue_flush(vols[i]->origin->bdev);
+		if (r) {
+			DMERR("%s: snap: flushing the origin failed: %d",
+			      dm_device_name(vols[i]->md), r);
+			return r;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Write each volume's next epoch to its store. If one cannot be written,
+ * the others take theirs back and nothing is cut.
+ */
+static int amber_record_epochs(struct amber_volume **vols, unsigned int count,
+			       u64 *epochs)
+{
+	unsigned int i;
+	int r = 0;
+
+	for (i = 0; i < count; i++) {
+		epochs[i] = amber_cbt_epoch(vols[i]->cbt) + 1;
+		r = amber_cbt_record_epoch(vols[i]->cbt, epochs[i]);
+		if (r)
+			break;
+	}
+	if (i == count)
+		return 0;
+	DMERR("%s: snap: the store did not take epoch %llu: %d",
+	      dm_device_name(vols[i]->md), epochs[i], r);
+	while (i--)
+		amber_cbt_unrecord_epoch(vols[i]->cbt);
+	return r;
+}
+
+/*
  * Raise one barrier over @count volumes: close every gate, drain every
- * volume, cut every epoch, open every gate. If a volume cannot start a
- * snapshot or does not drain in time (or the caller is killed), no epoch is
- * cut and every gate opens again. The gates are never left closed.
+ * volume, flush every origin, record and cut every epoch, open every gate.
+ * If a volume cannot start a snapshot, does not drain in time (or the
+ * caller is killed), or its origin or store fails, no epoch is cut and
+ * every gate opens again. The gates are never left closed.
  */
 int amber_barrier(struct amber_volume **vols, unsigned int count,
 		  unsigned int timeout_ms, u64 *epochs)
@@ -133,7 +200,7 @@ int amber_barrier(struct amber_volume **vols, unsigned int count,
 	lockdep_assert_held(&amber_registry_lock);
 
 	for (i = 0; i < count && !r; i++)
-		r = amber_cow_can_start(vols[i]);
+		r = amber_barrier_check(vols[i]);
 	if (r)
 		return r;
 	for (i = 0; i < count; i++)
@@ -145,9 +212,12 @@ int amber_barrier(struct amber_volume **vols, unsigned int count,
 		amber_gate_close(vols[i]);
 	for (i = 0; i < count && !r; i++)
 		r = amber_gate_drain(vols[i], deadline);
+	if (!r)
+		r = amber_flush_origins(vols, count);
+	if (!r)
+		r = amber_record_epochs(vols, count, epochs);
 	if (!r) {
 		for (i = 0; i < count; i++) {
-			epochs[i] = amber_cbt_epoch(vols[i]->cbt) + 1;
 			amber_cbt_cut(vols[i]->cbt, epochs[i]);
 			amber_cow_start(vols[i], epochs[i]);
 		}

@@ -376,6 +376,7 @@ static int amber_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	return 0;
 
 bad_wq:
+	amber_cow_stop_copies(v);
 	amber_cow_exit(v);
 bad_cow:
 	amber_cbt_destroy(v->cbt);
@@ -393,6 +394,8 @@ static void amber_dtr(struct dm_target *ti)
 	struct amber_volume *v = ti->private;
 
 	amber_unregister(v);
+	/* Copies end with a kick: no work may be queued after the drain. */
+	amber_cow_stop_copies(v);
 	cancel_delayed_work_sync(&v->block_timeout);
 	destroy_workqueue(v->wq);
 	amber_cow_exit(v);
@@ -522,38 +525,52 @@ static int amber_message(struct dm_target *ti, unsigned int argc, char **argv,
 	return -EINVAL;
 }
 
+/* Live or not, under the registry lock: a barrier never runs across it. */
+static void amber_set_live(struct amber_volume *v, bool live)
+{
+	mutex_lock(&amber_registry_lock);
+	WRITE_ONCE(v->live, live);
+	mutex_unlock(&amber_registry_lock);
+}
+
 static void amber_postsuspend(struct dm_target *ti)
 {
 	struct amber_volume *v = ti->private;
 
-	WRITE_ONCE(v->live, false);
+	amber_set_live(v, false);
 	if (amber_cbt_loaded(v->cbt) && amber_cbt_suspend(v->cbt))
 		DMWARN("%s: could not write the change map at suspend: it will be a superset",
 		       dm_device_name(v->md));
 }
 
+/*
+ * A store that fails here must not keep the database suspended: the resume
+ * goes on, tracking is given up and so is a snapshot (store_io_error).
+ */
 static int amber_preresume(struct dm_target *ti)
 {
 	struct amber_volume *v = ti->private;
 	int r;
 
-	if (amber_cbt_loaded(v->cbt))
-		return amber_cbt_resume(v->cbt);
-	r = amber_cbt_load(v->cbt);
-	if (r) {
-		DMERR("%s: cannot load the change map from the store: %d",
-		      dm_device_name(v->md), r);
-		return r;
+	if (amber_cbt_loaded(v->cbt)) {
+		r = amber_cbt_resume(v->cbt);
+	} else {
+		r = amber_cbt_load(v->cbt);
+		if (!r)
+			v->epoch = amber_cbt_epoch(v->cbt);
 	}
-	v->epoch = amber_cbt_epoch(v->cbt);
+	if (r) {
+		DMERR("%s: the store failed at resume (%d): change tracking is invalid, the origin goes on",
+		      dm_device_name(v->md), r);
+		amber_cbt_store_failed(v->cbt);
+		amber_cow_invalidate(v, AMBER_REASON_STORE_IO_ERROR);
+	}
 	return 0;
 }
 
 static void amber_resume(struct dm_target *ti)
 {
-	struct amber_volume *v = ti->private;
-
-	WRITE_ONCE(v->live, true);
+	amber_set_live(ti->private, true);
 }
 
 static int amber_iterate_devices(struct dm_target *ti,

@@ -3,8 +3,13 @@
  * ctlabuse: hostile calls to /dev/amber-control must fail cleanly.
  *
  *   ctlabuse NAME
+ *   ctlabuse snap NAME
  *
- * NAME is an idle amber device. Every call below must fail with the errno
+ * snap: one AMBER_IOC_SNAP of NAME by its device number, whatever table
+ * it has (dmsetup and amber reach only the live one); prints the epoch, or
+ * "error <errno text>" and exits 1.
+ *
+ * Otherwise NAME is an idle amber device. Every call below must fail with the errno
  * named (or, for the good calls, succeed); the device must be idle again at
  * the end. As user nobody the control device must not open (EACCES), and
  * an fd opened by root must not work either (EPERM). Prints one line per
@@ -12,6 +17,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -186,22 +192,37 @@ static void abuse_as_nobody(int ctl)
 	       WIFEXITED(status) && !WEXITSTATUS(status) ? 0 : -1, 0);
 }
 
+static int snap_once(int ctl, uint32_t dev)
+{
+	uint64_t epoch;
+
+	if (snap(ctl, &dev, 1, &epoch)) {
+		printf("error %s\n", strerror(errno));
+		return 1;
+	}
+	printf("%llu\n", (unsigned long long)epoch);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	bool snap_only = argc == 3 && !strcmp(argv[1], "snap");
 	uint32_t dev;
 	int ctl;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: ctlabuse NAME\n");
+	if (argc != 2 && !snap_only) {
+		fprintf(stderr, "usage: ctlabuse NAME | ctlabuse snap NAME\n");
 		return 2;
 	}
-	name = argv[1];
+	name = argv[argc - 1];
 	dev = volume_dev();
 	ctl = open("/dev/" AMBER_CONTROL_NAME, O_RDWR);
 	if (ctl < 0) {
 		perror("/dev/" AMBER_CONTROL_NAME);
 		return 2;
 	}
+	if (snap_only)
+		return snap_once(ctl, dev);
 	abuse_ioctl_numbers(ctl);
 	expect("changed with no snapshot", changed(ctl, dev, 0, 0, 64, &dev), ENOENT);
 	expect("release with no snapshot", release(ctl, dev, 0, 1), ENOENT);

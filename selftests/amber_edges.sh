@@ -1,0 +1,197 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# dm-amber at the edges of a volume's life: a view whose volume is removed
+# and whose device number is taken by another; a store that fails across a
+# suspend and resume under writes; a barrier on a table that is loaded but
+# not resumed; a store that refuses the barrier's superblock write; and the
+# barrier's flush of the origin, seen in a dm-log-writes log.
+. "$(dirname "$0")/amber_lib.sh"
+
+require_module dm-amber
+require_module dm-log-writes
+
+# set_slice <name> error|linear <disk role> <offset MiB> <size MiB>: give
+# the slice made by slice() dm-error's table, or its own back.
+set_slice() {
+	local table="0 $(($5 * 2048)) linear $(scratch_disk "$3") $(($4 * 2048))"
+	[ "$2" = linear ] || table="0 $(($5 * 2048)) error"
+	dmsetup load "$1" --table "$table"
+	dmsetup resume "$1"
+}
+
+# snap_gives <name> <what ctlabuse snap must print>
+snap_gives() {
+	local got
+	got=$(ctlabuse snap "$1") || true
+	[ "$got" = "$2" ] || { echo "# snap of $1 gave '$got', expected '$2'"; return 1; }
+}
+
+minor_of() {
+	dmsetup info -c --noheadings -o minor "$1"
+}
+
+slice e-a-origin origin 0 8
+slice e-a-store store 0 8
+slice e-b-origin origin 8 8
+slice e-b-store store 8 8
+slice e-f-store store 16 16
+slice e-f-origin origin 16 16
+slice e-n-origin origin 32 8
+slice e-n-store store 32 8
+slice e-c-store store 40 8
+slice e-c-origin origin 40 8
+slice e-lw-data origin 48 8
+slice e-lw-log origin2 0 64
+slice e-lw-store store 48 8
+
+# dm reuses the lowest free minor: once A is gone, B takes A's number, and
+# A's view, which finds its volume by number, must not serve B's snapshot.
+view_never_reads_another_volume() {
+	local a_minor
+	amber_volume e-a "$(dm_dev e-a-origin)" "$(dm_dev e-a-store)"
+	chunk_pattern_write "$(dm_dev e-a)" 0 4 AAAA
+	[ "$(amber_msg e-a snap)" = 1 ]
+	chunk_pattern_verify "$(dm_dev e-a-view)" 0 4 AAAA
+	a_minor=$(minor_of e-a)
+	dm_remove e-a
+	[ "$(dmsetup status e-a-view | awk '{ print $4 }')" = gone ]
+
+	chunk_pattern_write "$(dm_dev e-b-origin)" 0 4 BBBB
+	amber_format "$(dm_dev e-b-store)" "$(dm_dev e-b-origin)"
+	dm_create e-b "$(amber_table "$(dm_dev e-b-origin)" "$(dm_dev e-b-store)" "$AMBER_CHUNK")"
+	[ "$(minor_of e-b)" = "$a_minor" ] ||
+		{ echo "# B took minor $(minor_of e-b), not A's $a_minor: nothing tested"; return 1; }
+	[ "$(amber_msg e-b snap)" = 1 ]
+	chunk_unreadable "$(dm_dev e-a-view)" 0
+	[ "$(dmsetup status e-a-view | awk '{ print $4 }')" = gone ]
+	amber_msg e-b drop
+	dm_remove e-b
+	dm_remove e-a-view
+}
+
+# Verified 4 KiB random writes on <dev> for <seconds>, in the background.
+fio_writes() {
+	fio --name=edge --filename="$1" --ioengine=libaio --direct=1 \
+		--rw=randwrite --bs=4k --iodepth=4 --size=8M --runtime="$2" \
+		--time_based --verify=crc32c --verify_backlog=32 \
+		--output=/tmp/edge-fio.log >/dev/null &
+	fio_pid=$!
+}
+
+# After a failed step: the store back, e-f resumed and gone.
+f_cleanup() {
+	set_slice e-f-store linear store 16 16
+	[ -e "$(dm_dev e-f)" ] || return 0
+	dmsetup resume e-f
+	dm_remove e-f
+}
+
+# Rule: no store fault ever holds or fails the origin.
+store_fault_never_holds_the_origin() {
+	local before
+	amber_format "$(dm_dev e-f-store)" "$(dm_dev e-f-origin)"
+	dm_create e-f "$(amber_table "$(dm_dev e-f-origin)" "$(dm_dev e-f-store)" "$AMBER_CHUNK")"
+	[ "$(amber_msg e-f snap)" = 1 ]
+	fio_writes "$(dm_dev e-f)" 8
+	sleep 2
+	dmsetup suspend e-f
+	set_slice e-f-store error store 16 16
+	timeout 20 dmsetup resume e-f
+	dmsetup info e-f | grep -q '^State: *ACTIVE'
+	before=$(amber_field e-f waited)
+	wait "$fio_pid" || { cat /tmp/edge-fio.log; return 1; }
+	amber_expect e-f state invalid
+	amber_expect e-f reason store_io_error
+	amber_expect e-f cbt invalid
+	klog_has "the store failed at resume"
+	# The origin still takes writes, and the view is given up.
+	chunk_pattern_write "$(dm_dev e-f)" 0 2 after
+	chunk_pattern_verify "$(dm_dev e-f)" 0 2 after
+	[ "$(amber_field e-f waited)" = "$before" ]
+	set_slice e-f-store linear store 16 16
+	amber_msg e-f drop
+	dm_remove e-f
+}
+
+# A table that is loaded but not resumed has not read the store: a barrier
+# there would cut an epoch the store already used.
+barrier_needs_a_live_table() {
+	amber_format "$(dm_dev e-n-store)" "$(dm_dev e-n-origin)"
+	dm_create e-n "$(amber_table "$(dm_dev e-n-origin)" "$(dm_dev e-n-store)" "$AMBER_CHUNK")"
+	[ "$(amber_msg e-n snap)" = 1 ]
+	amber_msg e-n drop
+	[ "$(amber_msg e-n snap)" = 2 ]
+	amber_msg e-n drop
+	dm_remove e-n
+	dmsetup create e-n --notable
+	dmsetup mknodes e-n
+	dmsetup load e-n --table "$(amber_table "$(dm_dev e-n-origin)" "$(dm_dev e-n-store)" "$AMBER_CHUNK")"
+	snap_gives e-n "error Resource temporarily unavailable"
+	klog_has "the volume is suspended or its table is not resumed"
+	dmsetup resume e-n
+	snap_gives e-n 3
+	amber_msg e-n drop
+	dmsetup suspend e-n
+	snap_gives e-n "error Resource temporarily unavailable"
+	dmsetup resume e-n
+	dm_remove e-n
+}
+
+# The barrier's superblock write fails: the snap fails, nothing is cut, and
+# the next one (store back) takes the next number, which the store keeps.
+failed_cut_cuts_nothing() {
+	local origin store
+	origin=$(dm_dev e-c-origin) store=$(dm_dev e-c-store)
+	amber_format "$store" "$origin"
+	dm_create e-c "$(amber_table "$origin" "$store" "$AMBER_CHUNK")"
+	[ "$(amber_msg e-c snap)" = 1 ]
+	amber_msg e-c drop
+	set_slice e-c-store error store 40 8
+	fails amber_msg e-c snap
+	klog_has "the store did not take epoch 2"
+	amber_expect e-c state idle
+	amber_expect e-c epoch 1
+	set_slice e-c-store linear store 40 8
+	[ "$(amber_msg e-c snap)" = 2 ]
+	amber_msg e-c drop
+	dm_remove e-c
+	dm_create e-c "$(amber_table "$origin" "$store" "$AMBER_CHUNK")"
+	amber_expect e-c epoch 2
+	[ "$(amber_msg e-c snap)" = 3 ]
+	amber_msg e-c drop
+	dm_remove e-c
+}
+
+# Writes acknowledged before the barrier may sit in the origin's volatile
+# cache: between the marks around the snap, the log must hold a flush.
+barrier_flushes_the_origin() {
+	local log entries=/tmp/edge-lw.entries
+	log=$(dm_dev e-lw-log)
+	scratch_wipe "$log"
+	dm_create e-lw "0 $(sectors "$(dm_dev e-lw-data)") log-writes $(dm_dev e-lw-data) $log"
+	amber_format "$(dm_dev e-lw-store)" "$(dm_dev e-lw)"
+	dm_create e-lw-vol "$(amber_table "$(dm_dev e-lw)" "$(dm_dev e-lw-store)" "$AMBER_CHUNK")"
+	chunk_pattern_write "$(dm_dev e-lw-vol)" 0 4 unflushed
+	dmsetup message e-lw 0 mark before-snap
+	[ "$(amber_msg e-lw-vol snap)" = 1 ]
+	dmsetup message e-lw 0 mark after-snap
+	amber_msg e-lw-vol drop
+	dm_remove e-lw-vol
+	dm_remove e-lw
+	logreplay list "$log" >"$entries"
+	awk '$5 == "before-snap" { on = 1; next }
+	     $5 == "after-snap" { exit !(on && flushed) }
+	     on && $2 ~ /F/ { flushed = 1 }
+	     END { if (!on) exit 1 }' "$entries" ||
+		{ echo "# no flush between the marks:"; grep -A3 before-snap "$entries" | sed 's/^/# /'; return 1; }
+}
+
+defer f_cleanup
+ktap_print_header
+ktap_set_plan 5
+ktap_step "a view never reads the volume that took its number" view_never_reads_another_volume
+ktap_step "a store failing across suspend/resume never holds the origin" store_fault_never_holds_the_origin
+ktap_step "a barrier needs a live table; epochs follow the store" barrier_needs_a_live_table
+ktap_step "a cut the store refuses cuts nothing; epochs stay unique" failed_cut_cuts_nothing
+ktap_step "the barrier flushes the origin" barrier_flushes_the_origin
+ktap_finished
