@@ -26,6 +26,7 @@
 #include <linux/dm-kcopyd.h>
 #include <linux/hash.h>
 #include <linux/mempool.h>
+#include <linux/mm.h>
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
 #include <linux/wait.h>
@@ -148,6 +149,15 @@ struct amber_view_bio {
 	unsigned int nr;
 };
 
+/*
+ * A zeroed bitmap of @nbits (at most AMBER_MAX_CHUNKS) that may be larger
+ * than kmalloc() gives; freed with kvfree().
+ */
+static inline unsigned long *amber_bitmap_zalloc(u64 nbits)
+{
+	return kvcalloc(BITS_TO_LONGS(nbits), sizeof(unsigned long), GFP_KERNEL);
+}
+
 static inline chunk_t amber_chunk(struct amber_volume *v, sector_t sector)
 {
 	return sector >> v->chunk_shift;
@@ -170,7 +180,7 @@ static inline bool amber_is_write(struct bio *bio)
 
 /* main.c: the registry. */
 extern struct mutex amber_registry_lock;
-void amber_register(struct amber_volume *v);
+int amber_register(struct amber_volume *v);
 void amber_unregister(struct amber_volume *v);
 struct amber_volume *amber_lookup(dev_t dev);
 

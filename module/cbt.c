@@ -559,9 +559,9 @@ int amber_cbt_create(struct amber_volume *v, struct amber_store *store,
 	cbt->durable = amber_map_alloc(cbt);
 	cbt->spare[0] = amber_map_alloc(cbt);
 	cbt->spare[1] = amber_map_alloc(cbt);
-	cbt->intent = bitmap_zalloc(cbt->nr_regions, GFP_KERNEL);
-	cbt->spare_intent = bitmap_zalloc(cbt->nr_regions, GFP_KERNEL);
-	cbt->dirty_blocks = bitmap_zalloc(cbt->nr_blocks, GFP_KERNEL);
+	cbt->intent = amber_bitmap_zalloc(cbt->nr_regions);
+	cbt->spare_intent = amber_bitmap_zalloc(cbt->nr_regions);
+	cbt->dirty_blocks = amber_bitmap_zalloc(cbt->nr_blocks);
 	cbt->staging = kmalloc(AMBER_MAP_BLOCK, GFP_KERNEL);
 	if (!cbt->mem || !cbt->durable || !cbt->spare[0] || !cbt->spare[1] ||
 	    !cbt->intent || !cbt->spare_intent || !cbt->dirty_blocks ||
@@ -582,10 +582,10 @@ void amber_cbt_destroy(struct amber_cbt *cbt)
 	kvfree(cbt->spare[1]);
 	kvfree(cbt->closing);
 	kvfree(cbt->retired);
-	bitmap_free(cbt->intent);
-	bitmap_free(cbt->spare_intent);
-	bitmap_free(cbt->closing_intent);
-	bitmap_free(cbt->dirty_blocks);
+	kvfree(cbt->intent);
+	kvfree(cbt->spare_intent);
+	kvfree(cbt->closing_intent);
+	kvfree(cbt->dirty_blocks);
 	kfree(cbt->staging);
 	kfree(cbt);
 }

@@ -514,8 +514,8 @@ int amber_cow_init(struct amber_volume *v)
 	xa_init(&v->index);
 	INIT_DELAYED_WORK(&v->block_timeout, amber_block_timeout);
 	v->nr_slots = v->store->nr_slots;
-	v->released = bitmap_zalloc(v->nr_chunks, GFP_KERNEL);
-	v->slots = bitmap_zalloc(v->nr_slots, GFP_KERNEL);
+	v->released = amber_bitmap_zalloc(v->nr_chunks);
+	v->slots = amber_bitmap_zalloc(v->nr_slots);
 	if (!v->released || !v->slots)
 		goto bad;
 	r = mempool_init_slab_pool(&v->copy_pool, AMBER_MIN_COPIES,
@@ -532,8 +532,8 @@ int amber_cow_init(struct amber_volume *v)
 bad:
 	r = -ENOMEM;
 bad_kcopyd:
-	bitmap_free(v->released);
-	bitmap_free(v->slots);
+	kvfree(v->released);
+	kvfree(v->slots);
 	return r;
 }
 
@@ -555,8 +555,8 @@ void amber_cow_exit(struct amber_volume *v)
 	mutex_unlock(&v->cow_lock);
 	xa_destroy(&v->index);
 	mempool_exit(&v->copy_pool);
-	bitmap_free(v->released);
-	bitmap_free(v->slots);
+	kvfree(v->released);
+	kvfree(v->slots);
 }
 
 int amber_cow_module_init(void)

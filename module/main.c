@@ -15,11 +15,27 @@
 DEFINE_MUTEX(amber_registry_lock);
 static LIST_HEAD(amber_volumes);
 
-void amber_register(struct amber_volume *v)
+/*
+ * -EBUSY when another dm device has a volume on the same store: two tables
+ * of one device (a reload) share it, two devices never do.
+ */
+int amber_register(struct amber_volume *v)
 {
+	struct amber_volume *other;
+	int r = 0;
+
 	mutex_lock(&amber_registry_lock);
-	list_add_rcu(&v->registry, &amber_volumes);
+	list_for_each_entry(other, &amber_volumes, registry) {
+		if (other->md != v->md &&
+		    other->store_dev->bdev == v->store_dev->bdev) {
+			r = -EBUSY;
+			break;
+		}
+	}
+	if (!r)
+		list_add_rcu(&v->registry, &amber_volumes);
 	mutex_unlock(&amber_registry_lock);
+	return r;
 }
 
 /*

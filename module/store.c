@@ -4,6 +4,7 @@
  */
 #include <linux/crc32c.h>
 #include <linux/mm.h>
+#include <linux/overflow.h>
 #include <linux/slab.h>
 #include "store.h"
 
@@ -60,7 +61,7 @@ static char *amber_sb_problem(struct amber_store *s, sector_t origin_sectors,
 	const struct amber_store_sb *sb = s->sb;
 	sector_t store_sectors = bdev_nr_sectors(s->dev->bdev);
 	u64 chunks = DIV_ROUND_UP_ULL(origin_sectors, chunk_sectors);
-	u64 map_sectors, data_end;
+	u64 map_sectors, maps_end, data_end;
 
 	if (le64_to_cpu(sb->magic) != AMBER_SB_MAGIC)
 		return "store device has no amber superblock (run amber format)";
@@ -77,13 +78,17 @@ static char *amber_sb_problem(struct amber_store *s, sector_t origin_sectors,
 	map_sectors = round_up(DIV_ROUND_UP_ULL(chunks, 8), 4096) >> SECTOR_SHIFT;
 	if (s->cbt_map_sectors < map_sectors)
 		return "store change maps are too small for the origin";
-	if (s->cbt_offset < AMBER_SB_SIZE >> SECTOR_SHIFT ||
-	    s->data_offset < s->cbt_offset + s->cbt_epochs * s->cbt_map_sectors)
+	if (check_mul_overflow((u64)s->cbt_epochs, (u64)s->cbt_map_sectors, &maps_end) ||
+	    check_add_overflow(maps_end, (u64)s->cbt_offset, &maps_end) ||
+	    s->cbt_offset < AMBER_SB_SIZE >> SECTOR_SHIFT || s->data_offset < maps_end)
 		return "store superblock layout overlaps";
 	if (!s->nr_slots)
 		return "store has no room for copy-on-write slots";
-	data_end = s->data_offset + s->nr_slots * chunk_sectors;
-	if (data_end > store_sectors || data_end < s->data_offset)
+	if (s->nr_slots > AMBER_MAX_CHUNKS)
+		return "store has more than 2^31 slots";
+	if (check_mul_overflow(s->nr_slots, (u64)chunk_sectors, &data_end) ||
+	    check_add_overflow(data_end, (u64)s->data_offset, &data_end) ||
+	    data_end > store_sectors)
 		return "store device is smaller than its superblock says";
 	return NULL;
 }

@@ -189,43 +189,78 @@ static int amber_parse_intent(struct amber_volume *v, const char *val,
 	return 0;
 }
 
-#define AMBER_FEATURE_KEYS \
-	"overflow=, block_timeout_ms=, drain_timeout_ms=, intent_sectors="
+enum amber_feature {
+	AMBER_FEATURE_OVERFLOW,
+	AMBER_FEATURE_BLOCK_TIMEOUT,
+	AMBER_FEATURE_DRAIN_TIMEOUT,
+	AMBER_FEATURE_INTENT,
+	AMBER_NR_FEATURES,
+};
 
-static int amber_parse_feature(struct amber_volume *v, const char *arg,
-			       char **error)
+static const char * const amber_feature_keys[AMBER_NR_FEATURES] = {
+	[AMBER_FEATURE_OVERFLOW] = "overflow=",
+	[AMBER_FEATURE_BLOCK_TIMEOUT] = "block_timeout_ms=",
+	[AMBER_FEATURE_DRAIN_TIMEOUT] = "drain_timeout_ms=",
+	[AMBER_FEATURE_INTENT] = "intent_sectors=",
+};
+
+static int amber_parse_overflow(struct amber_volume *v, const char *val,
+				char **error)
 {
-	const char *ms;
-
-	if (!strcmp(arg, "overflow=block")) {
+	if (!strcmp(val, "block")) {
 		v->overflow = AMBER_OVERFLOW_BLOCK;
 		return 0;
 	}
-	if (!strcmp(arg, "overflow=invalidate")) {
+	if (!strcmp(val, "invalidate")) {
 		v->overflow = AMBER_OVERFLOW_INVALIDATE;
 		return 0;
 	}
-	ms = amber_feature_value(arg, "block_timeout_ms=");
-	if (ms)
-		return amber_parse_ms(ms, 3600000, &v->block_timeout_ms, error,
-				      "block_timeout_ms must be 1..3600000");
-	ms = amber_feature_value(arg, "drain_timeout_ms=");
-	if (ms)
-		return amber_parse_ms(ms, 600000, &v->drain_timeout_ms, error,
-				      "drain_timeout_ms must be 1..600000");
-	ms = amber_feature_value(arg, "intent_sectors=");
-	if (ms)
-		return amber_parse_intent(v, ms, error);
-	*error = "unknown feature: expected " AMBER_FEATURE_KEYS;
+	*error = "overflow must be block or invalidate";
 	return -EINVAL;
+}
+
+/* One feature; @seen has a bit per feature already given. */
+static int amber_parse_feature(struct amber_volume *v, const char *arg,
+			       unsigned long *seen, char **error)
+{
+	const char *val = NULL;
+	unsigned int f;
+
+	for (f = 0; f < AMBER_NR_FEATURES; f++) {
+		val = amber_feature_value(arg, amber_feature_keys[f]);
+		if (val)
+			break;
+	}
+	if (!val) {
+		*error = "unknown feature: expected overflow=, block_timeout_ms=, drain_timeout_ms=, intent_sectors=";
+		return -EINVAL;
+	}
+	if (__test_and_set_bit(f, seen)) {
+		*error = "a feature is given twice";
+		return -EINVAL;
+	}
+	switch (f) {
+	case AMBER_FEATURE_OVERFLOW:
+		return amber_parse_overflow(v, val, error);
+	case AMBER_FEATURE_BLOCK_TIMEOUT:
+		return amber_parse_ms(val, 3600000, &v->block_timeout_ms, error,
+				      "block_timeout_ms must be 1..3600000");
+	case AMBER_FEATURE_DRAIN_TIMEOUT:
+		return amber_parse_ms(val, 600000, &v->drain_timeout_ms, error,
+				      "drain_timeout_ms must be 1..600000");
+	default:
+		return amber_parse_intent(v, val, error);
+	}
 }
 
 static int amber_parse_features(struct amber_volume *v, struct dm_arg_set *as,
 				char **error)
 {
-	static const struct dm_arg args = {0, 5, "invalid number of features"};
+	static const struct dm_arg args = {0, AMBER_NR_FEATURES,
+					   "invalid number of features"};
+	unsigned long seen = 0;
 	unsigned int argc;
-	int r;
+	int r = 0;
 
 	v->overflow = AMBER_OVERFLOW_BLOCK;
 	v->block_timeout_ms = AMBER_DEFAULT_BLOCK_TIMEOUT_MS;
@@ -236,7 +271,11 @@ static int amber_parse_features(struct amber_volume *v, struct dm_arg_set *as,
 		return 0;
 	r = dm_read_arg_group(&args, as, &argc, error);
 	while (!r && argc--)
-		r = amber_parse_feature(v, dm_shift_arg(as), error);
+		r = amber_parse_feature(v, dm_shift_arg(as), &seen, error);
+	if (!r && as->argc) {
+		*error = "unexpected words after the features";
+		r = -EINVAL;
+	}
 	return r;
 }
 
@@ -343,6 +382,11 @@ static int amber_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	if (r)
 		goto bad_args;
 	v->nr_chunks = DIV_ROUND_UP_ULL(ti->len, v->chunk_sectors);
+	if (v->nr_chunks > AMBER_MAX_CHUNKS) {
+		ti->error = "the origin has more than 2^31 chunks (8 TiB at 4 KiB chunks): use larger chunks";
+		r = -EINVAL;
+		goto bad_args;
+	}
 
 	r = amber_store_open(ti, v->store_dev, ti->len, v->chunk_sectors,
 			     &v->store);
@@ -372,9 +416,15 @@ static int amber_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	ti->num_write_zeroes_bios = 1;
 	ti->per_io_data_size = sizeof(struct amber_bio);
 	ti->accounts_remapped_io = true;
-	amber_register(v);
+	r = amber_register(v);
+	if (r) {
+		ti->error = "the store is in use by another amber device";
+		goto bad_register;
+	}
 	return 0;
 
+bad_register:
+	destroy_workqueue(v->wq);
 bad_wq:
 	amber_cow_stop_copies(v);
 	amber_cow_exit(v);

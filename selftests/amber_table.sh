@@ -11,6 +11,8 @@ slice t-store store 0 16
 store=$(dm_dev t-store)
 slice t-other origin2 0 8
 other=$(dm_dev t-other)
+slice t-big-store store2 0 256
+big_store=$(dm_dev t-big-store)
 len=$(sectors "$origin")
 
 # refused <reason in the kernel log> <table>: the table is refused, says why.
@@ -31,7 +33,12 @@ bad_tables_are_refused() {
 	refused "power of two" "$(amber_table "$origin" "$store" 100)"
 	refused "power of two" "$(amber_table "$origin" "$store" 4096)"
 	refused "expected <origin>" "0 $len amber $origin $store"
-	refused "unknown feature" "$(amber_table "$origin" "$store" 128 overflow=sometimes)"
+	refused "unknown feature" "$(amber_table "$origin" "$store" 128 overwrite=block)"
+	refused "overflow must be" "$(amber_table "$origin" "$store" 128 overflow=sometimes)"
+	refused "given twice" "$(amber_table "$origin" "$store" 128 overflow=block overflow=invalidate)"
+	refused "given twice" "$(amber_table "$origin" "$store" 128 intent_sectors=128 intent_sectors=256)"
+	refused "unexpected words after" "$(amber_table "$origin" "$store" 128) extra"
+	refused "unexpected words after" "0 $len amber $origin $store 128 0 extra"
 	refused "block_timeout_ms must be" "$(amber_table "$origin" "$store" 128 block_timeout_ms=0)"
 	refused "drain_timeout_ms must be" "$(amber_table "$origin" "$store" 128 drain_timeout_ms=x)"
 	refused "intent_sectors must be" "$(amber_table "$origin" "$store" 128 intent_sectors=64)"
@@ -112,6 +119,41 @@ bad_views_are_refused() {
 	[ ! -e "$(dm_dev t-view)" ]
 }
 
+second_table_on_a_store_is_refused() {
+	refused "store is in use" "$(amber_table "$origin" "$store" 128)"
+}
+
+# Past 2^31 chunks the kernel's bitmap helpers would overflow: the table and
+# amber format refuse it, naming the limit. Below it, an origin whose
+# per-chunk bitmaps are larger than kmalloc gives (256 GiB at 4 KiB chunks:
+# 8 MiB each) works.
+huge_origins() {
+	local max=$((2 ** 31)) big=$((256 * 2 ** 21)) err=/tmp/t-format.err
+	dmsetup create t-past --table "0 $(((max + 1) * 8)) zero"
+	dmsetup create t-2p32 --table "0 $((2 ** 32 * 8)) zero"
+	dmsetup create t-big --table "0 $big zero"
+	refused "more than 2^31 chunks" "0 $(((max + 1) * 8)) amber $(dm_dev t-past) $store 8"
+	refused "more than 2^31 chunks" "0 $((2 ** 32 * 8)) amber $(dm_dev t-2p32) $store 8"
+	if amber format --force --store "$big_store" --origin "$(dm_dev t-past)" \
+		--chunk 4096 >/dev/null 2>"$err"; then
+		echo "# amber format took an origin of 2^31 + 1 chunks"
+		return 1
+	fi
+	grep -q "more than 2^31 chunks" "$err"
+	amber format --force --store "$big_store" --origin "$(dm_dev t-big)" --chunk 4096 >/dev/null
+	dmsetup create t-big-vol --table "0 $big amber $(dm_dev t-big) $big_store 8"
+	[ "$(amber_msg t-big-vol snap)" = 1 ]
+	dd if=/dev/zero of="$(dm_dev t-big-vol)" bs=4k count=1 seek=$((big / 8 - 1)) \
+		oflag=direct status=none
+	amber_expect t-big-vol copied 1
+	amber_msg t-big-vol release $((big / 8 - 2)) 2
+	amber_msg t-big-vol drop
+	dm_remove t-big-vol
+	dm_remove t-big
+	dm_remove t-2p32
+	dm_remove t-past
+}
+
 module_unloads_only_when_unused() {
 	fails rmmod dm_amber
 	dm_remove t-vol
@@ -120,12 +162,14 @@ module_unloads_only_when_unused() {
 }
 
 ktap_print_header
-ktap_set_plan 6
+ktap_set_plan 8
 ktap_step "bad table lines are refused with a reason" bad_tables_are_refused
+ktap_step "origins past 2^31 chunks are refused, large ones work" huge_origins
 dm_create t-vol "$(amber_table "$origin" "$store" 128 overflow=invalidate)"
 ktap_step "the table is echoed with every feature" table_is_echoed
 ktap_step "a new volume's status is idle" status_starts_idle
 ktap_step "messages work, bad ones fail with a reason" messages_work_and_bad_ones_fail
 ktap_step "bad view tables are refused" bad_views_are_refused
+ktap_step "a second device on the same store is refused" second_table_on_a_store_is_refused
 ktap_step "rmmod is refused while a volume exists" module_unloads_only_when_unused
 ktap_finished

@@ -33,6 +33,12 @@
 #define AMBER_MAX_EPOCHS	64	/* most change maps a store can keep */
 #define AMBER_MIN_CHUNK_SECTORS	8	/* 4 KiB */
 #define AMBER_MAX_CHUNK_SECTORS	2048	/* 1 MiB */
+/*
+ * Most chunks of an origin, and most slots of a store: 8 TiB at 4 KiB
+ * chunks, 128 TiB at 64 KiB, 2 PiB at 1 MiB. The kernel's bitmap helpers
+ * count bits in unsigned int, and every sum of a bit and a length must fit.
+ */
+#define AMBER_MAX_CHUNKS	(1ULL << 31)
 
 /* superblock flags */
 #define AMBER_SB_CLEAN		(1U << 0)	/* last shutdown wrote exact maps */

@@ -44,6 +44,10 @@ int store_plan(uint64_t store_bytes, uint64_t origin_bytes, uint64_t chunk_bytes
 	if (!origin_bytes || origin_bytes % SECTOR)
 		return fail(AMBER_EUSAGE, "origin size %" PRIu64 " is not a multiple of 512",
 			    origin_bytes);
+	if (DIV_ROUND_UP(origin_bytes, chunk_bytes) > AMBER_MAX_CHUNKS)
+		return fail(AMBER_EUSAGE, "origin of %" PRIu64 " bytes has more than 2^31 chunks"
+			    " of %" PRIu64 " bytes, the most dm-amber takes (8 TiB at 4 KiB"
+			    " chunks): use larger chunks", origin_bytes, chunk_bytes);
 	memset(l, 0, sizeof(*l));
 	if (random_bytes(l->uuid, sizeof(l->uuid)))
 		return -1;
@@ -62,6 +66,8 @@ int store_plan(uint64_t store_bytes, uint64_t origin_bytes, uint64_t chunk_bytes
 			    " maps and one slot need %" PRIu64, store_bytes,
 			    (l->data_offset + l->chunk_sectors) * SECTOR);
 	l->nr_slots = (store_sectors - l->data_offset) / l->chunk_sectors;
+	if (l->nr_slots > AMBER_MAX_CHUNKS)
+		l->nr_slots = AMBER_MAX_CHUNKS;
 	l->format_time = time(NULL);
 	return 0;
 }
@@ -116,9 +122,11 @@ static int check_layout(const struct store_layout *l, uint64_t store_bytes)
 	    l->cbt_map_sectors % 8 || l->data_offset % 8 ||
 	    l->cbt_map_sectors < map_sectors(l->origin_sectors, l->chunk_sectors))
 		return fail(AMBER_EDATA, "superblock layout is inconsistent");
-	maps_end = l->cbt_offset + l->cbt_epochs * l->cbt_map_sectors;
+	if (__builtin_mul_overflow((uint64_t)l->cbt_epochs, l->cbt_map_sectors, &maps_end) ||
+	    __builtin_add_overflow(maps_end, l->cbt_offset, &maps_end))
+		return fail(AMBER_EDATA, "superblock layout is inconsistent");
 	slots = store_bytes / SECTOR;
-	if (l->data_offset < maps_end || l->data_offset > slots ||
+	if (l->data_offset < maps_end || l->data_offset > slots || l->nr_slots > AMBER_MAX_CHUNKS ||
 	    l->nr_slots > (slots - l->data_offset) / l->chunk_sectors)
 		return fail(AMBER_EDATA, "superblock layout exceeds the device");
 	return 0;
