@@ -8,6 +8,8 @@
 #                             the selftests in a VM (T: one test, console shown)
 #   make soak [KERNEL=..] [DURATION=seconds]
 #                             the soak test alone, for DURATION (default 600)
+#   make cycle [KERNEL=..] [ROUNDS=n]
+#                             amber_cycle alone, ROUNDS rounds (default 40)
 #   make vmtest-selftest      the VM harness must catch a kernel WARN (and a
 #                             leak, with the debug kernel)
 #   make sparse               sparse (C=2) over the module, for each kernel
@@ -43,7 +45,7 @@ SELFTEST_CFLAGS := -O2 -g -Wall -Wextra -Wno-unused-parameter -Werror \
 		   -pthread -I$(KSFT_DIR) -Imodule -Iselftests
 SELFTEST_LDLIBS := -ldevmapper
 
-.PHONY: all deps modules module userspace selftests check vmtest soak \
+.PHONY: all deps modules module userspace selftests check vmtest soak cycle \
 	vmtest-selftest sparse checkpatch demo bench clean
 
 all: modules userspace selftests
@@ -97,6 +99,14 @@ soak: userspace selftests
 	@VM_ENV="AMBER_SOAK_SECONDS=$(DURATION)" \
 	VM_TEST_TIMEOUT=$$(($(DURATION) + 600)) VM_TIMEOUT=$$(($(DURATION) + 900)) \
 		selftests/vm/vmtest.sh -k $(KERNEL) -t amber_soak -o soak-$(KERNEL)
+
+ROUNDS ?= 40
+cycle: userspace selftests
+	@kdir=$$(scripts/kernels.sh $(KERNEL) kdir); \
+	scripts/build-kmod.sh "$$kdir" module >/dev/null
+	@VM_ENV="AMBER_CYCLE_ROUNDS=$(ROUNDS)" \
+	VM_TEST_TIMEOUT=$$(($(ROUNDS) * 120 + 600)) VM_TIMEOUT=$$(($(ROUNDS) * 120 + 900)) \
+		selftests/vm/vmtest.sh -k $(KERNEL) -t amber_cycle -o cycle-$(KERNEL)
 
 vmtest-selftest: selftests
 	@selftests/vm/selftest.sh warn
