@@ -183,13 +183,32 @@ static void amber_wait_for_readers(struct amber_volume *v, struct bio *bio)
 		amber_kick(v);
 }
 
-/* The first write to untouched chunk @c: start its copy. */
-static int amber_cow_begin(struct amber_volume *v, chunk_t c, struct bio *bio)
+/* A copy for @c's first write, and room for it in ->index, before the lock. */
+static struct amber_copy *amber_copy_alloc(struct amber_volume *v, chunk_t c)
 {
-	struct amber_copy *copy;
+	struct amber_copy *copy = mempool_alloc(&v->copy_pool, GFP_NOIO);
+
+	/* Without the room, the store under the lock may fail: no_memory. */
+	if (xa_reserve(&v->index, c, GFP_NOIO))
+		DMWARN_LIMIT("%s: no memory to index chunk %llu",
+			     dm_device_name(v->md), c);
+	return copy;
+}
+
+/*
+ * The first write to untouched chunk @c: @copy, allocated before the lock
+ * (with a reserved index entry), takes it over, and is left in *@copy for
+ * the caller to start once the lock is dropped. *@copy is NULL when it was
+ * not used.
+ */
+static int amber_cow_begin(struct amber_volume *v, chunk_t c, struct bio *bio,
+			   struct amber_copy **copy)
+{
+	struct amber_copy *new = *copy;
 	s64 slot;
 
 	lockdep_assert_held(&v->cow_lock);
+	*copy = NULL;
 	slot = amber_slot_alloc(v);
 	if (slot < 0) {
 		if (v->overflow == AMBER_OVERFLOW_INVALIDATE) {
@@ -199,20 +218,19 @@ static int amber_cow_begin(struct amber_volume *v, chunk_t c, struct bio *bio)
 		amber_wait_for_slot(v, bio);
 		return AMBER_HELD;
 	}
-	copy = mempool_alloc(&v->copy_pool, GFP_NOIO);
-	copy->v = v;
-	copy->chunk = c;
-	copy->slot = slot;
-	copy->error = 0;
-	bio_list_init(&copy->bios);
-	bio_list_add(&copy->bios, bio);
-	if (xa_insert(&v->index, c, copy, GFP_NOIO)) {
-		mempool_free(copy, &v->copy_pool);
+	new->v = v;
+	new->chunk = c;
+	new->slot = slot;
+	new->error = 0;
+	bio_list_init(&new->bios);
+	bio_list_add(&new->bios, bio);
+	/* The entry was reserved: storing it allocates nothing, or fails. */
+	if (xa_is_err(xa_store(&v->index, c, new, GFP_NOWAIT))) {
 		amber_slot_free(v, slot);
 		amber_cow_invalidate_locked(v, AMBER_REASON_NO_MEMORY);
 		return AMBER_REMAP;
 	}
-	amber_copy_start(v, copy);
+	*copy = new;
 	return AMBER_HELD;
 }
 
@@ -220,10 +238,16 @@ static int amber_cow_begin(struct amber_volume *v, chunk_t c, struct bio *bio)
  * Route a single-chunk write while the gate is held: AMBER_REMAP when it
  * may go to the origin now, AMBER_HELD when it waits for a copy, a free slot
  * or a view read, AMBER_ENDED when it was completed here.
+ *
+ * Nothing sleeps under ->cow_lock: the copy a first write may need is
+ * allocated before it (its pool refills only through amber_copy_finish(),
+ * which takes the lock), and the copy starts, or a discard ends, after it.
  */
 int amber_cow_write(struct amber_volume *v, struct bio *bio)
 {
 	chunk_t c = amber_chunk(v, bio->bi_iter.bi_sector);
+	bool discard = bio_op(bio) == REQ_OP_DISCARD;
+	struct amber_copy *copy = NULL, *start = NULL;
 	void *entry;
 	int r;
 
@@ -243,6 +267,9 @@ int amber_cow_write(struct amber_volume *v, struct bio *bio)
 		bio_wouldblock_error(bio);
 		return AMBER_ENDED;
 	}
+again:
+	if (!entry && !discard && !copy)
+		copy = amber_copy_alloc(v, c);
 
 	mutex_lock(&v->cow_lock);
 	entry = xa_load(&v->index, c);
@@ -257,15 +284,29 @@ int amber_cow_write(struct amber_volume *v, struct bio *bio)
 			amber_wait_for_readers(v, bio);
 			r = AMBER_HELD;
 		}
-	} else if (bio_op(bio) == REQ_OP_DISCARD) {
+	} else if (discard) {
 		/* Discard promises nothing about content: keep the old data. */
-		bio_endio(bio);
 		r = AMBER_ENDED;
+	} else if (!copy) {
+		/* The copy seen at the first look is gone: allocate one. */
+		mutex_unlock(&v->cow_lock);
+		goto again;
 	} else {
-		r = amber_cow_begin(v, c, bio);
+		start = copy;
+		r = amber_cow_begin(v, c, bio, &start);
+		if (start)
+			copy = NULL;
 	}
 	mutex_unlock(&v->cow_lock);
 
+	if (start)
+		amber_copy_start(v, start);
+	if (copy) {
+		xa_release(&v->index, c);
+		mempool_free(copy, &v->copy_pool);
+	}
+	if (r == AMBER_ENDED && discard)
+		bio_endio(bio);
 	if (r == AMBER_HELD)
 		atomic64_inc(&v->waited);
 	return r;
