@@ -120,6 +120,7 @@ struct amber_volume {
 	/* The snapshot (cow.c), under ->cow_lock. */
 	struct mutex cow_lock;
 	enum amber_snap_state state;
+	unsigned int view_gen;		/* bumped when state leaves ACTIVE */
 	enum amber_invalid_reason reason;
 	u64 epoch;			/* last barrier cut */
 	unsigned long *released;	/* chunk released by the backup */
@@ -147,6 +148,7 @@ struct amber_view_bio {
 	struct amber_volume *vol;	/* NULL: the read was failed in map */
 	chunk_t first;			/* chunks counted in vol->reads[] */
 	unsigned int nr;
+	unsigned int gen;		/* vol->view_gen when it was mapped */
 };
 
 /*

@@ -99,13 +99,28 @@ static void amber_cow_clear(struct amber_volume *v)
 	}
 }
 
+/*
+ * The snapshot stops being active: the writes that see it pass straight to
+ * the origin, and may overtake a view read already sent there. Such a read
+ * must fail rather than return what they wrote: the view's end_io compares
+ * the generation it started in (view.c).
+ */
+static void amber_cow_end_active(struct amber_volume *v,
+				 enum amber_snap_state state)
+{
+	lockdep_assert_held(&v->cow_lock);
+	WRITE_ONCE(v->view_gen, v->view_gen + 1);
+	smp_wmb();	/* pairs with smp_rmb() in amber_view_end_io() */
+	WRITE_ONCE(v->state, state);
+}
+
 static void amber_cow_invalidate_locked(struct amber_volume *v,
 					enum amber_invalid_reason reason)
 {
 	lockdep_assert_held(&v->cow_lock);
 	if (v->state != AMBER_SNAP_ACTIVE)
 		return;
-	WRITE_ONCE(v->state, AMBER_SNAP_INVALID);
+	amber_cow_end_active(v, AMBER_SNAP_INVALID);
 	v->reason = reason;
 	amber_cow_clear(v);
 	DMERR("%s: snapshot of epoch %llu invalidated: %s",
@@ -473,11 +488,58 @@ static void amber_wait_chunk_readers(struct amber_volume *v, chunk_t c)
 	wait_event(v->reads_wq, !amber_chunk_readers(v, c));
 }
 
-int amber_cow_release(struct amber_volume *v, chunk_t first, u64 count)
+#define AMBER_RELEASE_BATCH	16
+
+/* A released chunk's slot that a view read still reads. */
+struct amber_busy_slot {
+	chunk_t chunk;
+	u64 slot;
+};
+
+/*
+ * Take chunks [*next, end) out of the index. Free the slots that no view
+ * read uses; return the others in @busy, at most AMBER_RELEASE_BATCH of
+ * them, with *next set to where to go on.
+ */
+static unsigned int amber_release_unmap(struct amber_volume *v, chunk_t *next,
+					chunk_t end,
+					struct amber_busy_slot *busy)
 {
-	chunk_t end = first + count, c;
+	unsigned int n = 0;
 	unsigned long idx;
 	void *entry;
+
+	lockdep_assert_held(&v->cow_lock);
+	xa_for_each_range(&v->index, idx, entry, *next, end - 1) {
+		if (n == AMBER_RELEASE_BATCH) {
+			*next = idx;
+			return n;
+		}
+		xa_erase(&v->index, idx);
+		if (!xa_is_value(entry))
+			continue;	/* the copy frees its slot when done */
+		if (!amber_chunk_readers(v, idx)) {
+			amber_slot_free(v, xa_to_value(entry));
+			continue;
+		}
+		busy[n].chunk = idx;
+		busy[n].slot = xa_to_value(entry);
+		n++;
+	}
+	*next = end;
+	return n;
+}
+
+/*
+ * The slot of a released chunk is reused only once the view reads that may
+ * still read it have ended; they are waited for without ->cow_lock, so that
+ * a slow read holds back no write, barrier or status.
+ */
+int amber_cow_release(struct amber_volume *v, chunk_t first, u64 count)
+{
+	struct amber_busy_slot busy[AMBER_RELEASE_BATCH];
+	chunk_t end = first + count, next = first, c;
+	unsigned int n, i;
 	u64 newly = 0;
 	int r = 0;
 
@@ -495,14 +557,18 @@ int amber_cow_release(struct amber_volume *v, chunk_t first, u64 count)
 		set_bit(c, v->released);
 		newly++;
 	}
-	xa_for_each_range(&v->index, idx, entry, first, end - 1) {
-		xa_erase(&v->index, idx);
-		if (!xa_is_value(entry))
-			continue;	/* the copy frees its slot when done */
-		amber_wait_chunk_readers(v, idx);
-		amber_slot_free(v, xa_to_value(entry));
-	}
 	atomic64_add(newly, &v->released_count);
+	while (next < end) {
+		n = amber_release_unmap(v, &next, end, busy);
+		if (!n)
+			continue;
+		mutex_unlock(&v->cow_lock);
+		for (i = 0; i < n; i++)
+			amber_wait_chunk_readers(v, busy[i].chunk);
+		mutex_lock(&v->cow_lock);
+		for (i = 0; i < n; i++)
+			amber_slot_free(v, busy[i].slot);
+	}
 	amber_kick(v);
 out:
 	mutex_unlock(&v->cow_lock);
@@ -516,7 +582,7 @@ int amber_cow_drop(struct amber_volume *v)
 		mutex_unlock(&v->cow_lock);
 		return -ENOENT;
 	}
-	WRITE_ONCE(v->state, AMBER_SNAP_NONE);
+	amber_cow_end_active(v, AMBER_SNAP_NONE);
 	v->reason = AMBER_REASON_NONE;
 	amber_cow_clear(v);
 	bitmap_zero(v->released, v->nr_chunks);

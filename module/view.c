@@ -135,6 +135,8 @@ static int amber_view_map(struct dm_target *ti, struct bio *bio)
 	amber_view_count(v, pb->first, pb->nr, 1);
 	/* Count, then look: pairs with amber_chunk_readers() in cow.c. */
 	smp_mb__after_atomic();
+	pb->gen = READ_ONCE(v->view_gen);
+	smp_rmb();	/* the generation, then the state it goes with */
 	if (pb->nr > 1) {
 		if (READ_ONCE(v->state) == AMBER_SNAP_ACTIVE &&
 		    amber_view_untouched(v, pb->first, pb->nr)) {
@@ -156,6 +158,10 @@ static int amber_view_end_io(struct dm_target *ti, struct bio *bio,
 	struct amber_volume *v = pb->vol;
 
 	if (v) {
+		/* The snapshot ended while we read: the data may be newer. */
+		smp_rmb();
+		if (READ_ONCE(v->view_gen) != pb->gen && !*error)
+			*error = BLK_STS_IOERR;
 		amber_view_count(v, pb->first, pb->nr, -1);
 		amber_view_leave(v);
 	}

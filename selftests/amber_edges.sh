@@ -9,6 +9,7 @@
 
 require_module dm-amber
 require_module dm-log-writes
+require_module dm-delay
 
 # set_slice <name> error|linear <disk role> <offset MiB> <size MiB>: give
 # the slice made by slice() dm-error's table, or its own back.
@@ -43,6 +44,7 @@ slice e-c-origin origin 40 8
 slice e-lw-data origin 48 8
 slice e-lw-log origin2 0 64
 slice e-lw-store store 48 8
+slice e-r-origin origin 64 8
 
 # dm reuses the lowest free minor: once A is gone, B takes A's number, and
 # A's view, which finds its volume by number, must not serve B's snapshot.
@@ -186,12 +188,108 @@ barrier_flushes_the_origin() {
 		{ echo "# no flush between the marks:"; grep -A3 before-snap "$entries" | sed 's/^/# /'; return 1; }
 }
 
+# delayed_reads <name> <disk role> <offset sectors> <sectors> <first> <count>:
+# a dm device on the disk's [offset, offset + sectors) whose reads of
+# sectors [first, first + count) wait 4 s in dm-delay; everything else,
+# and every write, passes at once.
+delayed_reads() {
+	local name=$1 disk off=$3 len=$4 first=$5 count=$6
+	disk=$(scratch_disk "$2")
+	dm_create "$name" "0 $first linear $disk $off
+$first $count delay $disk $((off + first)) 4000 $disk $((off + first)) 0
+$((first + count)) $((len - first - count)) linear $disk $((off + first + count))"
+}
+
+# read_chunk_bg <dev> <chunk> <file>: read one chunk in the background into
+# <file>, its dd status into <file>.rc.
+read_chunk_bg() {
+	{
+		dd if="$1" of="$3" bs=$((AMBER_CHUNK * 512)) skip="$2" count=1 \
+			iflag=direct status=none
+		echo $? >"$3.rc"
+	} &
+}
+
+# A view read already at the origin when the snapshot is invalidated must
+# fail, or return frozen data: the writes that pass once it is invalid would
+# overtake it. The read of chunk 10 waits in dm-delay meanwhile.
+view_read_across_invalidation() {
+	local vol view out=/tmp/edge-read
+	rm -f "$out" "$out.rc"
+	amber_format "$(dm_dev e-d-store)" "$(dm_dev e-d-dly)"
+	dmsetup create e-d --table "$(amber_table "$(dm_dev e-d-dly)" "$(dm_dev e-d-store)" \
+		"$AMBER_CHUNK" overflow=invalidate)"
+	dmsetup create e-d-view --readonly --table "0 $(sectors "$(dm_dev e-d-dly)") amber-view $(dm_dev e-d)"
+	vol=$(dm_dev e-d) view=$(dm_dev e-d-view)
+	amber_expect e-d total 2
+	chunk_pattern_write "$vol" 0 16 before
+	[ "$(amber_msg e-d snap)" = 1 ]
+	read_chunk_bg "$view" 10 "$out"
+	sleep 1
+	chunk_pattern_write "$vol" 0 3 after	# the third finds the store full
+	amber_expect e-d reason store_full
+	chunk_pattern_write "$vol" 10 1 after
+	wait
+	if [ "$(cat "$out.rc")" = 0 ]; then
+		cmp "$out" <(chunk_pattern before 10 1) ||
+			{ echo "# the view returned data written after the barrier"; return 1; }
+	fi
+	amber_msg e-d drop
+	dmsetup remove e-d-view
+	dmsetup remove e-d
+}
+
+# A release waits for the view reads of its chunk before the slot is
+# reused, but holds nothing else back meanwhile: status and a first write
+# to another chunk go on. The view read of chunk 0's slot waits in dm-delay.
+release_holds_nothing_back() {
+	local vol view data_offset start ms out=/tmp/edge-slot release
+	rm -f "$out" "$out.rc"
+	amber_format "$(dm_dev e-r-store0)" "$(dm_dev e-r-origin)"
+	data_offset=$(od -An -t u8 -j 64 -N 8 "$(dm_dev e-r-store0)" | tr -d ' ')
+	delayed_reads e-r-store store $((72 * 2048)) 2048 "$data_offset" "$AMBER_CHUNK"
+	dmsetup create e-r --table "$(amber_table "$(dm_dev e-r-origin)" "$(dm_dev e-r-store)" "$AMBER_CHUNK")"
+	dmsetup create e-r-view --readonly --table "0 $(sectors "$(dm_dev e-r-origin)") amber-view $(dm_dev e-r)"
+	vol=$(dm_dev e-r) view=$(dm_dev e-r-view)
+	chunk_pattern_write "$vol" 0 4 before
+	[ "$(amber_msg e-r snap)" = 1 ]
+	chunk_pattern_write "$vol" 0 1 after	# chunk 0 into slot 0
+	read_chunk_bg "$view" 0 "$out"
+	sleep 0.5
+	amber_msg e-r release 0 1 &
+	release=$!
+	sleep 0.5
+	start=$(date +%s%N)
+	dmsetup status e-r >/dev/null
+	chunk_pattern_write "$vol" 2 1 after
+	ms=$((($(date +%s%N) - start) / 1000000))
+	wait "$release"
+	wait
+	[ "$ms" -lt 2000 ] || { echo "# status and a first write took $ms ms behind the release"; return 1; }
+	[ "$(cat "$out.rc")" = 0 ]
+	cmp "$out" <(chunk_pattern before 0 1)
+	amber_expect e-r released 1
+	amber_expect e-r copied 2
+	amber_msg e-r drop
+	dmsetup remove e-r-view
+	dmsetup remove e-r
+	dmsetup remove e-r-store
+}
+
 defer f_cleanup
 ktap_print_header
-ktap_set_plan 5
+# A store of two slots for e-d, and the origin whose reads of chunk 10
+# wait in dm-delay.
+dm_create e-d-store "0 512 linear $(scratch_disk store) $((56 * 2048))"
+delayed_reads e-d-dly origin $((56 * 2048)) 16384 $((10 * AMBER_CHUNK)) "$AMBER_CHUNK"
+# e-r's store, first plain (for amber format), then with delayed slot 0.
+slice e-r-store0 store 72 1
+ktap_set_plan 7
 ktap_step "a view never reads the volume that took its number" view_never_reads_another_volume
 ktap_step "a store failing across suspend/resume never holds the origin" store_fault_never_holds_the_origin
 ktap_step "a barrier needs a live table; epochs follow the store" barrier_needs_a_live_table
 ktap_step "a cut the store refuses cuts nothing; epochs stay unique" failed_cut_cuts_nothing
 ktap_step "the barrier flushes the origin" barrier_flushes_the_origin
+ktap_step "a view read across an invalidation never returns newer data" view_read_across_invalidation
+ktap_step "a release waiting for a view read holds nothing else back" release_holds_nothing_back
 ktap_finished
