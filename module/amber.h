@@ -114,7 +114,8 @@ struct amber_volume {
 	/* View reads in flight (view.c), to keep the view exact. */
 	atomic_t reads[AMBER_READ_BUCKETS];
 	atomic_t view_reads;
-	wait_queue_head_t reads_wq;	/* a read ended, for drop/release */
+	atomic_t pins;			/* control calls outside the registry lock */
+	wait_queue_head_t reads_wq;	/* a read or pin ended: drop, release, dtr */
 	atomic_t readers_wanted;	/* ->reader_wait is not empty */
 
 	/* The snapshot (cow.c), under ->cow_lock. */
@@ -185,6 +186,8 @@ extern struct mutex amber_registry_lock;
 int amber_register(struct amber_volume *v);
 void amber_unregister(struct amber_volume *v);
 struct amber_volume *amber_lookup(dev_t dev);
+void amber_pin(struct amber_volume *v);
+void amber_unpin(struct amber_volume *v);
 
 /* target.c */
 int amber_target_init(void);

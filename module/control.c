@@ -2,7 +2,8 @@
 /*
  * /dev/amber-control: the ioctls of uapi/amber.h. Root only (CAP_SYS_ADMIN).
  * Each call looks its volumes up and uses them under amber_registry_lock,
- * so a volume cannot go away under a call.
+ * so a volume cannot go away under a call; release, which may wait for view
+ * reads, pins its volume instead (amber_pin()).
  */
 #include <linux/capability.h>
 #include <linux/kdev_t.h>
@@ -194,8 +195,14 @@ static int amber_ioc_release(void __user *arg)
 		return -EFAULT;
 	mutex_lock(&amber_registry_lock);
 	v = amber_control_volume(req.dev);
-	r = v ? amber_cow_release(v, req.first_chunk, req.count) : -ENODEV;
+	if (v)
+		amber_pin(v);
 	mutex_unlock(&amber_registry_lock);
+	if (!v)
+		return -ENODEV;
+	/* It may wait for view reads: not under the registry lock. */
+	r = amber_cow_release(v, req.first_chunk, req.count);
+	amber_unpin(v);
 	return r;
 }
 

@@ -40,9 +40,9 @@ int amber_register(struct amber_volume *v)
 
 /*
  * After this, no view read and no control call can reach @v, and none is
- * still touching it: a view read ends inside an RCU read section that
- * outlives its last access to @v (amber_view_leave()), so the grace period
- * after the last one stopped counting covers it.
+ * still touching it: a view read or a pin ends inside an RCU read section
+ * that outlives its last access to @v (amber_view_leave(), amber_unpin()),
+ * so the grace period after the last one stopped counting covers it.
  */
 void amber_unregister(struct amber_volume *v)
 {
@@ -50,8 +50,28 @@ void amber_unregister(struct amber_volume *v)
 	list_del_rcu(&v->registry);
 	mutex_unlock(&amber_registry_lock);
 	synchronize_rcu();
-	wait_event(v->reads_wq, !atomic_read(&v->view_reads));
+	wait_event(v->reads_wq, !atomic_read(&v->view_reads) &&
+		   !atomic_read(&v->pins));
 	synchronize_rcu();
+}
+
+/*
+ * Keep @v, found under the registry lock, after the lock is dropped: a
+ * control call that may wait (release) must not hold back every other one.
+ */
+void amber_pin(struct amber_volume *v)
+{
+	lockdep_assert_held(&amber_registry_lock);
+	atomic_inc(&v->pins);
+}
+
+void amber_unpin(struct amber_volume *v)
+{
+	/* As amber_view_leave(): @v may be freed once the count is zero. */
+	rcu_read_lock();
+	if (atomic_dec_and_test(&v->pins))
+		wake_up(&v->reads_wq);
+	rcu_read_unlock();
 }
 
 /*

@@ -328,6 +328,7 @@ static void amber_init_volume(struct dm_target *ti, struct amber_volume *v)
 	v->dev = disk_devt(dm_disk(v->md));
 	spin_lock_init(&v->lock);
 	atomic_set(&v->inflight, 0);
+	atomic_set(&v->pins, 0);
 	init_waitqueue_head(&v->drain_wq);
 	init_waitqueue_head(&v->reads_wq);
 	bio_list_init(&v->gated);

@@ -239,9 +239,10 @@ view_read_across_invalidation() {
 	dmsetup remove e-d
 }
 
-# A release waits for the view reads of its chunk before the slot is
-# reused, but holds nothing else back meanwhile: status and a first write
-# to another chunk go on. The view read of chunk 0's slot waits in dm-delay.
+# A release (the ioctl, as amber backup sends it) waits for the view reads
+# of its chunk before the slot is reused, but holds nothing else back
+# meanwhile: status, the view's status and a first write to another chunk
+# go on. The view read of chunk 0's slot waits in dm-delay.
 release_holds_nothing_back() {
 	local vol view data_offset start ms out=/tmp/edge-slot release
 	rm -f "$out" "$out.rc"
@@ -256,11 +257,12 @@ release_holds_nothing_back() {
 	chunk_pattern_write "$vol" 0 1 after	# chunk 0 into slot 0
 	read_chunk_bg "$view" 0 "$out"
 	sleep 0.5
-	amber_msg e-r release 0 1 &
+	ctlabuse release e-r 0 1 &
 	release=$!
 	sleep 0.5
 	start=$(date +%s%N)
 	dmsetup status e-r >/dev/null
+	dmsetup status e-r-view >/dev/null	# takes the registry lock
 	chunk_pattern_write "$vol" 2 1 after
 	ms=$((($(date +%s%N) - start) / 1000000))
 	wait "$release"

@@ -4,10 +4,12 @@
  *
  *   ctlabuse NAME
  *   ctlabuse snap NAME
+ *   ctlabuse release NAME FIRST COUNT
  *
  * snap: one AMBER_IOC_SNAP of NAME by its device number, whatever table
  * it has (dmsetup and amber reach only the live one); prints the epoch, or
- * "error <errno text>" and exits 1.
+ * "error <errno text>" and exits 1. release: one AMBER_IOC_RELEASE; exits
+ * 0, or 1 with "error <errno text>".
  *
  * Otherwise NAME is an idle amber device. Every call below must fail with the errno
  * named (or, for the good calls, succeed); the device must be idle again at
@@ -204,17 +206,29 @@ static int snap_once(int ctl, uint32_t dev)
 	return 0;
 }
 
+static int release_once(int ctl, uint32_t dev, const char *first,
+			const char *count)
+{
+	if (release(ctl, dev, strtoull(first, NULL, 0), strtoull(count, NULL, 0))) {
+		printf("error %s\n", strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	bool snap_only = argc == 3 && !strcmp(argv[1], "snap");
+	bool release_only = argc == 5 && !strcmp(argv[1], "release");
 	uint32_t dev;
 	int ctl;
 
-	if (argc != 2 && !snap_only) {
-		fprintf(stderr, "usage: ctlabuse NAME | ctlabuse snap NAME\n");
+	if (argc != 2 && !snap_only && !release_only) {
+		fprintf(stderr, "usage: ctlabuse NAME | ctlabuse snap NAME |"
+			" ctlabuse release NAME FIRST COUNT\n");
 		return 2;
 	}
-	name = argv[argc - 1];
+	name = argv[argc == 5 ? 2 : argc - 1];
 	dev = volume_dev();
 	ctl = open("/dev/" AMBER_CONTROL_NAME, O_RDWR);
 	if (ctl < 0) {
@@ -223,6 +237,8 @@ int main(int argc, char **argv)
 	}
 	if (snap_only)
 		return snap_once(ctl, dev);
+	if (release_only)
+		return release_once(ctl, dev, argv[3], argv[4]);
 	abuse_ioctl_numbers(ctl);
 	expect("changed with no snapshot", changed(ctl, dev, 0, 0, 64, &dev), ENOENT);
 	expect("release with no snapshot", release(ctl, dev, 0, 1), ENOENT);
