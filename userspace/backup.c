@@ -133,28 +133,10 @@ static int load_parent(struct backup *b)
 }
 
 /* A new file, or an existing device (a tape); never an existing file. */
-static int open_output(struct backup *b)
+static int open_backup_output(struct backup *b)
 {
-	struct stat st;
-
-	if (!strcmp(b->to, "-")) {
-		if (isatty(STDOUT_FILENO))
-			return fail(AMBER_EUSAGE, "refusing to write a backup to a terminal");
-		b->out_fd = STDOUT_FILENO;
-		return 0;
-	}
-	if (!stat(b->to, &st) && !S_ISBLK(st.st_mode) && !S_ISCHR(st.st_mode))
-		return fail(AMBER_ESYS, "%s exists: refusing to overwrite it", b->to);
-	b->out_fd = open(b->to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (b->out_fd >= 0) {
-		b->created_out = true;
-		return 0;
-	}
-	if (errno == EEXIST)
-		b->out_fd = open(b->to, O_WRONLY | O_CLOEXEC);
-	if (b->out_fd < 0)
-		return fail_errno(AMBER_ESYS, "%s", b->to);
-	return 0;
+	b->out_fd = open_output(b->to, true, &b->created_out);
+	return b->out_fd < 0 ? -1 : 0;
 }
 
 static int take_snapshot(struct backup *b)
@@ -322,7 +304,7 @@ static void report(const struct backup *b)
 
 static int run_backup(struct backup *b)
 {
-	if (load_volume(b) || load_parent(b) || open_output(b))
+	if (load_volume(b) || load_parent(b) || open_backup_output(b))
 		return -1;
 	catch_interrupts();
 	b->ctl = control_open();

@@ -38,21 +38,10 @@ struct output {
 	struct bkp_writer *w;
 };
 
-static int open_output(struct output *o)
+static int open_consolidated(struct output *o)
 {
-	if (!strcmp(o->path, "-")) {
-		if (isatty(STDOUT_FILENO))
-			return fail(AMBER_EUSAGE, "refusing to write a backup to a terminal");
-		o->fd = STDOUT_FILENO;
-		return 0;
-	}
-	o->fd = open(o->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (o->fd < 0)
-		return errno == EEXIST ? fail(AMBER_ESYS, "%s exists: refusing to overwrite it",
-					      o->path)
-				       : fail_errno(AMBER_ESYS, "%s", o->path);
-	o->created = true;
-	return 0;
+	o->fd = open_output(o->path, false, &o->created);
+	return o->fd < 0 ? -1 : 0;
 }
 
 /* The newest image, as a full backup made by this tool. */
@@ -85,7 +74,7 @@ static int consolidate(struct chain *c, struct output *o)
 	char digest[65];
 	FILE *out = o->fd == STDOUT_FILENO ? stderr : stdout;
 
-	if (chain_check(c) || open_output(o))
+	if (chain_check(c) || open_consolidated(o))
 		return -1;
 	catch_interrupts();
 	synthetic_info(c, &info);

@@ -6,6 +6,7 @@
 #include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
@@ -248,6 +249,57 @@ bool fd_is_block(int fd)
 	struct stat st;
 
 	return !fstat(fd, &st) && S_ISBLK(st.st_mode);
+}
+
+/* An existing device to write a backup to: never a file, FIFO or link. */
+static int open_output_device(const char *path)
+{
+	struct stat st;
+	int fd;
+
+	/* O_NONBLOCK: a FIFO planted at @path must not hang the open. */
+	fd = open(path, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ELOOP ?
+		       fail(AMBER_ESYS, "%s is a symbolic link: name the file or device itself",
+			    path) :
+		       fail_errno(AMBER_ESYS, "%s", path);
+	if (fstat(fd, &st) || (!S_ISBLK(st.st_mode) && !S_ISCHR(st.st_mode)) ||
+	    fcntl(fd, F_SETFL, 0)) {
+		close(fd);
+		return fail(AMBER_ESYS, "%s exists: refusing to overwrite it", path);
+	}
+	return fd;
+}
+
+int open_output(const char *path, bool devices, bool *created)
+{
+	int fd;
+
+	*created = false;
+	if (!strcmp(path, "-")) {
+		if (isatty(STDOUT_FILENO))
+			return fail(AMBER_EUSAGE, "refusing to write a backup to a terminal");
+		return STDOUT_FILENO;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		*created = true;
+		/* The umask may only take bits away, but may take the owner's. */
+		if (fchmod(fd, 0600)) {
+			fail_errno(AMBER_ESYS, "%s: chmod 0600", path);
+			close(fd);
+			unlink(path);
+			*created = false;
+			return -1;
+		}
+		return fd;
+	}
+	if (errno != EEXIST)
+		return fail_errno(AMBER_ESYS, "%s", path);
+	if (!devices)
+		return fail(AMBER_ESYS, "%s exists: refusing to overwrite it", path);
+	return open_output_device(path);
 }
 
 int fd_size(int fd, uint64_t *bytes)

@@ -66,6 +66,15 @@ int pread_full(int fd, void *buf, size_t len, uint64_t offset);
 int pwrite_full(int fd, const void *buf, size_t len, uint64_t offset);
 
 /* Size of a regular file or block device in bytes. */
+/*
+ * Open @path to write a backup to: a new file, created 0600 whatever the
+ * umask (it holds a whole database); with @devices also an existing block
+ * or character device (a tape); "-" is standard output unless it is a
+ * terminal. Never an existing file, FIFO or symbolic link: nothing planted
+ * at @path is written through. *@created: the caller made the file and
+ * removes it if it gives up. Returns the fd, or -1 with the error set.
+ */
+int open_output(const char *path, bool devices, bool *created);
 int fd_size(int fd, uint64_t *bytes);
 bool fd_is_regular(int fd);
 bool fd_is_block(int fd);

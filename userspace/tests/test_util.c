@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Sizes, numbers and the command line. */
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "harness.h"
@@ -98,4 +101,55 @@ TEST(util_binary_exit_statuses)
 	CHECK_EQ(WEXITSTATUS(system(cmd)), 1);
 	snprintf(cmd, sizeof(cmd), "%s backup --help | grep -q 'Usage: amber backup'", bin);
 	CHECK_EQ(system(cmd), 0);
+}
+
+/* A backup is a whole database: 0600 whatever the umask, never written
+ * through a planted link, FIFO or file. */
+TEST(util_backup_outputs_are_private_and_never_followed)
+{
+	struct bkp_info info;
+	struct image im;
+	struct stat st;
+	bool created;
+	int fd;
+
+	umask(022);
+	fd = open_output("new.amb", true, &created);
+	CHECK(fd >= 0 && created);
+	CHECK(!fstat(fd, &st) && (st.st_mode & 07777) == 0600);
+	close(fd);
+	umask(0277);
+	fd = open_output("owner.amb", false, &created);
+	CHECK(fd >= 0 && created);
+	CHECK(!fstat(fd, &st) && (st.st_mode & 07777) == 0600);
+	close(fd);
+	umask(022);
+
+	CHECK(!symlink("victim", "dangling"));
+	CHECK_FAILS(open_output("dangling", true, &created), AMBER_ESYS, "symbolic link");
+	CHECK(access("victim", F_OK) && !created);
+	fd = open("victim", O_WRONLY | O_CREAT, 0644);
+	CHECK(fd >= 0 && write(fd, "keep", 4) == 4);
+	close(fd);
+	CHECK(!symlink("victim", "link"));
+	CHECK_FAILS(open_output("link", true, &created), AMBER_ESYS, "symbolic link");
+	CHECK(!symlink("/dev/null", "devlink"));
+	CHECK_FAILS(open_output("devlink", true, &created), AMBER_ESYS, "symbolic link");
+	CHECK_FAILS(open_output("victim", true, &created), AMBER_ESYS, "refusing to overwrite");
+	CHECK(!stat("victim", &st) && st.st_size == 4);
+	CHECK(!mkfifo("fifo", 0600));
+	CHECK_FAILS(open_output("fifo", true, &created), AMBER_ESYS, "");
+	CHECK_FAILS(open_output("/dev/null", false, &created), AMBER_ESYS, "refusing to overwrite");
+	fd = open_output("/dev/null", true, &created);
+	CHECK(fd >= 0 && !created);
+	close(fd);
+
+	/* amber consolidate makes its file through the same door. */
+	umask(0);
+	image_make(&im, 16 * 4096, 4096, 1);
+	info = test_info(&im, BKP_FULL, 1);
+	write_all("full.amb", &info, &im, 3, NULL);
+	CHECK_OK(run_cmd(consolidate_main, "consolidate", "full.amb", "--to", "syn.amb", NULL));
+	CHECK(!stat("syn.amb", &st) && (st.st_mode & 07777) == 0600);
+	image_free(&im);
 }
