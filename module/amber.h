@@ -45,6 +45,12 @@ enum amber_overflow {
 	AMBER_OVERFLOW_INVALIDATE,
 };
 
+enum amber_suspending {
+	AMBER_SUSPEND_NONE,
+	AMBER_SUSPEND_FLUSH,	/* presuspend of a plain suspend */
+	AMBER_SUSPEND_NOFLUSH,	/* presuspend of a noflush suspend */
+};
+
 enum amber_snap_state {
 	AMBER_SNAP_NONE,	/* no snapshot: writes pass (after tracking) */
 	AMBER_SNAP_ACTIVE,	/* first writes copy, the view reads */
@@ -65,6 +71,7 @@ enum amber_route {
 	AMBER_REMAP,		/* send it to the origin now */
 	AMBER_HELD,		/* parked: a later event sends it on */
 	AMBER_ENDED,		/* completed (or failed) here */
+	AMBER_REQUEUE,		/* cow.c only: to end for dm to requeue */
 };
 
 /* Hash buckets counting view reads in flight, by chunk. */
@@ -120,6 +127,7 @@ struct amber_volume {
 
 	/* The snapshot (cow.c), under ->cow_lock. */
 	struct mutex cow_lock;
+	enum amber_suspending suspending;
 	enum amber_snap_state state;
 	unsigned int view_gen;		/* bumped when state leaves ACTIVE */
 	enum amber_invalid_reason reason;
@@ -216,6 +224,8 @@ void amber_cow_worker(struct amber_volume *v);
 int amber_cow_can_start(struct amber_volume *v);
 void amber_cow_start(struct amber_volume *v, u64 epoch);
 int amber_cow_release(struct amber_volume *v, chunk_t first, u64 count);
+void amber_cow_presuspend(struct amber_volume *v, bool noflush);
+void amber_cow_resume(struct amber_volume *v);
 int amber_cow_drop(struct amber_volume *v);
 void amber_cow_invalidate(struct amber_volume *v,
 			  enum amber_invalid_reason reason);

@@ -198,6 +198,25 @@ static void amber_wait_for_readers(struct amber_volume *v, struct bio *bio)
 		amber_kick(v);
 }
 
+/*
+ * A first write found no free slot. Outside a suspend it waits for one (or,
+ * with overflow=invalidate, gives up the snapshot). A suspend must not wait
+ * for a release that may never come: a noflush suspend has dm requeue the
+ * write for after the resume, any other gives up the snapshot.
+ */
+static int amber_store_full(struct amber_volume *v, struct bio *bio)
+{
+	lockdep_assert_held(&v->cow_lock);
+	if (v->suspending == AMBER_SUSPEND_NOFLUSH)
+		return AMBER_REQUEUE;
+	if (v->overflow == AMBER_OVERFLOW_INVALIDATE || v->suspending) {
+		amber_cow_invalidate_locked(v, AMBER_REASON_STORE_FULL);
+		return AMBER_REMAP;
+	}
+	amber_wait_for_slot(v, bio);
+	return AMBER_HELD;
+}
+
 /* A copy for @c's first write, and room for it in ->index, before the lock. */
 static struct amber_copy *amber_copy_alloc(struct amber_volume *v, chunk_t c)
 {
@@ -225,14 +244,8 @@ static int amber_cow_begin(struct amber_volume *v, chunk_t c, struct bio *bio,
 	lockdep_assert_held(&v->cow_lock);
 	*copy = NULL;
 	slot = amber_slot_alloc(v);
-	if (slot < 0) {
-		if (v->overflow == AMBER_OVERFLOW_INVALIDATE) {
-			amber_cow_invalidate_locked(v, AMBER_REASON_STORE_FULL);
-			return AMBER_REMAP;
-		}
-		amber_wait_for_slot(v, bio);
-		return AMBER_HELD;
-	}
+	if (slot < 0)
+		return amber_store_full(v, bio);
 	new->v = v;
 	new->chunk = c;
 	new->slot = slot;
@@ -320,7 +333,11 @@ again:
 		xa_release(&v->index, c);
 		mempool_free(copy, &v->copy_pool);
 	}
-	if (r == AMBER_ENDED && discard)
+	if (r == AMBER_REQUEUE) {
+		bio->bi_status = BLK_STS_DM_REQUEUE;
+		r = AMBER_ENDED;
+	}
+	if (r == AMBER_ENDED)
 		bio_endio(bio);
 	if (r == AMBER_HELD)
 		atomic64_inc(&v->waited);
@@ -436,6 +453,37 @@ void amber_cow_worker(struct amber_volume *v)
 		amber_retry_readers(v);
 	if (amber_slot_waiters(v) && amber_slot_free_or_gone(v))
 		amber_retry(v, &v->slot_wait);
+}
+
+/*
+ * A suspend is starting (@noflush: dm requeues what we end with
+ * BLK_STS_DM_REQUEUE): the writes waiting for a free slot are requeued or,
+ * with the snapshot given up, sent on, and no write waits for one until
+ * amber_cow_resume().
+ */
+void amber_cow_presuspend(struct amber_volume *v, bool noflush)
+{
+	struct bio_list parked;
+	struct bio *bio;
+
+	mutex_lock(&v->cow_lock);
+	v->suspending = noflush ? AMBER_SUSPEND_NOFLUSH : AMBER_SUSPEND_FLUSH;
+	spin_lock_irq(&v->lock);
+	parked = v->slot_wait;
+	bio_list_init(&v->slot_wait);
+	spin_unlock_irq(&v->lock);
+	mutex_unlock(&v->cow_lock);
+
+	/* Each goes through the store-full rule above again. */
+	while ((bio = bio_list_pop(&parked)))
+		amber_writes_continue_one(v, bio);
+}
+
+void amber_cow_resume(struct amber_volume *v)
+{
+	mutex_lock(&v->cow_lock);
+	v->suspending = AMBER_SUSPEND_NONE;
+	mutex_unlock(&v->cow_lock);
 }
 
 /* Store full for block_timeout_ms with no slot freed: give up the view. */

@@ -584,6 +584,17 @@ static void amber_set_live(struct amber_volume *v, bool live)
 	mutex_unlock(&amber_registry_lock);
 }
 
+/* No write may hold the suspend for a free slot (cow.c). */
+static void amber_presuspend(struct dm_target *ti)
+{
+	amber_cow_presuspend(ti->private, dm_noflush_suspending(ti));
+}
+
+static void amber_presuspend_undo(struct dm_target *ti)
+{
+	amber_cow_resume(ti->private);
+}
+
 static void amber_postsuspend(struct dm_target *ti)
 {
 	struct amber_volume *v = ti->private;
@@ -621,6 +632,7 @@ static int amber_preresume(struct dm_target *ti)
 
 static void amber_resume(struct dm_target *ti)
 {
+	amber_cow_resume(ti->private);
 	amber_set_live(ti->private, true);
 }
 
@@ -642,6 +654,8 @@ static struct target_type amber_target = {
 	.dtr = amber_dtr,
 	.map = amber_map,
 	.end_io = amber_end_io,
+	.presuspend = amber_presuspend,
+	.presuspend_undo = amber_presuspend_undo,
 	.postsuspend = amber_postsuspend,
 	.preresume = amber_preresume,
 	.resume = amber_resume,
