@@ -140,7 +140,10 @@ static int amber_barrier_check(struct amber_volume *v)
 /*
  * Every write acknowledged before the barrier must be on stable media
  * before the image that holds it is backed up: the origin's volatile cache
- * may lose it in a power cut after the backup read it.
+ * may lose it in a power cut after the backup read it. The barrier flushes
+ * twice: once before the gates close, which writes back almost everything
+ * while writes still flow, and once with the gates closed and drained,
+ * which has only the last few writes to make durable.
  */
 static int amber_flush_origins(struct amber_volume **vols, unsigned int count)
 {
@@ -184,8 +187,9 @@ static int amber_record_epochs(struct amber_volume **vols, unsigned int count,
 }
 
 /*
- * Raise one barrier over @count volumes: close every gate, drain every
- * volume, flush every origin, record and cut every epoch, open every gate.
+ * Raise one barrier over @count volumes: flush every origin, close every
+ * gate, drain every volume, flush every origin again, record and cut every
+ * epoch, open every gate.
  * If a volume cannot start a snapshot, does not drain in time (or the
  * caller is killed), or its origin or store fails, no epoch is cut and
  * every gate opens again. The gates are never left closed.
@@ -205,6 +209,9 @@ int amber_barrier(struct amber_volume **vols, unsigned int count,
 		return r;
 	for (i = 0; i < count; i++)
 		amber_cbt_prepare_cut(vols[i]->cbt);
+	r = amber_flush_origins(vols, count);
+	if (r)
+		return r;
 
 	deadline = jiffies + msecs_to_jiffies(amber_drain_bound(vols, count,
 								timeout_ms));
