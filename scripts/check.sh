@@ -37,7 +37,7 @@ step() {
 
 # The tests of every path through the I/O and barrier code, short enough
 # for KASAN under TCG within CI's time.
-DEBUG_TESTS=${DEBUG_TESTS:-amber_table amber_view amber_overflow amber_faults amber_failslab}
+DEBUG_TESTS=${DEBUG_TESTS:-amber_table amber_view amber_overflow amber_faults amber_failslab amber_edges amber_cycle}
 
 # The host unit tests, one result each from their KTAP lines.
 userspace_tests() {
