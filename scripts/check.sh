@@ -53,14 +53,19 @@ userspace_tests() {
 	fi
 }
 
-# vm_run <name> <its results file> <command...>: a VM run's results, or
-# one failure when it ended before writing any.
+# vm_run <name> <its results file> <command...>: a VM run's results, and
+# one failure more when it ended before writing any, or failed without
+# recording a failure.
 vm_run() {
 	local name=$1 file=$2
 	shift 2
-	if ! "$@" && [ ! -s "$file" ]; then
-		result "$results" FAIL "$name" "the run ended before any result"
-		return
+	if ! "$@"; then
+		if [ ! -s "$file" ]; then
+			result "$results" FAIL "$name" "the run ended before any result"
+			return
+		fi
+		grep -q '^FAIL ' "$file" ||
+			result "$results" FAIL "$name" "the run failed with no failing result"
 	fi
 	files+=("$file")
 }

@@ -75,6 +75,17 @@ default_tests() {
 	return 0
 }
 
+# A selftests/*.sh without its run bit is taken for a helper and never run:
+# only lib.sh and *_lib.sh may be helpers, any other is a failure.
+unrunnable_tests() {
+	local f
+	for f in "$top"/selftests/*.sh; do
+		[ -x "$f" ] || [[ $f == */lib.sh || $f == *_lib.sh ]] ||
+			result "$1" FAIL "$kernel/$(test_name "$f")" "not executable: never run"
+	done
+	return 0
+}
+
 # Keep the tests named on the command line, in the default set's order.
 select_tests() {
 	local want=" $* " name path found=
@@ -421,6 +432,7 @@ main() {
 	sed -i -E '/\.crash\.sh$/d' "$tests"
 
 	: >"$dir/results"
+	unrunnable_tests "$dir/results"
 	if [ -s "$tests" ]; then
 		make_overlay "$dir/overlay" "$release" "$tests"
 		"$here/initramfs.sh" "$kernel" "$dir/overlay" "$dir/initramfs.cpio"
