@@ -53,7 +53,9 @@ scratch_wipe "$(dm_dev b-o2)"
 amber_volume b-one "$(dm_dev b-o1)" "$(dm_dev b-s1)"
 amber_volume b-two "$(dm_dev b-o2)" "$(dm_dev b-s2)"
 if modprobe dm-delay 2>/dev/null; then
-	dm_create b-slow "0 $(sectors "$(dm_dev b-o3)") delay $(dm_dev b-o3) 0 0 $(dm_dev b-o3) 0 2000"
+	# Writes wait 2 s, reads and flushes none: the barrier's first flush
+	# must not outwait the slow write it is to find in flight.
+	dm_create b-slow "0 $(sectors "$(dm_dev b-o3)") delay $(dm_dev b-o3) 0 0 $(dm_dev b-o3) 0 2000 $(dm_dev b-o3) 0 0"
 	amber_format "$(dm_dev b-s3)" "$(dm_dev b-slow)"
 	dm_create b-three "$(amber_table "$(dm_dev b-slow)" "$(dm_dev b-s3)" "$AMBER_CHUNK" drain_timeout_ms=300)"
 fi
