@@ -27,6 +27,7 @@
 #include <linux/hash.h>
 #include <linux/mempool.h>
 #include <linux/mm.h>
+#include <linux/slab.h>
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
 #include <linux/wait.h>
@@ -43,12 +44,6 @@ typedef u64 chunk_t;
 enum amber_overflow {
 	AMBER_OVERFLOW_BLOCK,
 	AMBER_OVERFLOW_INVALIDATE,
-};
-
-enum amber_suspending {
-	AMBER_SUSPEND_NONE,
-	AMBER_SUSPEND_FLUSH,	/* presuspend of a plain suspend */
-	AMBER_SUSPEND_NOFLUSH,	/* presuspend of a noflush suspend */
 };
 
 enum amber_snap_state {
@@ -102,7 +97,8 @@ struct amber_volume {
 	unsigned int intent_sectors;	/* write-intent region (cbt.c) */
 
 	struct workqueue_struct *wq;
-	struct work_struct worker;	/* drains the deferred lists below */
+	struct work_struct worker;	/* retries the parked writes below */
+	struct work_struct copy_work;	/* finishes the copies kcopyd ended */
 	struct delayed_work block_timeout;
 	struct dm_kcopyd_client *kcopyd;
 
@@ -127,9 +123,9 @@ struct amber_volume {
 
 	/* The snapshot (cow.c), under ->cow_lock. */
 	struct mutex cow_lock;
-	enum amber_suspending suspending;
+	bool suspending;		/* from presuspend to resume */
 	enum amber_snap_state state;
-	unsigned int view_gen;		/* bumped when state leaves ACTIVE */
+	unsigned int view_gen;		/* odd while state leaves ACTIVE (cow.c) */
 	enum amber_invalid_reason reason;
 	u64 epoch;			/* last barrier cut */
 	unsigned long *released;	/* chunk released by the backup */
@@ -224,7 +220,7 @@ void amber_cow_worker(struct amber_volume *v);
 int amber_cow_can_start(struct amber_volume *v);
 void amber_cow_start(struct amber_volume *v, u64 epoch);
 int amber_cow_release(struct amber_volume *v, chunk_t first, u64 count);
-void amber_cow_presuspend(struct amber_volume *v, bool noflush);
+void amber_cow_presuspend(struct amber_volume *v);
 void amber_cow_resume(struct amber_volume *v);
 int amber_cow_drop(struct amber_volume *v);
 void amber_cow_invalidate(struct amber_volume *v,

@@ -89,31 +89,56 @@ bool amber_cbt_loaded(struct amber_cbt *cbt)
 }
 
 /*
- * A map write failed: the maps up to the current epoch can no longer be
- * trusted. Say so on the store if it still takes writes; the next backup
- * must be a full one. Origin writes go on regardless.
+ * Record on the store that no map up to the current epoch can be trusted
+ * (cbt_valid_from past it). Maps that were never loaded do not know the
+ * current epoch: the superblock is read again for it first (it has no
+ * change of ours to lose). The cached superblock keeps the mark even when
+ * the write fails, so the next superblock write (a barrier's, which must
+ * succeed) carries it. @clean: a suspend, after which no write can come
+ * (the untrusted maps need no exact copy). Returns the write's result.
  */
-static void amber_cbt_fail(struct amber_cbt *cbt)
+static int amber_cbt_record_failure(struct amber_cbt *cbt, bool clean)
 {
 	struct amber_store *s = cbt->store;
 	u64 epoch;
+	int r;
 
+	if (!cbt->loaded) {
+		r = amber_store_reread(s);
+		if (r)
+			return r;
+	}
+	mutex_lock(&s->sb_lock);
+	epoch = cbt->loaded ? amber_cbt_epoch(cbt) : le64_to_cpu(s->sb->epoch);
+	s->sb->flags |= cpu_to_le32(AMBER_SB_CBT_FAILED);
+	if (clean)
+		s->sb->flags |= cpu_to_le32(AMBER_SB_CLEAN);
+	if (le64_to_cpu(s->sb->cbt_valid_from) <= epoch)
+		s->sb->cbt_valid_from = cpu_to_le64(epoch + 1);
+	r = amber_store_commit(s);
+	mutex_unlock(&s->sb_lock);
+	return r;
+}
+
+/*
+ * A map write failed, or writes passed while the maps could not be kept:
+ * the maps up to the current epoch can no longer be trusted. Say so on the
+ * store if it still takes writes; the next backup must be a full one.
+ * Origin writes go on regardless.
+ */
+void amber_cbt_fail(struct amber_cbt *cbt)
+{
 	spin_lock(&cbt->lock);
 	if (cbt->failed) {
 		spin_unlock(&cbt->lock);
 		return;
 	}
 	cbt->failed = true;
-	epoch = cbt->epoch;
 	spin_unlock(&cbt->lock);
 
 	DMERR("%s: change map write failed: the next backup must be full",
 	      dm_device_name(cbt->v->md));
-	mutex_lock(&s->sb_lock);
-	s->sb->flags |= cpu_to_le32(AMBER_SB_CBT_FAILED);
-	s->sb->cbt_valid_from = cpu_to_le64(epoch + 1);
-	amber_store_commit(s);
-	mutex_unlock(&s->sb_lock);
+	amber_cbt_record_failure(cbt, false);
 }
 
 static unsigned long amber_region_first(struct amber_cbt *cbt,
@@ -489,9 +514,11 @@ int amber_cbt_load(struct amber_cbt *cbt)
 	memcpy(cbt->durable, cbt->mem, cbt->map_bytes);
 	cbt->epoch = epoch;
 	r = amber_cbt_set_clean(cbt, false);
-	if (!r)
-		cbt->loaded = true;
-	return r;
+	if (r)
+		return r;
+	cbt->loaded = true;
+	/* Writes passed untracked while the store could not be read. */
+	return READ_ONCE(cbt->failed) ? amber_cbt_record_failure(cbt, false) : 0;
 }
 
 int amber_cbt_suspend(struct amber_cbt *cbt)
@@ -500,8 +527,11 @@ int amber_cbt_suspend(struct amber_cbt *cbt)
 
 	flush_work(&cbt->commit_work);
 	flush_work(&cbt->writeout_work);
+	/* A reload reads the store: it must know what these maps missed. */
 	if (READ_ONCE(cbt->failed))
-		return -EIO;
+		return amber_cbt_record_failure(cbt, true);
+	if (!cbt->loaded)
+		return 0;	/* never resumed: nothing was written */
 	/*
 	 * The exact map replaces the regions on the store: from now on only
 	 * its bits are durable, whether or not the write below completes (each
@@ -519,18 +549,6 @@ int amber_cbt_suspend(struct amber_cbt *cbt)
 int amber_cbt_resume(struct amber_cbt *cbt)
 {
 	return amber_cbt_set_clean(cbt, false);
-}
-
-void amber_cbt_store_failed(struct amber_cbt *cbt)
-{
-	if (cbt->loaded) {
-		amber_cbt_fail(cbt);
-		return;
-	}
-	/* Nothing of the store is known: leave it as it is. */
-	spin_lock(&cbt->lock);
-	cbt->failed = true;
-	spin_unlock(&cbt->lock);
 }
 
 int amber_cbt_create(struct amber_volume *v, struct amber_store *store,

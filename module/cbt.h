@@ -32,11 +32,12 @@ int amber_cbt_suspend(struct amber_cbt *cbt);
 int amber_cbt_resume(struct amber_cbt *cbt);
 
 /*
- * The store failed under the maps (at load or resume): tracking is invalid
- * from now on, which the superblock records if it still takes a write and
- * the maps were loaded. Origin writes go on untracked.
+ * The maps cannot be kept (a map write failed, or the store failed at load
+ * or resume): tracking is invalid up to the current epoch, which the
+ * superblock records as soon as it takes a write, at the latest at the next
+ * load, suspend or barrier. Origin writes go on untracked.
  */
-void amber_cbt_store_failed(struct amber_cbt *cbt);
+void amber_cbt_fail(struct amber_cbt *cbt);
 
 u64 amber_cbt_epoch(struct amber_cbt *cbt);
 

@@ -102,16 +102,20 @@ static void amber_cow_clear(struct amber_volume *v)
 /*
  * The snapshot stops being active: the writes that see it pass straight to
  * the origin, and may overtake a view read already sent there. Such a read
- * must fail rather than return what they wrote: the view's end_io compares
- * the generation it started in (view.c).
+ * must fail rather than return what they wrote. The view generation is odd
+ * while the state changes: a view read that starts then fails at once, one
+ * that started before fails in its end_io, which finds another generation
+ * (view.c).
  */
 static void amber_cow_end_active(struct amber_volume *v,
 				 enum amber_snap_state state)
 {
 	lockdep_assert_held(&v->cow_lock);
 	WRITE_ONCE(v->view_gen, v->view_gen + 1);
-	smp_wmb();	/* pairs with smp_rmb() in amber_view_end_io() */
+	smp_wmb();	/* pairs with smp_rmb() in amber_view_map() */
 	WRITE_ONCE(v->state, state);
+	smp_wmb();
+	WRITE_ONCE(v->view_gen, v->view_gen + 1);
 }
 
 static void amber_cow_invalidate_locked(struct amber_volume *v,
@@ -150,7 +154,7 @@ static void amber_copy_done(int read_err, unsigned long write_err,
 	spin_lock_irqsave(&v->lock, flags);
 	list_add_tail(&copy->done, &v->copies_done);
 	spin_unlock_irqrestore(&v->lock, flags);
-	amber_kick(v);
+	queue_work(v->wq, &v->copy_work);
 }
 
 static void amber_copy_start(struct amber_volume *v, struct amber_copy *copy)
@@ -207,7 +211,8 @@ static void amber_wait_for_readers(struct amber_volume *v, struct bio *bio)
 static int amber_store_full(struct amber_volume *v, struct bio *bio)
 {
 	lockdep_assert_held(&v->cow_lock);
-	if (v->suspending == AMBER_SUSPEND_NOFLUSH)
+	/* dm, not us, knows whether it still requeues (an interrupted suspend). */
+	if (v->suspending && dm_noflush_suspending(v->ti))
 		return AMBER_REQUEUE;
 	if (v->overflow == AMBER_OVERFLOW_INVALIDATE || v->suspending) {
 		amber_cow_invalidate_locked(v, AMBER_REASON_STORE_FULL);
@@ -446,9 +451,17 @@ static bool amber_slot_free_or_gone(struct amber_volume *v)
 	return r;
 }
 
+/*
+ * Finished copies have a work item of their own: the writes ->worker
+ * retries may wait in mempool_alloc() for the copies they free.
+ */
+static void amber_copy_worker(struct work_struct *work)
+{
+	amber_finish_copies(container_of(work, struct amber_volume, copy_work));
+}
+
 void amber_cow_worker(struct amber_volume *v)
 {
-	amber_finish_copies(v);
 	if (atomic_read(&v->readers_wanted))
 		amber_retry_readers(v);
 	if (amber_slot_waiters(v) && amber_slot_free_or_gone(v))
@@ -456,18 +469,17 @@ void amber_cow_worker(struct amber_volume *v)
 }
 
 /*
- * A suspend is starting (@noflush: dm requeues what we end with
- * BLK_STS_DM_REQUEUE): the writes waiting for a free slot are requeued or,
- * with the snapshot given up, sent on, and no write waits for one until
- * amber_cow_resume().
+ * A suspend is starting: the writes waiting for a free slot are requeued
+ * (noflush) or, with the snapshot given up, sent on, and no write waits for
+ * one until amber_cow_resume().
  */
-void amber_cow_presuspend(struct amber_volume *v, bool noflush)
+void amber_cow_presuspend(struct amber_volume *v)
 {
 	struct bio_list parked;
 	struct bio *bio;
 
 	mutex_lock(&v->cow_lock);
-	v->suspending = noflush ? AMBER_SUSPEND_NOFLUSH : AMBER_SUSPEND_FLUSH;
+	v->suspending = true;
 	spin_lock_irq(&v->lock);
 	parked = v->slot_wait;
 	bio_list_init(&v->slot_wait);
@@ -482,7 +494,7 @@ void amber_cow_presuspend(struct amber_volume *v, bool noflush)
 void amber_cow_resume(struct amber_volume *v)
 {
 	mutex_lock(&v->cow_lock);
-	v->suspending = AMBER_SUSPEND_NONE;
+	v->suspending = false;
 	mutex_unlock(&v->cow_lock);
 }
 
@@ -587,7 +599,7 @@ int amber_cow_release(struct amber_volume *v, chunk_t first, u64 count)
 {
 	struct amber_busy_slot busy[AMBER_RELEASE_BATCH];
 	chunk_t end = first + count, next = first, c;
-	unsigned int n, i;
+	unsigned int n, i, gen;
 	u64 newly = 0;
 	int r = 0;
 
@@ -606,6 +618,9 @@ int amber_cow_release(struct amber_volume *v, chunk_t first, u64 count)
 		newly++;
 	}
 	atomic64_add(newly, &v->released_count);
+	/* Released before unmapped: pairs with smp_rmb() in the view. */
+	smp_wmb();
+	gen = v->view_gen;
 	while (next < end) {
 		n = amber_release_unmap(v, &next, end, busy);
 		if (!n)
@@ -616,6 +631,11 @@ int amber_cow_release(struct amber_volume *v, chunk_t first, u64 count)
 		mutex_lock(&v->cow_lock);
 		for (i = 0; i < n; i++)
 			amber_slot_free(v, busy[i].slot);
+		/* Dropped meanwhile: the index may be the next snapshot's. */
+		if (v->view_gen != gen) {
+			r = -ESTALE;
+			break;
+		}
 	}
 	amber_kick(v);
 out:
@@ -667,6 +687,7 @@ int amber_cow_init(struct amber_volume *v)
 
 	mutex_init(&v->cow_lock);
 	xa_init(&v->index);
+	INIT_WORK(&v->copy_work, amber_copy_worker);
 	INIT_DELAYED_WORK(&v->block_timeout, amber_block_timeout);
 	v->nr_slots = v->store->nr_slots;
 	v->released = amber_bitmap_zalloc(v->nr_chunks);

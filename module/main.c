@@ -6,6 +6,7 @@
 #include <linux/module.h>
 #include <linux/rculist.h>
 #include "amber.h"
+#include "store.h"
 
 /*
  * Every constructed amber volume, so that views and the control device can
@@ -16,8 +17,9 @@ DEFINE_MUTEX(amber_registry_lock);
 static LIST_HEAD(amber_volumes);
 
 /*
- * -EBUSY when another dm device has a volume on the same store: two tables
- * of one device (a reload) share it, two devices never do.
+ * -EBUSY when another dm device has a volume on the same store (the same
+ * device, or a store with the same uuid, say through another path): two
+ * tables of one device (a reload) share it, two devices never do.
  */
 int amber_register(struct amber_volume *v)
 {
@@ -27,7 +29,9 @@ int amber_register(struct amber_volume *v)
 	mutex_lock(&amber_registry_lock);
 	list_for_each_entry(other, &amber_volumes, registry) {
 		if (other->md != v->md &&
-		    other->store_dev->bdev == v->store_dev->bdev) {
+		    (other->store_dev->bdev == v->store_dev->bdev ||
+		     !memcmp(other->store->sb->uuid, v->store->sb->uuid,
+			     sizeof(v->store->sb->uuid)))) {
 			r = -EBUSY;
 			break;
 		}

@@ -483,10 +483,13 @@ static void amber_status(struct dm_target *ti, status_type_t type,
 	struct amber_volume *v = ti->private;
 	const char *overflow = v->overflow == AMBER_OVERFLOW_BLOCK ?
 			       "block" : "invalidate";
+	const char *cbt;
 	unsigned int sz = 0;
 
 	switch (type) {
 	case STATUSTYPE_INFO:
+		/* Not under cow_lock: it may wait for a superblock write. */
+		cbt = amber_cbt_state(v->cbt);
 		mutex_lock(&v->cow_lock);
 		DMEMIT("%s %llu %llu %llu/%llu %lld %lld %lld %s %s %s",
 		       amber_state_name(v), v->epoch,
@@ -494,8 +497,8 @@ static void amber_status(struct dm_target *ti, status_type_t type,
 		       v->slots_used, v->nr_slots,
 		       atomic64_read(&v->copied),
 		       atomic64_read(&v->released_count),
-		       atomic64_read(&v->waited), overflow,
-		       amber_cbt_state(v->cbt), amber_reason_name(v->reason));
+		       atomic64_read(&v->waited), overflow, cbt,
+		       amber_reason_name(v->reason));
 		mutex_unlock(&v->cow_lock);
 		break;
 	case STATUSTYPE_TABLE:
@@ -587,7 +590,7 @@ static void amber_set_live(struct amber_volume *v, bool live)
 /* No write may hold the suspend for a free slot (cow.c). */
 static void amber_presuspend(struct dm_target *ti)
 {
-	amber_cow_presuspend(ti->private, dm_noflush_suspending(ti));
+	amber_cow_presuspend(ti->private);
 }
 
 static void amber_presuspend_undo(struct dm_target *ti)
@@ -600,8 +603,8 @@ static void amber_postsuspend(struct dm_target *ti)
 	struct amber_volume *v = ti->private;
 
 	amber_set_live(v, false);
-	if (amber_cbt_loaded(v->cbt) && amber_cbt_suspend(v->cbt))
-		DMWARN("%s: could not write the change map at suspend: it will be a superset",
+	if (amber_cbt_suspend(v->cbt))
+		DMWARN("%s: could not write the change map at suspend: it will be a superset, or marked invalid",
 		       dm_device_name(v->md));
 }
 
@@ -624,7 +627,7 @@ static int amber_preresume(struct dm_target *ti)
 	if (r) {
 		DMERR("%s: the store failed at resume (%d): change tracking is invalid, the origin goes on",
 		      dm_device_name(v->md), r);
-		amber_cbt_store_failed(v->cbt);
+		amber_cbt_fail(v->cbt);
 		amber_cow_invalidate(v, AMBER_REASON_STORE_IO_ERROR);
 	}
 	return 0;

@@ -54,6 +54,7 @@ static bool amber_view_untouched(struct amber_volume *v, chunk_t first,
 
 	if (find_next_bit(v->released, first + nr, first) < first + nr)
 		return false;
+	smp_rmb();	/* released, then unmapped: amber_cow_release() */
 	return !xa_find(&v->index, &idx, first + nr - 1, XA_PRESENT);
 }
 
@@ -71,6 +72,7 @@ static int amber_view_route(struct amber_volume *v, struct bio *bio,
 		bio_io_error(bio);
 		return DM_MAPIO_SUBMITTED;
 	}
+	smp_rmb();	/* released, then unmapped: amber_cow_release() */
 	entry = xa_load(&v->index, c);
 	if (xa_is_value(entry)) {
 		sector_t offset = bio->bi_iter.bi_sector & (v->chunk_sectors - 1);
@@ -137,6 +139,11 @@ static int amber_view_map(struct dm_target *ti, struct bio *bio)
 	smp_mb__after_atomic();
 	pb->gen = READ_ONCE(v->view_gen);
 	smp_rmb();	/* the generation, then the state it goes with */
+	if (pb->gen & 1) {
+		/* The snapshot is ending (cow.c, amber_cow_end_active()). */
+		bio_io_error(bio);
+		return DM_MAPIO_SUBMITTED;
+	}
 	if (pb->nr > 1) {
 		if (READ_ONCE(v->state) == AMBER_SNAP_ACTIVE &&
 		    amber_view_untouched(v, pb->first, pb->nr)) {
