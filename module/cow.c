@@ -114,7 +114,7 @@ static void amber_cow_end_active(struct amber_volume *v,
 	WRITE_ONCE(v->view_gen, v->view_gen + 1);
 	smp_wmb();	/* pairs with smp_rmb() in amber_view_map() */
 	WRITE_ONCE(v->state, state);
-	smp_wmb();
+	smp_wmb();	/* the state, then the even generation */
 	WRITE_ONCE(v->view_gen, v->view_gen + 1);
 }
 

@@ -197,6 +197,9 @@ enum amber_feature {
 	AMBER_NR_FEATURES,
 };
 
+#define AMBER_FEATURE_KEYS \
+	"overflow=, block_timeout_ms=, drain_timeout_ms=, intent_sectors="
+
 static const char * const amber_feature_keys[AMBER_NR_FEATURES] = {
 	[AMBER_FEATURE_OVERFLOW] = "overflow=",
 	[AMBER_FEATURE_BLOCK_TIMEOUT] = "block_timeout_ms=",
@@ -232,7 +235,7 @@ static int amber_parse_feature(struct amber_volume *v, const char *arg,
 			break;
 	}
 	if (!val) {
-		*error = "unknown feature: expected overflow=, block_timeout_ms=, drain_timeout_ms=, intent_sectors=";
+		*error = "unknown feature: expected " AMBER_FEATURE_KEYS;
 		return -EINVAL;
 	}
 	if (__test_and_set_bit(f, seen)) {
@@ -384,7 +387,7 @@ static int amber_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		goto bad_args;
 	v->nr_chunks = DIV_ROUND_UP_ULL(ti->len, v->chunk_sectors);
 	if (v->nr_chunks > AMBER_MAX_CHUNKS) {
-		ti->error = "the origin has more than 2^31 chunks (8 TiB at 4 KiB chunks): use larger chunks";
+		ti->error = "the origin has more than 2^31 chunks: use larger chunks";
 		r = -EINVAL;
 		goto bad_args;
 	}
@@ -604,7 +607,7 @@ static void amber_postsuspend(struct dm_target *ti)
 
 	amber_set_live(v, false);
 	if (amber_cbt_suspend(v->cbt))
-		DMWARN("%s: could not write the change map at suspend: it will be a superset, or marked invalid",
+		DMWARN("%s: could not write the change map at suspend",
 		       dm_device_name(v->md));
 }
 
@@ -625,7 +628,7 @@ static int amber_preresume(struct dm_target *ti)
 			v->epoch = amber_cbt_epoch(v->cbt);
 	}
 	if (r) {
-		DMERR("%s: the store failed at resume (%d): change tracking is invalid, the origin goes on",
+		DMERR("%s: the store failed at resume (%d): tracking invalid",
 		      dm_device_name(v->md), r);
 		amber_cbt_fail(v->cbt);
 		amber_cow_invalidate(v, AMBER_REASON_STORE_IO_ERROR);
