@@ -34,12 +34,13 @@ a=$(dm_dev mw-a)
 b=$(dm_dev mw-b)
 log=$(dm_dev mw-log)
 
-# mw-b's origin: reads at once, writes after 30 s (the debug kernel takes
-# seconds from the write to the crash point).
+# mw-b's origin: reads and flushes at once, writes after 30 s (the debug
+# kernel takes seconds from the write to the crash point). A delayed flush
+# would hold the barrier in its first flush, before the gates close.
 slow_origin() {
 	local o
 	o=$(dm_dev mw-bo)
-	dm_create mw-slow "0 $(sectors "$o") delay $o 0 0 $o 0 30000"
+	dm_create mw-slow "0 $(sectors "$o") delay $o 0 0 $o 0 30000 $o 0 0"
 }
 
 volumes() {
