@@ -87,10 +87,11 @@ static int check_peeked(const struct bkp_info *info, const struct bkp_summary *s
 	if (s->file_bytes != size)
 		return fail(AMBER_EDATA, "file is %" PRIu64 " bytes, the trailer says %" PRIu64
 			    " (truncated or extended)", size, s->file_bytes);
-	if (s->index_offset < sizeof(struct disk_header) ||
+	/* Each term is bounded before it is added: a lying trailer must not wrap. */
+	if (s->index_offset < sizeof(struct disk_header) || s->index_offset > index_end ||
 	    s->index_entries > index_end / sizeof(struct disk_index_entry) ||
-	    s->index_offset + sizeof(struct disk_index_head) +
-	    s->index_entries * sizeof(struct disk_index_entry) != index_end)
+	    index_end - s->index_offset != sizeof(struct disk_index_head) +
+	    s->index_entries * sizeof(struct disk_index_entry))
 		return fail(AMBER_EDATA, "index position and size do not fit the file");
 	if (s->records > info->geo.nr_chunks || s->logical_bytes > info->geo.volume_bytes ||
 	    (info->kind == BKP_FULL && s->records != info->geo.nr_chunks))

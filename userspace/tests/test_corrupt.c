@@ -267,6 +267,56 @@ TEST(corrupt_foreign_files_and_versions)
 	free(file);
 }
 
+/*
+ * A trailer whose index offset plus index size wraps past 2^64 to land on
+ * the trailer. An incremental of three chunks on a volume of 4096 lets the
+ * trailer claim as many entries as the file could hold; the file is padded
+ * before its trailer until that many overshoot it, and the offset wraps.
+ */
+TEST(corrupt_index_position_that_wraps_is_refused)
+{
+	static const uint64_t changed[] = { 3, 1000, 4000 };
+	const uint64_t head = sizeof(struct disk_index_head);
+	const uint64_t entry = sizeof(struct disk_index_entry);
+	struct bkp_summary full = { 0 }, s, peeked;
+	struct disk_trailer trailer;
+	struct bkp_info info;
+	uint64_t index_end, entries;
+	size_t len, pad = 0;
+	struct image im;
+	uint8_t *file;
+	int fd;
+
+	image_make(&im, 4096 * 4096, 4096, 13);
+	info = test_info(&im, BKP_INCREMENTAL, 2);
+	set_parent(&info, 1, &full);
+	write_chunks("a.amb", &info, &im, changed, NULL, 3, 3, &s);
+	image_free(&im);
+	file = file_get("a.amb", &len);
+	memcpy(&trailer, file + len - sizeof(trailer), sizeof(trailer));
+	while ((len - sizeof(trailer) + pad) % entry >= head)
+		pad++;
+	file = realloc(file, len + pad);
+	memset(file + len - sizeof(trailer), 0, pad);
+	len += pad;
+	index_end = len - sizeof(trailer);
+	entries = index_end / entry;
+	trailer.records = htole64(entries);
+	trailer.index_entries = htole64(entries);
+	trailer.index_offset = htole64(index_end - head - entries * entry);
+	trailer.file_bytes = htole64(len);
+	trailer.csum = htole64(XXH3_64bits(&trailer, offsetof(struct disk_trailer, csum)));
+	memcpy(file + index_end, &trailer, sizeof(trailer));
+	file_put("wrap.amb", file, len);
+	CHECK(le64toh(trailer.index_offset) > index_end);
+	CHECK(entries < 4096);
+
+	fd = open("wrap.amb", O_RDONLY);
+	CHECK_FAILS(bkp_peek(fd, &info, &peeked), AMBER_EDATA, "index position");
+	close(fd);
+	free(file);
+}
+
 TEST(corrupt_trailing_data_and_lying_trailers)
 {
 	struct disk_trailer *t;
