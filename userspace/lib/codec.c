@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <stdlib.h>
 #include <xxhash.h>
+#define ZSTD_STATIC_LINKING_ONLY	/* ZSTD_getFrameHeader() */
 #include <zstd.h>
 
 #include "codec.h"
@@ -111,8 +112,7 @@ struct chunk_decoder *chunk_decoder_new(const struct geometry *g)
 		goto fail;
 	}
 	d->zstd = ZSTD_createDCtx();
-	if (!d->zstd || ZSTD_isError(ZSTD_DCtx_setParameter(d->zstd,
-			ZSTD_d_windowLogMax, ZSTD_WINDOW_LOG_MAX))) {
+	if (!d->zstd) {
 		fail(AMBER_ESYS, "cannot set up zstd");
 		goto fail;
 	}
@@ -124,11 +124,44 @@ fail:
 	return NULL;
 }
 
+/*
+ * The payload is zstd frames and nothing else: no skippable frame, none
+ * whose window is above ZSTD_WINDOW_LOG_MAX. ZSTD_decompressDCtx() would
+ * skip the first and ignores the window limit (only streaming applies it),
+ * so each frame header is read here first.
+ */
+static int check_frames(const struct bkp_record *rec)
+{
+	const uint8_t *p = rec->payload;
+	size_t left = rec->stored_bytes, frame;
+	ZSTD_frameHeader h;
+	int i;
+
+	for (i = 0; left; i++, p += frame, left -= frame) {
+		if (ZSTD_getFrameHeader(&h, p, left))
+			return fail(AMBER_EDATA, "zstd frame %d: no valid frame header", i);
+		if (h.frameType != ZSTD_frame)
+			return fail(AMBER_EDATA, "zstd frame %d: a skippable frame", i);
+		if (h.windowSize > 1ULL << ZSTD_WINDOW_LOG_MAX)
+			return fail(AMBER_EDATA, "zstd frame %d: window of %llu bytes, above %u",
+				    i, (unsigned long long)h.windowSize,
+				    1U << ZSTD_WINDOW_LOG_MAX);
+		frame = ZSTD_findFrameCompressedSize(p, left);
+		if (ZSTD_isError(frame))
+			return fail(AMBER_EDATA, "zstd frame %d does not decode: %s", i,
+				    ZSTD_getErrorName(frame));
+	}
+	return 0;
+}
+
 static int decompress(struct chunk_decoder *d, struct bkp_record *rec)
 {
-	size_t n = ZSTD_decompressDCtx(d->zstd, d->content, rec->length,
-				       rec->payload, rec->stored_bytes);
+	size_t n;
 
+	if (check_frames(rec))
+		return -1;
+	n = ZSTD_decompressDCtx(d->zstd, d->content, rec->length,
+				rec->payload, rec->stored_bytes);
 	if (ZSTD_isError(n))
 		return fail(AMBER_EDATA, "zstd payload does not decode: %s",
 			    ZSTD_getErrorName(n));

@@ -3,7 +3,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <xxhash.h>
+#define ZSTD_STATIC_LINKING_ONLY	/* ZSTD_c_contentSizeFlag */
+#include <zstd.h>
 
+#include "codec.h"
+#include "digest.h"
 #include "harness.h"
 #include "helpers.h"
 #include "layout.h"
@@ -315,6 +319,73 @@ TEST(corrupt_index_position_that_wraps_is_refused)
 	CHECK_FAILS(bkp_peek(fd, &info, &peeked), AMBER_EDATA, "index position");
 	close(fd);
 	free(file);
+}
+
+/* zstd of @src with a 16 MiB window written in its frame header. */
+static size_t compress_wide(void *dst, size_t cap, const void *src, size_t len)
+{
+	ZSTD_CCtx *c = ZSTD_createCCtx();
+	ZSTD_outBuffer out = { dst, cap, 0 };
+	ZSTD_inBuffer in = { src, len, 0 };
+
+	CHECK(c);
+	ZSTD_CCtx_setParameter(c, ZSTD_c_windowLog, 24);
+	ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, 0);
+	/* Streamed, the size is not known up front and the window stays. */
+	CHECK(!ZSTD_isError(ZSTD_compressStream2(c, &out, &in, ZSTD_e_continue)));
+	CHECK(ZSTD_compressStream2(c, &out, &in, ZSTD_e_end) == 0);
+	ZSTD_freeCCtx(c);
+	return out.pos;
+}
+
+/* chunk_decode() of a 4 KiB zstd record whose payload is @payload. */
+static int decode_payload(const uint8_t *content, const void *payload, size_t len)
+{
+	struct bkp_record rec = {
+		.codec = CODEC_ZSTD, .length = 4096, .stored_bytes = len,
+		.payload = payload, .payload_csum = XXH3_64bits(payload, len),
+	};
+	struct leaf_hasher *h = leaf_hasher_new();
+	struct chunk_decoder *d;
+	struct geometry g;
+	int ret;
+
+	CHECK_OK(geometry_init(&g, 4 * 4096, 4096));
+	CHECK(h && (d = chunk_decoder_new(&g)));
+	CHECK_OK(leaf_hash(h, content, 4096, rec.leaf));
+	ret = chunk_decode(d, &rec);
+	if (!ret)
+		CHECK(!memcmp(rec.data, content, 4096));
+	chunk_decoder_free(d);
+	leaf_hasher_free(h);
+	return ret;
+}
+
+/*
+ * Payloads that decode to the right content but break the format's zstd
+ * rules: a skippable frame in front, a window above 1 MiB.
+ */
+TEST(corrupt_zstd_payloads_outside_the_rules_are_refused)
+{
+	static const uint8_t skippable[12] = { 0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0 };
+	uint8_t content[4096], payload[8192];
+	size_t i, n;
+
+	for (i = 0; i < sizeof(content); i++)
+		content[i] = "amber zstd frames "[i % 18];
+	n = ZSTD_compress(payload, sizeof(payload), content, sizeof(content), 3);
+	CHECK(!ZSTD_isError(n));
+	CHECK_OK(decode_payload(content, payload, n));
+
+	memcpy(payload, skippable, sizeof(skippable));
+	n = ZSTD_compress(payload + sizeof(skippable), sizeof(payload) - sizeof(skippable),
+			  content, sizeof(content), 3);
+	CHECK_FAILS(decode_payload(content, payload, sizeof(skippable) + n), AMBER_EDATA,
+		    "zstd frame 0: a skippable frame");
+
+	n = compress_wide(payload, sizeof(payload), content, sizeof(content));
+	CHECK_FAILS(decode_payload(content, payload, n), AMBER_EDATA,
+		    "zstd frame 0: window of 16777216 bytes, above 1048576");
 }
 
 TEST(corrupt_trailing_data_and_lying_trailers)
