@@ -144,6 +144,34 @@ int catalog_parse_line(const char *line, struct cat_entry *e)
 	return 0;
 }
 
+/*
+ * Every incremental's parent is listed, and is a backup of the same volume
+ * in the same group from an earlier set. Set numbers then fall along every
+ * chain, so no chain is a cycle, and each ends in a full: what retention
+ * and restore walk always ends.
+ */
+static int check_parents(const struct catalog *cat, const char *path)
+{
+	const struct cat_entry *e, *p;
+	size_t i;
+
+	for (i = 0; i < cat->n; i++) {
+		e = &cat->e[i];
+		if (e->kind == BKP_FULL)
+			continue;
+		p = catalog_find_file(cat, e->parent);
+		if (!p)
+			return fail(AMBER_EDATA, "%s: %s needs %s, which is not listed",
+				    path, e->file, e->parent);
+		if (strcmp(p->group, e->group) || strcmp(p->volume, e->volume) ||
+		    p->set >= e->set)
+			return fail(AMBER_EDATA, "%s: %s's parent %s is not an earlier "
+				    "backup of %s/%s", path, e->file, e->parent, e->group,
+				    e->volume);
+	}
+	return 0;
+}
+
 int catalog_load(struct catalog *cat)
 {
 	char path[PATH_MAX + 16], line[1100];
@@ -182,7 +210,7 @@ int catalog_load(struct catalog *cat)
 		return fail_errno(AMBER_ESYS, "%s", path);
 	}
 	fclose(f);
-	return 0;
+	return check_parents(cat, path);
 }
 
 static int sync_dir(const char *dir)

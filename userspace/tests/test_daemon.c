@@ -298,6 +298,43 @@ TEST(daemon_catalog_refuses_damage)
 	catalog_free(&cat);
 }
 
+/* catalog_load() of the lines @a and @b under a header. */
+static int load_two(const char *a, const char *b)
+{
+	struct catalog cat;
+	char text[600];
+	int ret;
+
+	snprintf(text, sizeof(text), "# header\n%s\n%s\n", a, b);
+	file_put("catalog", text, strlen(text));
+	catalog_init(&cat, ".");
+	ret = catalog_load(&cat);
+	catalog_free(&cat);
+	return ret;
+}
+
+#define DIGEST "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+
+/* A cycle, a missing parent, a parent from elsewhere: refused at load. */
+TEST(daemon_catalog_refuses_broken_chains)
+{
+	static const char full[] = "1 pg wal full 3 - 10 2023-11-14T22:13:22Z " DIGEST " pg/a";
+
+	CHECK_FAILS(load_two("1 pg wal incremental 3 pg/b 10 2023-11-14T22:13:22Z " DIGEST
+			     " pg/a",
+			     "2 pg wal incremental 4 pg/a 10 2023-11-14T22:13:22Z " DIGEST
+			     " pg/b"), AMBER_EDATA,
+		    "./catalog: pg/a's parent pg/b is not an earlier backup of pg/wal");
+	CHECK_FAILS(load_two(full, "2 pg wal incremental 4 pg/c 10 2023-11-14T22:13:22Z "
+			     DIGEST " pg/b"), AMBER_EDATA,
+		    "./catalog: pg/b needs pg/c, which is not listed");
+	CHECK_FAILS(load_two(full, "2 pg data incremental 4 pg/a 10 2023-11-14T22:13:22Z "
+			     DIGEST " pg/b"), AMBER_EDATA,
+		    "pg/b's parent pg/a is not an earlier backup of pg/data");
+	CHECK_OK(load_two(full, "2 pg wal incremental 4 pg/a 10 2023-11-14T22:13:22Z "
+			  DIGEST " pg/b"));
+}
+
 TEST(daemon_full_every_n)
 {
 	/* full_every 3: F I I F I I F ... */
