@@ -71,6 +71,11 @@ check_refuses_bad_configuration() {
 	sed "s|^backup_dir = .*|backup_dir = /nonexistent-dir|" "$conf" >bad.conf
 	refused 1 "backup_dir /nonexistent-dir is not a directory: create it" amberd --config bad.conf
 	[ ! -e /nonexistent-dir ]
+	mkdir -m 0777 "$PWD/open-dir"
+	sed "s|^backup_dir = .*|backup_dir = $PWD/open-dir|" "$conf" >bad.conf
+	refused 1 "backup_dir $PWD/open-dir is not safe .*writable by its group or by everyone" \
+		amberd --config bad.conf
+	rmdir "$PWD/open-dir"
 	refused 2 "unknown option --bogus" amberd --bogus
 }
 

@@ -1089,6 +1089,10 @@ static int setup_backup_dir(void)
 		return fail(AMBER_ESYS, "backup_dir %s is not a directory: create it (mkdir -m 700"
 			    " %s) or mount its file system before amberd starts", conf.backup_dir,
 			    conf.backup_dir);
+	/* Whole database images live here: no one else may plant or swap a file. */
+	if (check_trusted_dir(conf.backup_dir))
+		return error_prefix("backup_dir %s is not safe (chown root, chmod go-w): ",
+				    conf.backup_dir);
 	catalog_init(&cat, conf.backup_dir);
 	if (catalog_load(&cat))
 		return error_prefix("the catalog is damaged (fix or move it): ");
@@ -1103,6 +1107,8 @@ static int setup_backup_dir(void)
 		snprintf(dir, sizeof(dir), "%s/%s", conf.backup_dir, conf.grp[i].name);
 		if (mkdir(dir, 0700) && errno != EEXIST)
 			return fail_errno(AMBER_ESYS, "mkdir %s", dir);
+		if (check_trusted_dir(dir))
+			return error_prefix("group %s: ", conf.grp[i].name);
 		next_set[i] = MAX(catalog_last_set(&cat, conf.grp[i].name),
 				  scan_group_dir(conf.grp[i].name)) + 1;
 	}

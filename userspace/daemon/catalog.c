@@ -176,13 +176,18 @@ int catalog_load(struct catalog *cat)
 {
 	char path[PATH_MAX + 16], line[1100];
 	struct cat_entry e;
-	int nr = 0;
+	int nr = 0, fd;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/%s", cat->dir, CAT_NAME);
-	f = fopen(path, "re");
-	if (!f)
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
 		return errno == ENOENT ? 0 : fail_errno(AMBER_ESYS, "%s", path);
+	f = fdopen(fd, "r");
+	if (!f) {
+		close(fd);
+		return fail_errno(AMBER_ESYS, "%s", path);
+	}
 	while (fgets(line, sizeof(line), f)) {
 		nr++;
 		if (!strchr(line, '\n') && !feof(f)) {
@@ -233,7 +238,7 @@ int catalog_save(const struct catalog *cat)
 
 	snprintf(path, sizeof(path), "%s/%s", cat->dir, CAT_NAME);
 	snprintf(tmp, sizeof(tmp), "%s.new", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return fail_errno(AMBER_ESYS, "%s", tmp);
 	f = fdopen(fd, "w");

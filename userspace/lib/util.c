@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
 #include <stdio.h>
@@ -300,6 +301,48 @@ int open_output(const char *path, bool devices, bool *created)
 	if (!devices)
 		return fail(AMBER_ESYS, "%s exists: refusing to overwrite it", path);
 	return open_output_device(path);
+}
+
+/* One directory of check_trusted_dir(): @leaf is the one named. */
+static int check_one_dir(const char *dir, bool leaf)
+{
+	struct stat st;
+
+	if (lstat(dir, &st))
+		return fail_errno(AMBER_ESYS, "%s", dir);
+	if (!S_ISDIR(st.st_mode))
+		return fail(AMBER_ESYS, "%s is not a directory%s", dir,
+			    S_ISLNK(st.st_mode) ? " (a symbolic link)" : "");
+	if (st.st_uid && st.st_uid != geteuid())
+		return fail(AMBER_ESYS, "%s is owned by uid %u, not by root", dir,
+			    (unsigned int)st.st_uid);
+	if ((st.st_mode & 022) && (leaf || !(st.st_mode & S_ISVTX)))
+		return fail(AMBER_ESYS, "%s is writable by its group or by everyone (mode %04o)",
+			    dir, (unsigned int)(st.st_mode & 07777));
+	return 0;
+}
+
+int check_trusted_dir(const char *dir)
+{
+	char path[PATH_MAX], *slash;
+	size_t len = strlen(dir);
+	bool leaf = true;
+
+	if (dir[0] != '/' || len >= sizeof(path))
+		return fail(AMBER_EUSAGE, "%s: not an absolute path", dir);
+	for (; len > 1 && dir[len - 1] == '/'; len--)
+		;
+	memcpy(path, dir, len);
+	path[len] = 0;
+	for (;;) {
+		slash = strrchr(path, '/');
+		if (slash[1] && check_one_dir(path, leaf))
+			return -1;
+		leaf = false;
+		if (slash == path)
+			return check_one_dir("/", false);
+		*slash = 0;
+	}
 }
 
 int fd_size(int fd, uint64_t *bytes)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Sizes, numbers and the command line. */
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -152,4 +153,44 @@ TEST(util_backup_outputs_are_private_and_never_followed)
 	CHECK_OK(run_cmd(consolidate_main, "consolidate", "full.amb", "--to", "syn.amb", NULL));
 	CHECK(!stat("syn.amb", &st) && (st.st_mode & 07777) == 0600);
 	image_free(&im);
+}
+
+/* Where amberd keeps backups: ours alone, and so is every directory above. */
+TEST(util_backup_dir_must_be_trusted)
+{
+	char cwd[PATH_MAX], d[PATH_MAX + 32];
+
+	CHECK(getcwd(cwd, sizeof(cwd)));
+	CHECK(!chmod(cwd, 0700));
+	CHECK(!mkdir("mine", 0700));
+	snprintf(d, sizeof(d), "%s/mine", cwd);
+	CHECK_OK(check_trusted_dir(d));
+	snprintf(d, sizeof(d), "%s/mine//", cwd);
+	CHECK_OK(check_trusted_dir(d));
+	CHECK_FAILS(check_trusted_dir("mine"), AMBER_EUSAGE, "not an absolute path");
+
+	CHECK(!chmod("mine", 0770));
+	snprintf(d, sizeof(d), "%s/mine", cwd);
+	CHECK_FAILS(check_trusted_dir(d), AMBER_ESYS, "mine is writable by its group or by "
+		    "everyone (mode 0770)");
+	CHECK(!chmod("mine", 01777));
+	CHECK_FAILS(check_trusted_dir(d), AMBER_ESYS, "(mode 1777)");
+
+	/* A parent anyone may write to could swap the directory for its own. */
+	CHECK(!mkdir("mine/sub", 0700));
+	CHECK(!chmod("mine", 0777));
+	snprintf(d, sizeof(d), "%s/mine/sub", cwd);
+	CHECK_FAILS(check_trusted_dir(d), AMBER_ESYS, "/mine is writable");
+	CHECK(!chmod("mine", 01777));	/* like /tmp */
+	CHECK_OK(check_trusted_dir(d));
+
+	CHECK(!symlink("mine/sub", "link"));
+	snprintf(d, sizeof(d), "%s/link", cwd);
+	CHECK_FAILS(check_trusted_dir(d), AMBER_ESYS, "link is not a directory (a symbolic link)");
+
+	if (geteuid() == 0) {
+		CHECK(!chown("mine/sub", 65534, 65534));
+		snprintf(d, sizeof(d), "%s/mine/sub", cwd);
+		CHECK_FAILS(check_trusted_dir(d), AMBER_ESYS, "sub is owned by uid 65534");
+	}
 }
