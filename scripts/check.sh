@@ -76,6 +76,7 @@ main() {
 	: >"$results"
 	step build make -s -k -C "$top" all
 	userspace_tests
+	step unit "$top/scripts/verify-unit.sh"
 	step fuzz make -s -C "$top/userspace" fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
 	for k in 6.1 6.12; do
 		vm_run "$k/vmtest" "$build/vm/$k/results" "$vm/vmtest.sh" -k "$k"

@@ -12,7 +12,7 @@ base_pkgs=(
 	libzstd-dev zstd libxxhash-dev e2fsprogs coreutils util-linux
 	linux-image-amd64 linux-headers-amd64 linux-source-6.1
 	postgresql-15 sqlite3 clang
-	linux-source-6.12 perl bash
+	linux-source-6.12 perl bash systemd man-db
 )
 bpo_pkgs=(linux-image-amd64 linux-headers-amd64)
 

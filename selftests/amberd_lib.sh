@@ -10,19 +10,18 @@ AMBERD_SOCK=/run/amber/amberd.sock
 AMBERD_LOG=${AMBERD_LOG:-$PWD/amberd.log}
 AMBERD_PIDFILE=$PWD/amberd.pid
 
-# amberd_start <config>: start amberd in the background; return once it
-# answers on its socket. It is stopped at exit.
+# amberd_start <config>: start amberd in the background as amberd.service
+# does (UMask=0077); return once it answers on its socket. It is stopped at
+# exit.
 amberd_start() {
-	amberd --config "$1" 2>>"$AMBERD_LOG" &
-	echo $! >"$AMBERD_PIDFILE"
+	amberd_restart "$1"
 	defer amberd_stop
-	amberd_wait_ready
 }
 
 # amberd_restart <config>: the same, for a daemon stopped by amberd_stop in a
 # step (no second cleanup is registered).
 amberd_restart() {
-	amberd --config "$1" 2>>"$AMBERD_LOG" &
+	(umask 0077 && exec amberd --config "$1" 2>>"$AMBERD_LOG") &
 	echo $! >"$AMBERD_PIDFILE"
 	amberd_wait_ready
 }

@@ -907,6 +907,11 @@ static void accept_client(int lfd, int grp)
 
 /* ---- start-up ---- */
 
+/*
+ * Each directory made gets @mode whatever the umask (systemd's UMask=0077
+ * would leave the socket directory closed to the trigger users); one that
+ * exists is left as it is.
+ */
 static int mkdir_p(const char *path, mode_t mode)
 {
 	char buf[PATH_MAX], *s, c;
@@ -917,8 +922,12 @@ static int mkdir_p(const char *path, mode_t mode)
 			continue;
 		c = *s;
 		*s = 0;
-		if (mkdir(buf, mode) && errno != EEXIST)
+		if (!mkdir(buf, mode)) {
+			if (chmod(buf, mode))
+				return fail_errno(AMBER_ESYS, "chmod %s", buf);
+		} else if (errno != EEXIST) {
 			return fail_errno(AMBER_ESYS, "mkdir %s", buf);
+		}
 		*s = c;
 		if (!c)
 			break;
