@@ -16,7 +16,7 @@
  * also have the store uuid the view was made for: a view never reads
  * another volume that later took the number. The view does not open the
  * amber device, which the database's file system holds; it opens the
- * origin, for its queue limits.
+ * origin and the store, which its reads go to, for their queue limits.
  */
 #include "amber.h"
 #include "store.h"
@@ -25,6 +25,7 @@ struct amber_view {
 	dev_t amber_dev;
 	u8 uuid[16];			/* of the volume's store superblock */
 	struct dm_dev *origin;
+	struct dm_dev *store;
 };
 
 /* The volume @view was made for, if it still exists. */
@@ -200,7 +201,7 @@ static int amber_view_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 {
 	struct amber_view *view;
 	struct amber_volume *v;
-	char origin[16];
+	char origin[16], store[16];
 	int r;
 
 	if (argc != 1) {
@@ -233,6 +234,7 @@ static int amber_view_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		r = 0;
 	if (!r) {
 		strscpy(origin, v->origin->name, sizeof(origin));
+		strscpy(store, v->store_dev->name, sizeof(store));
 		memcpy(view->uuid, v->store->sb->uuid, sizeof(view->uuid));
 	}
 	mutex_unlock(&amber_registry_lock);
@@ -245,10 +247,18 @@ static int amber_view_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		ti->error = "cannot open the origin device";
 		goto bad;
 	}
+	r = dm_get_device(ti, store, dm_table_get_mode(ti->table),
+			  &view->store);
+	if (r) {
+		ti->error = "cannot open the store device";
+		goto bad_store;
+	}
 	ti->private = view;
 	ti->per_io_data_size = sizeof(struct amber_view_bio);
 	return 0;
 
+bad_store:
+	dm_put_device(ti, view->origin);
 bad:
 	kfree(view);
 	return r;
@@ -258,6 +268,7 @@ static void amber_view_dtr(struct dm_target *ti)
 {
 	struct amber_view *view = ti->private;
 
+	dm_put_device(ti, view->store);
 	dm_put_device(ti, view->origin);
 	kfree(view);
 }
@@ -292,12 +303,22 @@ static void amber_view_status(struct dm_target *ti, status_type_t type,
 	}
 }
 
+/*
+ * Reads go to the origin and to the store's slots, so the view's queue
+ * limits stack both (a store of 4 KiB sectors gives the view 4 KiB
+ * sectors). The store's area is all of it: the view does not know where
+ * its slots end.
+ */
 static int amber_view_iterate_devices(struct dm_target *ti,
 				      iterate_devices_callout_fn fn, void *data)
 {
 	struct amber_view *view = ti->private;
+	int r;
 
-	return fn(ti, view->origin, 0, ti->len, data);
+	r = fn(ti, view->origin, 0, ti->len, data);
+	if (r)
+		return r;
+	return fn(ti, view->store, 0, bdev_nr_sectors(view->store->bdev), data);
 }
 
 static struct target_type amber_view_target = {

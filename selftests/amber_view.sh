@@ -15,6 +15,13 @@ amber_volume v-vol "$origin" "$store"
 vol=$(dm_dev v-vol)
 view=$(dm_dev v-vol-view)
 chunks=$(($(sectors "$origin") / AMBER_CHUNK))
+# A second volume whose store has 4 KiB sectors, under an origin of 512.
+slice v-origin4k origin 32 8
+truncate -s 16M /tmp/v-store4k.img
+store4k=$(losetup --find --show --sector-size 4096 /tmp/v-store4k.img)
+defer rm -f /tmp/v-store4k.img
+defer losetup -d "$store4k"
+amber_volume v-4k "$(dm_dev v-origin4k)" "$store4k"
 
 view_fails_without_snapshot() {
 	chunk_pattern_write "$vol" 0 "$chunks" before
@@ -72,12 +79,29 @@ nowait_writes_do_not_wait() {
 	amber_msg v-vol drop
 }
 
+# The view reads the store's slots too: its queue limits stack the store's
+# with the origin's, and copied chunks read back through 4 KiB sectors.
+view_stacks_the_stores_limits() {
+	local vol4k view4k
+	vol4k=$(dm_dev v-4k)
+	view4k=$(dm_dev v-4k-view)
+	[ "$(blockdev --getss "$vol4k")" = 512 ]
+	[ "$(blockdev --getss "$view4k")" = 4096 ]
+	chunk_pattern_write "$vol4k" 0 8 before
+	[ "$(amber_msg v-4k snap)" = 1 ]
+	chunk_pattern_write "$vol4k" 0 4 after
+	amber_expect v-4k copied 4
+	chunk_pattern_verify "$view4k" 0 8 before
+	amber_msg v-4k drop
+}
+
 ktap_print_header
-ktap_set_plan 6
+ktap_set_plan 7
 ktap_step "the view fails reads without a snapshot" view_fails_without_snapshot
 ktap_step "overwriting every chunk leaves the view as it was" overwrites_leave_the_view
 ktap_step "release frees slots and takes chunks out of the view" release_takes_chunks_out
 ktap_step "drop ends the view and frees the store" drop_ends_the_view
 ktap_step "discard and write zeroes keep the view" discard_and_zeroes_keep_the_view
 ktap_step "REQ_NOWAIT writes get EAGAIN instead of waiting" nowait_writes_do_not_wait
+ktap_step "the view has the queue limits of the store it reads" view_stacks_the_stores_limits
 ktap_finished
