@@ -325,15 +325,13 @@ static int check_one_dir(const char *dir, bool leaf)
 int check_trusted_dir(const char *dir)
 {
 	char path[PATH_MAX], *slash;
-	size_t len = strlen(dir);
 	bool leaf = true;
 
-	if (dir[0] != '/' || len >= sizeof(path))
+	if (dir[0] != '/')
 		return fail(AMBER_EUSAGE, "%s: not an absolute path", dir);
-	for (; len > 1 && dir[len - 1] == '/'; len--)
-		;
-	memcpy(path, dir, len);
-	path[len] = 0;
+	/* As sshd does: the directories that count are those the links lead to. */
+	if (!realpath(dir, path))
+		return fail_errno(AMBER_ESYS, "%s", dir);
 	for (;;) {
 		slash = strrchr(path, '/');
 		if (slash[1] && check_one_dir(path, leaf))

@@ -76,10 +76,11 @@ int pwrite_full(int fd, const void *buf, size_t len, uint64_t offset);
  */
 int open_output(const char *path, bool devices, bool *created);
 /*
- * Fails (AMBER_ESYS, naming the directory and why) unless @dir and each
- * directory above it is owned by root or by us and writable by no one else,
- * as sshd's StrictModes asks; a parent with the sticky bit (/tmp) may be
- * world-writable, since no one else can rename or remove what is ours in it.
+ * Fails (AMBER_ESYS, naming the directory and why) unless @dir, with its
+ * symbolic links resolved, and each directory above it is owned by root or
+ * by us and writable by no one else, as sshd's StrictModes asks; a parent
+ * with the sticky bit (/tmp) may be world-writable, since no one else can
+ * rename or remove what is ours in it.
  */
 int check_trusted_dir(const char *dir);
 int fd_size(int fd, uint64_t *bytes);

@@ -184,9 +184,16 @@ TEST(util_backup_dir_must_be_trusted)
 	CHECK(!chmod("mine", 01777));	/* like /tmp */
 	CHECK_OK(check_trusted_dir(d));
 
+	/* A link is followed, and where it leads is what is checked. */
 	CHECK(!symlink("mine/sub", "link"));
 	snprintf(d, sizeof(d), "%s/link", cwd);
-	CHECK_FAILS(check_trusted_dir(d), AMBER_ESYS, "link is not a directory (a symbolic link)");
+	CHECK_OK(check_trusted_dir(d));
+	CHECK(!chmod("mine", 0777));
+	CHECK_FAILS(check_trusted_dir(d), AMBER_ESYS, "/mine is writable");
+	CHECK(!chmod("mine", 01777));
+	CHECK(!symlink("/nonexistent-amber-dir", "dangling"));
+	snprintf(d, sizeof(d), "%s/dangling", cwd);
+	CHECK_FAILS(check_trusted_dir(d), AMBER_ESYS, "No such file");
 
 	if (geteuid() == 0) {
 		CHECK(!chown("mine/sub", 65534, 65534));
