@@ -17,6 +17,7 @@ view=$(dm_dev v-vol-view)
 chunks=$(($(sectors "$origin") / AMBER_CHUNK))
 # A second volume whose store has 4 KiB sectors, under an origin of 512.
 slice v-origin4k origin 32 8
+modprobe loop
 truncate -s 16M /tmp/v-store4k.img
 store4k=$(losetup --find --show --sector-size 4096 /tmp/v-store4k.img)
 defer rm -f /tmp/v-store4k.img
