@@ -124,13 +124,24 @@ backup_sets_full_then_incremental() {
 	amberd_log_has "group g: set 3 done: incremental, 2 volumes"
 }
 
-# The chain amberd names restores each volume's image of set 3.
+# The chain amberd names restores each volume's image of set 3, with the
+# digests its catalog recorded; with digests that are not the files' (here
+# in the wrong order), nothing is restored.
 chains_restore() {
+	local digests
 	# shellcheck disable=SC2046
-	amber restore $(chain_of g da) --to "$(dm_dev d-r1)" --force >/dev/null
+	amber restore $(chain_of g da) --to "$(dm_dev d-r1)" --force \
+		--digest "$(digests_of g da)" >/dev/null
 	# shellcheck disable=SC2046
-	amber restore $(chain_of g db) --to "$(dm_dev d-r2)" --force >/dev/null
+	amber restore $(chain_of g db) --to "$(dm_dev d-r2)" --force \
+		--digest "$(digests_of g db)" >/dev/null
 	[ "$(chain_of g da | wc -w)" -eq 3 ]
+	digests=$(digests_of g da)
+	[ "$(echo "$digests" | tr , ' ' | wc -w)" -eq 3 ]
+	digests=$(echo "$digests" | awk -F, '{ print $3 "," $2 "," $1 }')
+	# shellcheck disable=SC2046
+	refused 3 "000001-da.full.amb: digest [0-9a-f]{64}, expected [0-9a-f]{64}: not the backup" \
+		amber restore $(chain_of g da) --to "$(dm_dev d-r1)" --force --digest "$digests"
 	chunk_pattern_verify "$(dm_dev d-r1)" 0 2 a1
 	chunk_pattern_verify "$(dm_dev d-r1)" 2 2 a2
 	chunk_pattern_verify "$(dm_dev d-r1)" 4 4 a1

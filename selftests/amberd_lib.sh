@@ -117,6 +117,12 @@ chain_of() {
 		for (i = 3; i <= NF; i++) printf "%s%s", $i, (i < NF ? " " : "\n") }'
 }
 
+# digests_of <group> <volume> [<set>]: what amber restore --digest takes for
+# chain_of's files: the digests the catalog recorded, comma-separated.
+digests_of() {
+	amber daemon chain "$1" ${3:+"$3"} | awk -v v="$2" '$1 == "digests" && $2 == v { print $3 }'
+}
+
 # files_in <dir>: the names in a directory, sorted, on one line.
 files_in() {
 	(cd "$1" && echo *)

@@ -694,6 +694,16 @@ static void req_chain(struct client *c, const struct conf_group *g, uint64_t set
 			return;
 		}
 		send_line(c, "%s", line);
+		/* What amber restore --digest takes: the catalog's, not the files'. */
+		used = snprintf(line, sizeof(line), "digests %s ", cat.e[i].volume);
+		for (k = 0; k < n && used < sizeof(line); k++)
+			used += snprintf(line + used, sizeof(line) - used, "%s%s",
+					 k ? "," : "", chain[k]->digest);
+		if (used >= sizeof(line)) {
+			reply_error(c, "the chain is too long to send");
+			return;
+		}
+		send_line(c, "%s", line);
 		found++;
 	}
 	if (!found)

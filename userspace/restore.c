@@ -12,7 +12,7 @@
 #include "util.h"
 
 static const char usage[] =
-"Usage: amber restore FULL|- [INCREMENTAL...] --to DEV [--force]\n"
+"Usage: amber restore FULL|- [INCREMENTAL...] --to DEV [--digest D[,D...]] [--force]\n"
 "\n"
 "Write the image of a backup chain to DEV: a full backup, then the\n"
 "incrementals that follow it, oldest first ('-' reads one of them from\n"
@@ -23,12 +23,20 @@ static const char usage[] =
 "\n"
 "  --to DEV     the target: a block device, or a regular file at least as\n"
 "               large as the volume\n"
+"  --digest D[,D...]\n"
+"               the image digest each backup must have, one per backup in\n"
+"               the order given (from the catalog, or what amber backup\n"
+"               printed): a backup with another digest, even one whose\n"
+"               checksums all hold, is refused. Seekable files are checked\n"
+"               before anything is written; a backup from standard input\n"
+"               at its end\n"
 "  --force      write even if DEV holds a filesystem\n";
 
-enum { OPT_TO, OPT_FORCE };
+enum { OPT_TO, OPT_DIGEST, OPT_FORCE };
 
 static const struct cli_option options[] = {
 	[OPT_TO]	= { "to", true },
+	[OPT_DIGEST]	= { "digest", true },
 	[OPT_FORCE]	= { "force", false },
 	{ NULL, false },
 };
@@ -116,7 +124,10 @@ int restore_main(int argc, char **argv)
 	    chain_open(&chain, c.args, c.nr_args))
 		return -1;
 	force = cli_flag(&c, OPT_FORCE);
-	ret = restore(&chain, &t, force);
+	if (c.value[OPT_DIGEST] && chain_expect(&chain, c.value[OPT_DIGEST]))
+		ret = -1;
+	else
+		ret = restore(&chain, &t, force);
 	chain_close(&chain);
 	if (t.fd >= 0)
 		close(t.fd);

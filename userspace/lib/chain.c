@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "chain.h"
+#include "digest.h"
 #include "error.h"
 #include "util.h"
 
@@ -94,6 +95,28 @@ static int check_pair(const struct chain *c, size_t i)
 	return parent->peeked ? check_link(c, i) : 0;
 }
 
+int chain_expect(struct chain *c, const char *list)
+{
+	size_t i;
+
+	c->expect = calloc(c->n, sizeof(*c->expect));
+	if (!c->expect)
+		return fail(AMBER_ESYS, "out of memory");
+	if (parse_digests(list, c->n, c->expect))
+		return -1;
+	for (i = 0; i < c->n; i++)
+		c->m[i].expect = c->expect[i];
+	return 0;
+}
+
+/* A member's digest against the expected one, once it is known. */
+static int check_member_digest(const struct chain_member *m)
+{
+	if (m->expect && check_expected_digest(m->summary.digest, m->expect))
+		return error_prefix("%s: ", m->path);
+	return 0;
+}
+
 int chain_check(const struct chain *c)
 {
 	size_t i;
@@ -103,6 +126,9 @@ int chain_check(const struct chain *c)
 			    " full one", c->m[0].path);
 	for (i = 1; i < c->n; i++)
 		if (check_pair(c, i))
+			return -1;
+	for (i = 0; i < c->n; i++)
+		if (c->m[i].peeked && check_member_digest(&c->m[i]))
 			return -1;
 	return 0;
 }
@@ -123,7 +149,7 @@ static int apply_member(struct chain *c, size_t i, chain_apply_fn apply, void *c
 	if (ret < 0)
 		return error_prefix("%s: ", m->path);
 	m->summary = *bkp_reader_summary(m->reader);
-	return 0;
+	return check_member_digest(m);
 }
 
 int chain_apply(struct chain *c, chain_apply_fn apply, void *ctx)
@@ -155,5 +181,6 @@ void chain_close(struct chain *c)
 	}
 	free(c->m);
 	free(c->taken);
+	free(c->expect);
 	*c = (struct chain){ 0 };
 }

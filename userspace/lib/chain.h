@@ -21,12 +21,14 @@ struct chain_member {
 	const struct bkp_info *info;
 	bool peeked;			/* trailer known before reading */
 	struct bkp_summary summary;	/* peeked, then as verified */
+	const uint8_t *expect;		/* the digest it must have, or NULL */
 };
 
 struct chain {
 	struct chain_member *m;
 	size_t n;
 	uint64_t *taken;		/* chunks handed out */
+	uint8_t (*expect)[32];		/* chain_expect()'s digests */
 };
 
 /*
@@ -34,6 +36,12 @@ struct chain {
  * trailers of regular files. On failure everything opened is closed.
  */
 int chain_open(struct chain *c, char *const *paths, size_t n);
+/*
+ * The members must have these digests (--digest: parse_digests()'s list).
+ * chain_check() compares those of seekable files, before anything is
+ * written; chain_apply() those read from a pipe, at their end.
+ */
+int chain_expect(struct chain *c, const char *list);
 /*
  * Check that the members form a chain. Every link is checked here except
  * one pointing at a member read from a pipe, whose link is known only at

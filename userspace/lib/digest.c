@@ -2,7 +2,9 @@
 #include <inttypes.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "checks.h"
 #include "digest.h"
 #include "error.h"
 #include "util.h"
@@ -208,4 +210,62 @@ void image_digest_free(struct image_digest *d)
 	EVP_MD_CTX_free(d->ctx);
 	free(d->heap);
 	free(d);
+}
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static int parse_one_digest(const char *s, size_t len, uint8_t out[32])
+{
+	int i, hi, lo;
+
+	if (len != 64)
+		return -1;
+	for (i = 0; i < 32; i++) {
+		hi = hex_digit(s[2 * i]);
+		lo = hex_digit(s[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[i] = hi << 4 | lo;
+	}
+	return 0;
+}
+
+int parse_digests(const char *list, size_t n, uint8_t (*out)[32])
+{
+	const char *s = list, *end;
+	size_t i;
+
+	for (i = 0; ; i++) {
+		end = strchrnul(s, ',');
+		if (i < n && parse_one_digest(s, end - s, out[i]))
+			return fail(AMBER_EUSAGE, "--digest: '%.*s' is not a SHA-256 digest"
+				    " (64 hex digits)", (int)(end - s), s);
+		if (!*end)
+			break;
+		s = end + 1;
+	}
+	if (i + 1 != n)
+		return fail(AMBER_EUSAGE, "--digest: %zu digest%s for %zu backup%s: give one"
+			    " per backup, comma-separated, in the same order", i + 1,
+			    i ? "s" : "", n, n == 1 ? "" : "s");
+	return 0;
+}
+
+int check_expected_digest(const uint8_t have[32], const uint8_t want[32])
+{
+	char a[65], b[65];
+
+	if (!digest_differs(have, want))
+		return 0;
+	return fail(AMBER_EDATA, "digest %s, expected %s: not the backup that was made",
+		    format_hex(have, 32, a), format_hex(want, 32, b));
 }

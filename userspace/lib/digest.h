@@ -50,4 +50,13 @@ int image_digest_add(struct image_digest *d, uint64_t chunk,
 int image_digest_final(struct image_digest *d, uint8_t out[32]);
 void image_digest_free(struct image_digest *d);
 
+/*
+ * The digests an operator expects (--digest): @list is @n image digests,
+ * each 64 hex digits, separated by commas, one per backup in the order the
+ * backups are named. Fails (AMBER_EUSAGE) naming what is wrong.
+ */
+int parse_digests(const char *list, size_t n, uint8_t (*out)[32]);
+/* Fails (AMBER_EDATA) unless a backup's digest @have is @want. */
+int check_expected_digest(const uint8_t have[32], const uint8_t want[32]);
+
 #endif

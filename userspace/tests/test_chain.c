@@ -310,3 +310,59 @@ TEST(chain_verify_list_and_info)
 	CHECK_FAILS(run_cmd(info_main, "info", "short.amb", NULL), AMBER_EDATA, "trailer");
 	free(data);
 }
+
+/*
+ * A forged backup: a valid full of other content, every checksum right.
+ * Only the digest the operator expects tells it apart, and restore refuses
+ * it before writing.
+ */
+TEST(chain_expected_digests_refuse_a_forged_backup)
+{
+	char d0[65], d1[65], d2[65], list[200];
+	struct bkp_info info;
+	struct fixture f;
+
+	make_chain(&f);
+	format_hex(f.full.digest, 32, d0);
+	format_hex(f.incr1.digest, 32, d1);
+	format_hex(f.incr2.digest, 32, d2);
+	image_change(&f.v0, 4, 99);
+	info = test_info(&f.v0, BKP_FULL, 1);
+	write_all("forged.amb", &info, &f.v0, 3, NULL);
+	CHECK_OK(run_cmd(verify_main, "verify", "forged.amb", NULL));
+
+	CHECK_FAILS(run_cmd(verify_main, "verify", "forged.amb", "--digest", d0, NULL),
+		    AMBER_EDATA, "forged.amb: digest ");
+	CHECK_OK(run_cmd(verify_main, "verify", "full.amb", "--digest", d0, NULL));
+	make_target("target", CHUNKS * 4096, 0xaa);
+	CHECK_FAILS(run_cmd(restore_main, "restore", "forged.amb", "--to", "target",
+			    "--digest", d0, NULL), AMBER_EDATA, "not the backup that was made");
+	expect_untouched("target", CHUNKS * 4096, 0xaa);
+
+	snprintf(list, sizeof(list), "%s,%s,%s", d0, d1, d2);
+	CHECK_OK(run_cmd(restore_main, "restore", "full.amb", "incr1.amb", "incr2.amb",
+			 "--to", "target", "--digest", list, NULL));
+	expect_file("target", &f.v2);
+	snprintf(list, sizeof(list), "%s,%s,%s", d0, d2, d1);
+	make_target("target", CHUNKS * 4096, 0xaa);
+	CHECK_FAILS(run_cmd(restore_main, "restore", "full.amb", "incr1.amb", "incr2.amb",
+			    "--to", "target", "--digest", list, NULL), AMBER_EDATA,
+		    "incr1.amb: digest ");
+	expect_untouched("target", CHUNKS * 4096, 0xaa);
+
+	/* From a pipe the trailer comes last: refused at its end. */
+	with_stdin("forged.amb");
+	CHECK_FAILS(run_cmd(restore_main, "restore", "-", "--to", "target", "--digest", d0,
+			    NULL), AMBER_EDATA, "-: digest ");
+	with_stdin("forged.amb");
+	CHECK_FAILS(run_cmd(verify_main, "verify", "-", "--digest", d0, NULL), AMBER_EDATA,
+		    "-: digest ");
+
+	CHECK_FAILS(run_cmd(restore_main, "restore", "full.amb", "incr1.amb", "--to", "target",
+			    "--digest", d0, NULL), AMBER_EUSAGE, "1 digest for 2 backups");
+	CHECK_FAILS(run_cmd(verify_main, "verify", "full.amb", "--digest", "abc", NULL),
+		    AMBER_EUSAGE, "'abc' is not a SHA-256 digest");
+	snprintf(list, sizeof(list), "%s,", d0);
+	CHECK_FAILS(run_cmd(verify_main, "verify", "full.amb", "--digest", list, NULL),
+		    AMBER_EUSAGE, "2 digests for 1 backup");
+}
