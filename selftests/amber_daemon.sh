@@ -192,6 +192,11 @@ trigger_socket_is_for_its_user() {
 	[ "$(stat -c '%a %U' /run/amber)" = "755 root" ]
 	su -s /bin/sh nobody -c "amber daemon --socket $sock backup g" >out.txt
 	grep -q "^ok group g set 8 full$" out.txt
+	# once a minute (min_interval's default) on the trigger socket; root's
+	# control socket is not limited
+	refused 1 "group g: a set was asked for on its trigger socket [0-9]+ s ago, and min_interval is 60 s: try again in [0-9]+ s" \
+		su -s /bin/sh nobody -c "amber daemon --socket $sock backup g"
+	amberd_log_has "group g: refused a set for uid 65534 on the trigger socket \(min_interval\)"
 	refused 1 "the trigger socket of group g takes only 'backup g" \
 		su -s /bin/sh nobody -c "amber daemon --socket $sock status"
 	refused 1 "takes only" su -s /bin/sh nobody -c "amber daemon --socket $sock backup solo"

@@ -259,6 +259,8 @@ store = $(dm_dev pg-wal-s)
 [group pg]
 volumes = pgdata, pgwal
 trigger_user = postgres
+# the sets come back to back through the SQL hook
+min_interval = 0
 EOF
 amberd_start amberd.conf
 defer unmount_live

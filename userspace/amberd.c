@@ -102,6 +102,7 @@ static struct job jobs[MAX_JOBS];
 static unsigned int last_job_id;
 static uint64_t next_set[CONF_MAX_GROUPS];
 static time_t next_due[CONF_MAX_GROUPS];
+static time_t last_trigger[CONF_MAX_GROUPS];	/* a set last asked on its trigger socket */
 static time_t started_at;
 static bool stopping;
 
@@ -243,6 +244,8 @@ static int plan_job(struct job *j)
 	if (j->kind == KIND_INCREMENTAL && !last)
 		return fail(AMBER_ESYS, "group %s has no backup to be incremental from:"
 			    " take a full one", g->name);
+	if (job_check_free_space(conf.backup_dir, conf.min_free, conf.min_free_percent))
+		return -1;
 	full = j->kind == KIND_FULL ||
 	       (j->kind == KIND_AUTO && catalog_next_is_full(&cat, g->name, g->full_every));
 	memset(&j->plan, 0, sizeof(j->plan));
@@ -750,6 +753,28 @@ static void req_snap(struct client *c, const struct conf_group *g)
 		  " 'dmsetup message NAME 0 drop' ends each");
 }
 
+/*
+ * The trigger socket (a database role through its hook) may ask for a new
+ * set once per min_interval, so that requests back to back cannot fill
+ * backup_dir. A request that joins a queued set is always served; root's
+ * control socket is not limited.
+ */
+static bool too_soon(struct client *c, const struct conf_group *g, int grp)
+{
+	time_t since = time(NULL) - last_trigger[grp];
+
+	if (last_trigger[grp] && since < (time_t)g->min_interval) {
+		send_line(c, "error group %s: a set was asked for on its trigger socket %lld s"
+			  " ago, and min_interval is %" PRIu64 " s: try again in %lld s",
+			  g->name, (long long)since, g->min_interval,
+			  (long long)(g->min_interval - since));
+		log_warn("group %s: refused a set for uid %u on the trigger socket"
+			 " (min_interval)", g->name, c->uid);
+		return true;
+	}
+	return false;
+}
+
 static void req_backup(struct client *c, int grp, enum req_kind kind)
 {
 	const struct conf_group *g = &conf.grp[grp];
@@ -767,10 +792,14 @@ static void req_backup(struct client *c, int grp, enum req_kind kind)
 	for (i = 0; i < MAX_JOBS && !j; i++)
 		if (jobs[i].id && !jobs[i].pid && jobs[i].grp == grp && jobs[i].kind == kind)
 			j = &jobs[i];
+	if (!j && c->grp >= 0 && too_soon(c, g, grp))
+		return;
 	if (!j) {
 		snprintf(why, sizeof(why), "requested by uid %u%s", c->uid,
 			 c->grp >= 0 ? " on the trigger socket" : "");
 		j = new_job(grp, kind, why);
+		if (j && c->grp >= 0)
+			last_trigger[grp] = time(NULL);
 	}
 	if (!j) {
 		send_line(c, "error too many backups queued: try later");

@@ -188,6 +188,35 @@ static int value_members(const struct parser *p, char *v, struct pending_members
 
 /* ---- sections and keys ---- */
 
+/* min_free: "5%" of backup_dir's file system, or a size ("10G"). */
+static int value_min_free(struct parser *p, char *v)
+{
+	struct config *c = p->c;
+	size_t len = strlen(v);
+
+	c->min_free_percent = len && v[len - 1] == '%';
+	if (c->min_free_percent) {
+		v[len - 1] = 0;
+		return value_number(p, "min_free", v, 0, 99, &c->min_free);
+	}
+	if (parse_size(v, &c->min_free))
+		return bad(p, "min_free: %s (a size such as 10G, or a percentage such as 5%%)",
+			   error_msg());
+	return 0;
+}
+
+/* min_interval: "0" (none) or an interval ("90s", "15m"). */
+static int value_min_interval(struct parser *p, const char *v, uint64_t *out)
+{
+	if (!strcmp(v, "0")) {
+		*out = 0;
+		return 0;
+	}
+	if (conf_parse_interval(v, out))
+		return bad(p, "min_interval: %s", error_msg());
+	return 0;
+}
+
 static int key_daemon(struct parser *p, const char *key, char *v)
 {
 	struct config *c = p->c;
@@ -205,14 +234,16 @@ static int key_daemon(struct parser *p, const char *key, char *v)
 		return value_number(p, key, v, 0, CONF_MAX_RETENTION, &c->retention);
 	if (!strcmp(key, "level"))
 		return value_number(p, key, v, 0, ZSTD_LEVEL_MAX, &c->level);
+	if (!strcmp(key, "min_free"))
+		return value_min_free(p, v);
 	if (!strcmp(key, "log")) {
 		if (strcmp(v, "stderr") && strcmp(v, "syslog"))
 			return bad(p, "log: '%s' is not stderr or syslog", v);
 		c->syslog = !strcmp(v, "syslog");
 		return 0;
 	}
-	return bad(p, "unknown key '%s' in [daemon] (socket, backup_dir, retention, level, log)",
-		   key);
+	return bad(p, "unknown key '%s' in [daemon] (socket, backup_dir, retention, level,"
+		   " min_free, log)", key);
 }
 
 static int key_volume(struct parser *p, const char *key, char *v)
@@ -265,8 +296,10 @@ static int key_group(struct parser *p, const char *key, char *v)
 		p->full_every_line[p->idx] = p->line;
 		return value_number(p, key, v, 1, CONF_MAX_FULL_EVERY, &g->full_every);
 	}
+	if (!strcmp(key, "min_interval"))
+		return value_min_interval(p, v, &g->min_interval);
 	return bad(p, "unknown key '%s' in [group %s] (volumes, retention, full_every,"
-		   " flush, trigger_user)", key, g->name);
+		   " flush, trigger_user, min_interval)", key, g->name);
 }
 
 static int key_schedule(struct parser *p, const char *key, char *v)
@@ -341,6 +374,7 @@ static int new_section(struct parser *p, char *hdr)
 		strcpy(c->grp[p->idx].name, name);
 		c->grp[p->idx].line = p->line;
 		c->grp[p->idx].full_every = CONF_DEFAULT_FULL_EVERY;
+		c->grp[p->idx].min_interval = CONF_DEFAULT_MIN_INTERVAL;
 		c->grp[p->idx].flush = true;
 		return 0;
 	}
@@ -523,6 +557,8 @@ int config_parse(const char *path, const char *text, struct config *c)
 	snprintf(c->path, sizeof(c->path), "%s", path);
 	strcpy(c->socket, CONF_DEFAULT_SOCKET);
 	c->level = ZSTD_LEVEL_DEFAULT;
+	c->min_free = CONF_DEFAULT_MIN_FREE_PERCENT;
+	c->min_free_percent = true;
 	p->path = path;
 	p->c = c;
 	for (line = copy; line; line = next) {

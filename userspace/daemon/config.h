@@ -28,6 +28,9 @@
 #define CONF_MAX_GROUPS		32
 #define CONF_SOCKET_MAX		108	/* sun_path */
 #define CONF_DEFAULT_FULL_EVERY	7
+/* A trigger may ask for a set once a minute; backup_dir keeps 5% free. */
+#define CONF_DEFAULT_MIN_INTERVAL	60
+#define CONF_DEFAULT_MIN_FREE_PERCENT	5
 #define CONF_MAX_FULL_EVERY	100	/* the longest chain: a full, 99 incrementals */
 
 struct conf_volume {
@@ -54,6 +57,7 @@ struct conf_group {
 	bool scheduled;
 	uint64_t interval;		/* seconds between scheduled backups */
 	uint64_t full_every;		/* every Nth backup set is full */
+	uint64_t min_interval;		/* seconds between sets asked on the trigger socket */
 	int line;
 };
 
@@ -63,6 +67,8 @@ struct config {
 	char backup_dir[PATH_MAX];
 	uint64_t retention;
 	uint64_t level;
+	uint64_t min_free;		/* no set starts with less free in backup_dir */
+	bool min_free_percent;		/* min_free is a percentage of its size */
 	bool syslog;
 	struct conf_volume vol[CONF_MAX_VOLUMES];
 	unsigned int nr_vols;

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -384,6 +385,27 @@ static int barrier(const struct job_plan *plan, struct job_volume *jv, int ctl)
 	}
 	report("%s", line);
 	return 0;
+}
+
+int job_check_free_space(const char *dir, uint64_t min_free, bool percent)
+{
+	char have[32], want[32];
+	uint64_t free_bytes, floor;
+	struct statvfs st;
+
+	if (statvfs(dir, &st))
+		return fail_errno(AMBER_ESYS, "statvfs %s", dir);
+	free_bytes = (uint64_t)st.f_bavail * st.f_frsize;
+	floor = percent ? (uint64_t)st.f_blocks * st.f_frsize / 100 * min_free : min_free;
+	if (free_bytes >= floor)
+		return 0;
+	format_size(free_bytes, have, sizeof(have));
+	format_size(floor, want, sizeof(want));
+	if (percent)
+		return fail(AMBER_ESYS, "%s has %s free, under min_free = %" PRIu64 "%% (%s):"
+			    " no set starts until space is freed", dir, have, min_free, want);
+	return fail(AMBER_ESYS, "%s has %s free, under min_free = %s: no set starts until"
+		    " space is freed", dir, have, want);
 }
 
 void job_child(const struct job_plan *plan, int out)

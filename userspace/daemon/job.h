@@ -48,6 +48,12 @@ void job_file_name(const char *group, uint64_t set, const char *volume, bool ful
 		   char *out, size_t len);
 
 /* In the child: run the plan, report on @out. Does not return. */
+/*
+ * May a set start, by backup_dir's free space? Fails (AMBER_ESYS) saying
+ * how much is free and what min_free asks when less than @min_free bytes,
+ * or @min_free percent of the file system with @percent, is left.
+ */
+int job_check_free_space(const char *dir, uint64_t min_free, bool percent);
 void job_child(const struct job_plan *plan, int out) __attribute__((noreturn));
 
 #endif

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* amberd: its configuration file, catalog, retention and request lines. */
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -8,6 +9,7 @@
 #include "catalog.h"
 #include "config.h"
 #include "harness.h"
+#include "job.h"
 #include "helpers.h"
 #include "request.h"
 #include "subcommands.h"
@@ -20,6 +22,7 @@ static const char good_conf[] =
 "backup_dir = /var/backups/amber\n"
 "retention = 3\n"
 "level = 1\n"
+"min_free = 20G\n"
 "\n"
 "[volume pgdata]\n"
 "origin = /dev/vdb\n"
@@ -36,12 +39,14 @@ static const char good_conf[] =
 "[group pg]\n"
 "volumes = pgdata , pgwal\n"
 "trigger_user = root\n"
+"min_interval = 15m\n"
 "\n"
 "[group wal-only]\n"
 "volumes = pgwal\n"
 "flush = no\n"
 "retention = 0\n"
 "full_every = 2\n"
+"min_interval = 0\n"
 "\n"
 "[schedule pg]\n"
 "interval = 6h\n"
@@ -75,8 +80,11 @@ TEST(daemon_config_parses_every_key)
 	CHECK(g->scheduled);
 	CHECK_EQ(g->interval, 6 * 3600);
 	CHECK_EQ(g->full_every, 4);
+	CHECK_EQ(g->min_interval, 15 * 60);
+	CHECK(c.min_free == 20ULL << 30 && !c.min_free_percent);
 	g = config_group(&c, "wal-only");
 	CHECK(g && !g->scheduled && g->retention == 0 && !*g->trigger_user && !g->flush);
+	CHECK_EQ(g->min_interval, 0);
 	CHECK(config_group(&c, "pg")->flush);
 	CHECK_EQ(g->full_every, 2);
 	CHECK_OK(config_parse("t.conf", "[daemon]\nbackup_dir=/b\n[volume v]\norigin=/o\n"
@@ -95,6 +103,32 @@ TEST(daemon_config_defaults)
 	CHECK_EQ(c.retention, 0);
 	CHECK_EQ(c.level, 3);
 	CHECK(!c.syslog);
+	CHECK(c.min_free == CONF_DEFAULT_MIN_FREE_PERCENT && c.min_free_percent);
+	CHECK_EQ(c.grp[0].min_interval, CONF_DEFAULT_MIN_INTERVAL);
+	CHECK_OK(config_parse("t.conf", "[daemon]\nbackup_dir=/b\nmin_free=12%\n[volume v]\n"
+			      "origin=/o\nstore=/s\n[group g]\nvolumes=v\n", &c));
+	CHECK(c.min_free == 12 && c.min_free_percent);
+}
+
+/* No set starts with less free in backup_dir than min_free asks. */
+TEST(daemon_free_space_floor)
+{
+	struct statvfs st;
+	bool enough;
+
+	CHECK_OK(job_check_free_space(".", 0, false));
+	CHECK_OK(job_check_free_space(".", 0, true));
+	CHECK_OK(job_check_free_space(".", 4096, false));
+	CHECK_FAILS(job_check_free_space(".", UINT64_MAX / 2, false), AMBER_ESYS,
+		    "free, under min_free = ");
+	CHECK_FAILS(job_check_free_space("/nonexistent-amber", 0, false), AMBER_ESYS,
+		    "statvfs /nonexistent-amber");
+	CHECK(!statvfs(".", &st));
+	enough = (uint64_t)st.f_bavail * st.f_frsize >= (uint64_t)st.f_blocks * st.f_frsize / 100 * 99;
+	if (enough)
+		CHECK_OK(job_check_free_space(".", 99, true));
+	else
+		CHECK_FAILS(job_check_free_space(".", 99, true), AMBER_ESYS, "under min_free = 99%");
 }
 
 #define BASE "[daemon]\nbackup_dir=/b\n[volume v]\norigin=/o\nstore=/s\n"
@@ -132,6 +166,10 @@ TEST(daemon_config_errors_name_file_line_and_problem)
 		{ BASE "[group g]\nvolumes=v\nflush=maybe\n", "t.conf:8: flush: 'maybe' is not yes or no" },
 		{ "[daemon]\nlog=journal\n", "t.conf:2: log: 'journal' is not stderr or syslog" },
 		{ "[daemon]\nlevel=20\n", "t.conf:2: level: 20 is out of range" },
+		{ "[daemon]\nmin_free=100%\n", "t.conf:2: min_free: 100 is out of range" },
+		{ "[daemon]\nmin_free=lots\n", "t.conf:2: min_free: " },
+		{ BASE "[group g]\nvolumes=v\nmin_interval=soon\n",
+		  "t.conf:8: min_interval: 'soon' is not an interval" },
 		{ "[daemon]\n[daemon]\n", "t.conf:2: a second [daemon] section" },
 		{ "[daemon x]\n", "t.conf:1: [daemon] takes no name" },
 		{ "[volume]\n", "t.conf:1: [volume] needs a name" },
