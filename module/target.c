@@ -308,6 +308,12 @@ static int amber_get_devices(struct dm_target *ti, struct amber_volume *v,
 		ti->error = "the target must start at 0 and cover the whole origin";
 		goto bad;
 	}
+	/* The view reads copied blocks from the store at the origin's size. */
+	if (bdev_logical_block_size(v->store_dev->bdev) >
+	    bdev_logical_block_size(v->origin->bdev)) {
+		ti->error = "the store's logical blocks are larger than the origin's";
+		goto bad;
+	}
 	return 0;
 bad:
 	dm_put_device(ti, v->store_dev);

@@ -305,9 +305,10 @@ static void amber_view_status(struct dm_target *ti, status_type_t type,
 
 /*
  * Reads go to the origin and to the store's slots, so the view's queue
- * limits stack both (a store of 4 KiB sectors gives the view 4 KiB
- * sectors). The store's area is all of it: the view does not know where
- * its slots end.
+ * limits stack both. The amber target refuses a store whose logical blocks
+ * are larger than the origin's, so the view's block size is the origin's.
+ * The store's area is all of it: the view does not know where its slots
+ * end.
  */
 static int amber_view_iterate_devices(struct dm_target *ti,
 				      iterate_devices_callout_fn fn, void *data)

@@ -15,14 +15,14 @@ amber_volume v-vol "$origin" "$store"
 vol=$(dm_dev v-vol)
 view=$(dm_dev v-vol-view)
 chunks=$(($(sectors "$origin") / AMBER_CHUNK))
-# A second volume whose store has 4 KiB sectors, under an origin of 512.
-slice v-origin4k origin 32 8
+# A disk of 4 KiB sectors (a loop device) and 512-byte slices beside it.
+slice v-origin512 origin 32 8
+slice v-store512 store 48 16
 modprobe loop
-truncate -s 16M /tmp/v-store4k.img
-store4k=$(losetup --find --show --sector-size 4096 /tmp/v-store4k.img)
-defer rm -f /tmp/v-store4k.img
-defer losetup -d "$store4k"
-amber_volume v-4k "$(dm_dev v-origin4k)" "$store4k"
+truncate -s 16M /tmp/v-disk4k.img
+disk4k=$(losetup --find --show --sector-size 4096 /tmp/v-disk4k.img)
+defer rm -f /tmp/v-disk4k.img
+defer losetup -d "$disk4k"
 
 view_fails_without_snapshot() {
 	chunk_pattern_write "$vol" 0 "$chunks" before
@@ -80,20 +80,33 @@ nowait_writes_do_not_wait() {
 	amber_msg v-vol drop
 }
 
-# The view reads the store's slots too: its queue limits stack the store's
-# with the origin's, and copied chunks read back through 4 KiB sectors.
-view_stacks_the_stores_limits() {
-	local vol4k view4k
-	vol4k=$(dm_dev v-4k)
-	view4k=$(dm_dev v-4k-view)
-	[ "$(blockdev --getss "$vol4k")" = 512 ]
-	[ "$(blockdev --getss "$view4k")" = 4096 ]
-	chunk_pattern_write "$vol4k" 0 8 before
+# The view reads copied blocks from the store at the origin's block size:
+# a store of 4 KiB sectors under an origin of 512-byte ones is refused,
+# naming why. The other way round works, and the view stacks the limits of
+# both devices it reads (4 KiB sectors from the origin here).
+store_blocks_fit_the_origin() {
+	local vol view
+	amber_format "$disk4k" "$(dm_dev v-origin512)"
+	klog_mark
+	fails dmsetup create v-bad --table \
+		"$(amber_table "$(dm_dev v-origin512)" "$disk4k" "$AMBER_CHUNK")"
+	[ ! -e "$(dm_dev v-bad)" ]
+	klog_has "the store's logical blocks are larger than the origin's"
+
+	amber_format "$(dm_dev v-store512)" "$disk4k"
+	dmsetup create v-4k --table "$(amber_table "$disk4k" "$(dm_dev v-store512)" "$AMBER_CHUNK")"
+	dmsetup create v-4k-view --readonly --table "0 $(sectors "$disk4k") amber-view $(dm_dev v-4k)"
+	vol=$(dm_dev v-4k)
+	view=$(dm_dev v-4k-view)
+	[ "$(blockdev --getss "$view")" = 4096 ]
+	chunk_pattern_write "$vol" 0 8 before
 	[ "$(amber_msg v-4k snap)" = 1 ]
-	chunk_pattern_write "$vol4k" 0 4 after
+	chunk_pattern_write "$vol" 0 4 after
 	amber_expect v-4k copied 4
-	chunk_pattern_verify "$view4k" 0 8 before
+	chunk_pattern_verify "$view" 0 8 before
 	amber_msg v-4k drop
+	dmsetup remove v-4k-view
+	dmsetup remove v-4k
 }
 
 ktap_print_header
@@ -104,5 +117,5 @@ ktap_step "release frees slots and takes chunks out of the view" release_takes_c
 ktap_step "drop ends the view and frees the store" drop_ends_the_view
 ktap_step "discard and write zeroes keep the view" discard_and_zeroes_keep_the_view
 ktap_step "REQ_NOWAIT writes get EAGAIN instead of waiting" nowait_writes_do_not_wait
-ktap_step "the view has the queue limits of the store it reads" view_stacks_the_stores_limits
+ktap_step "a store's blocks are no larger than the origin's; the view stacks both" store_blocks_fit_the_origin
 ktap_finished

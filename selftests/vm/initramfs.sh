@@ -112,6 +112,10 @@ build_base() {
 	ln -s usr/lib "$root/lib"
 	ln -s usr/lib64 "$root/lib64"
 	mkdir -p "$root"/{dev,proc,sys,tmp,run,mnt,root,var/tmp}
+	# Modes that do not depend on the host's umask: amberd refuses a
+	# backup_dir under a directory others may write to.
+	chmod 755 "$root" "$root"/{dev,proc,sys,run,mnt,var}
+	chmod 700 "$root/root"
 	chmod 1777 "$root/tmp" "$root/var/tmp"
 	cp -a "$here/rootfs/." "$root/"
 	put_busybox "$root"
