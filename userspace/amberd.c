@@ -102,7 +102,8 @@ static struct job jobs[MAX_JOBS];
 static unsigned int last_job_id;
 static uint64_t next_set[CONF_MAX_GROUPS];
 static time_t next_due[CONF_MAX_GROUPS];
-static time_t last_trigger[CONF_MAX_GROUPS];	/* a set last asked on its trigger socket */
+static time_t last_trigger[CONF_MAX_GROUPS];	/* monotonic_seconds() of the last set asked
+						 * on its trigger socket */
 static time_t started_at;
 static bool stopping;
 
@@ -753,6 +754,15 @@ static void req_snap(struct client *c, const struct conf_group *g)
 		  " 'dmsetup message NAME 0 drop' ends each");
 }
 
+/* Seconds on a clock no one can set back; 0 is never a time it shows. */
+static time_t monotonic_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + 1;
+}
+
 /*
  * The trigger socket (a database role through its hook) may ask for a new
  * set once per min_interval, so that requests back to back cannot fill
@@ -761,7 +771,7 @@ static void req_snap(struct client *c, const struct conf_group *g)
  */
 static bool too_soon(struct client *c, const struct conf_group *g, int grp)
 {
-	time_t since = time(NULL) - last_trigger[grp];
+	time_t since = monotonic_seconds() - last_trigger[grp];
 
 	if (last_trigger[grp] && since < (time_t)g->min_interval) {
 		send_line(c, "error group %s: a set was asked for on its trigger socket %lld s"
@@ -799,7 +809,7 @@ static void req_backup(struct client *c, int grp, enum req_kind kind)
 			 c->grp >= 0 ? " on the trigger socket" : "");
 		j = new_job(grp, kind, why);
 		if (j && c->grp >= 0)
-			last_trigger[grp] = time(NULL);
+			last_trigger[grp] = monotonic_seconds();
 	}
 	if (!j) {
 		send_line(c, "error too many backups queued: try later");
@@ -1126,7 +1136,7 @@ static uint64_t scan_group_dir(const char *group)
 
 static int setup_backup_dir(void)
 {
-	char dir[PATH_MAX + CONF_NAME_MAX], path[PATH_MAX + CAT_FILE_MAX];
+	char dir[PATH_MAX + CONF_NAME_MAX], path[PATH_MAX + CAT_FILE_MAX], resolved[PATH_MAX];
 	struct stat st;
 	unsigned int i;
 	size_t k;
@@ -1141,6 +1151,14 @@ static int setup_backup_dir(void)
 	if (check_trusted_dir(conf.backup_dir))
 		return error_prefix("backup_dir %s is not safe (chown root, chmod go-w): ",
 				    conf.backup_dir);
+	/* What was checked is where the links led: use that, never the links,
+	 * which someone may repoint later. */
+	if (!realpath(conf.backup_dir, resolved))
+		return fail_errno(AMBER_ESYS, "backup_dir %s", conf.backup_dir);
+	if (strcmp(resolved, conf.backup_dir)) {
+		log_info("backup_dir %s is %s", conf.backup_dir, resolved);
+		snprintf(conf.backup_dir, sizeof(conf.backup_dir), "%s", resolved);
+	}
 	catalog_init(&cat, conf.backup_dir);
 	if (catalog_load(&cat))
 		return error_prefix("the catalog is damaged (fix or move it): ");

@@ -238,7 +238,10 @@ int catalog_save(const struct catalog *cat)
 
 	snprintf(path, sizeof(path), "%s/%s", cat->dir, CAT_NAME);
 	snprintf(tmp, sizeof(tmp), "%s.new", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	/* A fresh file: nothing left or planted at @tmp is written through. */
+	if (unlink(tmp) && errno != ENOENT)
+		return fail_errno(AMBER_ESYS, "unlink %s", tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return fail_errno(AMBER_ESYS, "%s", tmp);
 	f = fdopen(fd, "w");

@@ -395,7 +395,7 @@ int job_check_free_space(const char *dir, uint64_t min_free, bool percent)
 
 	if (statvfs(dir, &st))
 		return fail_errno(AMBER_ESYS, "statvfs %s", dir);
-	free_bytes = (uint64_t)st.f_bavail * st.f_frsize;
+	free_bytes = (uint64_t)st.f_bfree * st.f_frsize;	/* amberd is root */
 	floor = percent ? (uint64_t)st.f_blocks * st.f_frsize / 100 * min_free : min_free;
 	if (free_bytes >= floor)
 		return 0;
