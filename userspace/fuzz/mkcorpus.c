@@ -1,13 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Write the small seed backups of fuzz/corpus/backup: make corpus. */
+#include <endian.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "codec.h"
 #include "error.h"
+#include "format.h"
 #include "util.h"
+
+/* Seeds that break one rule the reader must catch (docs/FORMAT.md). */
+enum hostile {
+	VALID,
+	SKIPPABLE_FRAME,	/* each zstd payload starts with a skippable frame */
+	TRAILER_WRAPS,		/* index offset + size wraps past 2^64 */
+};
 
 struct seed {
 	const char *name;
@@ -18,17 +29,21 @@ struct seed {
 	size_t count;
 	uint32_t early;			/* bit i: order[i] is early */
 	int level;
+	enum hostile hostile;
 };
 
 static const uint64_t incremental[] = { 6, 1, 2, 5 };
 static const uint64_t store_first[] = { 7, 3, 0, 1, 2, 4, 5, 6 };
 
 static const struct seed seeds[] = {
-	{ "full-4k", BKP_FULL, 4096, 8 * 4096, NULL, 8, 0, 3 },
-	{ "full-raw-short-tail", BKP_FULL, 4096, 5 * 4096 + 1024, NULL, 6, 0, 0 },
-	{ "full-store-first", BKP_FULL, 4096, 8 * 4096, store_first, 8, 0x3, 3 },
-	{ "incremental", BKP_INCREMENTAL, 4096, 8 * 4096, incremental, 4, 0x1, 3 },
-	{ "full-64k-text", BKP_FULL, 65536, 2 * 65536, NULL, 2, 0, 3 },
+	{ "full-4k", BKP_FULL, 4096, 8 * 4096, NULL, 8, 0, 3, VALID },
+	{ "full-raw-short-tail", BKP_FULL, 4096, 5 * 4096 + 1024, NULL, 6, 0, 0, VALID },
+	{ "full-store-first", BKP_FULL, 4096, 8 * 4096, store_first, 8, 0x3, 3, VALID },
+	{ "incremental", BKP_INCREMENTAL, 4096, 8 * 4096, incremental, 4, 0x1, 3, VALID },
+	{ "full-64k-text", BKP_FULL, 65536, 2 * 65536, NULL, 2, 0, 3, VALID },
+	{ "bad-skippable-frame", BKP_FULL, 4096, 8 * 4096, NULL, 8, 0, 3, SKIPPABLE_FRAME },
+	{ "bad-trailer-wraps", BKP_INCREMENTAL, 4096, 4096 * 4096, incremental, 4, 0x1, 3,
+	  TRAILER_WRAPS },
 };
 
 /* Zero, text or pseudo-random content by chunk number, always the same. */
@@ -44,17 +59,59 @@ static void fill(uint8_t *buf, uint32_t len, uint64_t chunk)
 	}
 }
 
-static int put(struct bkp_writer *w, struct chunk_encoder *enc, uint64_t chunk, bool early,
-	       const struct geometry *g)
+/* A skippable frame (magic 0x184D2A50, 4 bytes of content) in front. */
+static void prepend_skippable_frame(struct bkp_record *rec, uint8_t *out)
 {
-	static uint8_t data[65536], scratch[65536];
+	static const uint8_t frame[12] = { 0x50, 0x2a, 0x4d, 0x18, 4 };
+
+	memcpy(out, frame, sizeof(frame));
+	memcpy(out + sizeof(frame), rec->payload, rec->stored_bytes);
+	rec->payload = out;
+	rec->stored_bytes += sizeof(frame);
+	rec->payload_csum = XXH3_64bits(out, rec->stored_bytes);
+}
+
+static int put(struct bkp_writer *w, struct chunk_encoder *enc, uint64_t chunk, bool early,
+	       const struct seed *s, const struct geometry *g)
+{
+	static uint8_t data[65536], scratch[65536], framed[65536 + 16];
 	struct bkp_record rec;
 
 	fill(data, chunk_length(g, chunk), chunk);
 	if (chunk_encode(enc, chunk, data, scratch, &rec))
 		return -1;
 	rec.flags |= early ? REC_EARLY : 0;
+	if (s->hostile == SKIPPABLE_FRAME && rec.codec == CODEC_ZSTD)
+		prepend_skippable_frame(&rec, framed);
 	return bkp_writer_put(w, &rec);
+}
+
+/*
+ * Pad the file before its trailer until the most index entries it could
+ * hold overshoot the trailer, then claim that many, at an offset that
+ * wraps past 2^64 to land exactly on the trailer.
+ */
+static int wrap_trailer(int fd)
+{
+	const uint64_t head = sizeof(struct disk_index_head);
+	const uint64_t entry = sizeof(struct disk_index_entry);
+	struct disk_trailer t;
+	uint64_t end, entries;
+	struct stat st;
+
+	if (fstat(fd, &st) || pread(fd, &t, sizeof(t), st.st_size - sizeof(t)) != sizeof(t))
+		return fail_errno(AMBER_ESYS, "reading the trailer");
+	for (end = st.st_size - sizeof(t); end % entry >= head; end++)
+		;
+	entries = end / entry;
+	t.records = htole64(entries);
+	t.index_entries = htole64(entries);
+	t.index_offset = htole64(end - head - entries * entry);
+	t.file_bytes = htole64(end + sizeof(t));
+	t.csum = htole64(XXH3_64bits(&t, offsetof(struct disk_trailer, csum)));
+	if (ftruncate(fd, end) || pwrite(fd, &t, sizeof(t), end) != sizeof(t))
+		return fail_errno(AMBER_ESYS, "writing the trailer");
+	return 0;
 }
 
 static int write_seed(const char *dir, const struct seed *s)
@@ -76,16 +133,18 @@ static int write_seed(const char *dir, const struct seed *s)
 		memset(info.parent_link, 0xcd, 32);
 	}
 	snprintf(path, sizeof(path), "%s/%s", dir, s->name);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0)
 		return fail_errno(AMBER_ESYS, "%s", path);
 	enc = chunk_encoder_new(&info.geo, s->level);
 	w = bkp_writer_new(fd, &info);
 	for (i = 0; enc && w && i < s->count; i++)
-		if (put(w, enc, s->order ? s->order[i] : i, s->early >> i & 1, &info.geo))
+		if (put(w, enc, s->order ? s->order[i] : i, s->early >> i & 1, s, &info.geo))
 			goto out;
 	if (enc && w)
 		ret = bkp_writer_finish(w, NULL, NULL);
+	if (!ret && s->hostile == TRAILER_WRAPS)
+		ret = wrap_trailer(fd);
 out:
 	bkp_writer_free(w);
 	chunk_encoder_free(enc);
