@@ -35,7 +35,7 @@ static void show_usage(FILE *out)
 	fprintf(out, "Usage: amber COMMAND [ARGS...]\n\nCommands:\n");
 	for (s = subcommands; s < subcommands + ARRAY_SIZE(subcommands); s++)
 		fprintf(out, "  %-12s %s\n", s->name, s->summary);
-	fprintf(out, "\n'amber COMMAND --help' describes each; amber(8) has it all.\n"
+	fprintf(out, "\n'amber help COMMAND' (or 'amber COMMAND --help') describes each; amber(8)\nhas it all.\n"
 		"Exit status: 0 ok, 1 error, 2 usage, 3 bad backup data.\n");
 }
 
@@ -49,23 +49,48 @@ static int run(const struct subcommand *s, int argc, char **argv)
 	return error_status() ? error_status() : AMBER_ESYS;
 }
 
+static const struct subcommand *find_subcommand(const char *name)
+{
+	const struct subcommand *s;
+
+	for (s = subcommands; s < subcommands + ARRAY_SIZE(subcommands); s++)
+		if (!strcmp(name, s->name))
+			return s;
+	fprintf(stderr, "amber: unknown command '%s'\n", name);
+	show_usage(stderr);
+	return NULL;
+}
+
+/* amber help [COMMAND]: the usage of amber, or of COMMAND. */
+static int help(int argc, char **argv)
+{
+	char help_opt[] = "--help";
+	const struct subcommand *s;
+
+	if (argc < 3) {
+		show_usage(stdout);
+		return 0;
+	}
+	s = find_subcommand(argv[2]);
+	if (!s)
+		return AMBER_EUSAGE;
+	return run(s, 2, (char *[]){ argv[2], help_opt, NULL });
+}
+
 int main(int argc, char **argv)
 {
 	const struct subcommand *s;
 
-	if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") ||
-	    !strcmp(argv[1], "-h")) {
-		show_usage(argc < 2 ? stderr : stdout);
-		return argc < 2 ? AMBER_EUSAGE : 0;
+	if (argc < 2) {
+		show_usage(stderr);
+		return AMBER_EUSAGE;
 	}
+	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+		return help(argc, argv);
 	if (!strcmp(argv[1], "--version")) {
 		printf("%s\n", tool_version());
 		return 0;
 	}
-	for (s = subcommands; s < subcommands + ARRAY_SIZE(subcommands); s++)
-		if (!strcmp(argv[1], s->name))
-			return run(s, argc - 1, argv + 1);
-	fprintf(stderr, "amber: unknown command '%s'\n", argv[1]);
-	show_usage(stderr);
-	return AMBER_EUSAGE;
+	s = find_subcommand(argv[1]);
+	return s ? run(s, argc - 1, argv + 1) : AMBER_EUSAGE;
 }

@@ -102,6 +102,12 @@ TEST(util_binary_exit_statuses)
 	CHECK_EQ(WEXITSTATUS(system(cmd)), 1);
 	snprintf(cmd, sizeof(cmd), "%s backup --help | grep -q 'Usage: amber backup'", bin);
 	CHECK_EQ(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "%s help backup | grep -q 'Usage: amber backup'", bin);
+	CHECK_EQ(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "%s help | grep -q 'Usage: amber COMMAND'", bin);
+	CHECK_EQ(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "%s help frobnicate 2>/dev/null", bin);
+	CHECK_EQ(WEXITSTATUS(system(cmd)), 2);
 }
 
 /* A backup is a whole database: 0600 whatever the umask, never written
