@@ -16,7 +16,9 @@ static const char usage[] =
 "One line per backup from its header and trailer (nothing else is read or\n"
 "verified): kind, epoch, parent epoch, creation time, chunks, content and\n"
 "file size, and the first bytes of its link, which an incremental child\n"
-"names as its parent.\n";
+"names as its parent. A file that cannot be read is named on standard error\n"
+"and the next one listed; the exit status is then 3 when one of them is a\n"
+"damaged backup, 1 otherwise.\n";
 
 static const struct cli_option options[] = { { NULL, false } };
 
@@ -54,7 +56,7 @@ static int list_one(const char *path)
 int list_main(int argc, char **argv)
 {
 	struct cli c = { .command = "list", .usage = usage, .options = options };
-	int i, ret;
+	int i, ret, bad = 0, worst = AMBER_ESYS;
 
 	ret = cli_parse(&c, argc, argv);
 	if (ret)
@@ -63,8 +65,16 @@ int list_main(int argc, char **argv)
 		return -1;
 	printf("%-24s %-12s %8s %8s  %-20s %10s %10s %10s  %s\n", "FILE", "KIND", "EPOCH",
 	       "PARENT", "CREATED", "CHUNKS", "CONTENT", "SIZE", "LINK");
-	for (i = 0; i < c.nr_args; i++)
-		if (list_one(c.args[i]))
-			return -1;
+	/* A file that cannot be listed is named, and the next one listed. */
+	for (i = 0; i < c.nr_args; i++) {
+		if (!list_one(c.args[i]))
+			continue;
+		fflush(stdout);
+		fprintf(stderr, "amber list: %s\n", error_msg());
+		worst = MAX(worst, error_status());
+		bad++;
+	}
+	if (bad)
+		return fail(worst, "%d of %d files could not be listed", bad, c.nr_args);
 	return 0;
 }

@@ -306,7 +306,15 @@ TEST(chain_verify_list_and_info)
 	data = file_get("incr2.amb", &len);
 	file_put("short.amb", data, len - 1);
 	CHECK_FAILS(run_cmd(verify_main, "verify", "short.amb", NULL), AMBER_EDATA, "short.amb:");
-	CHECK_FAILS(run_cmd(list_main, "list", "short.amb", NULL), AMBER_EDATA, "trailer");
+	CHECK_FAILS(run_cmd(list_main, "list", "short.amb", NULL), AMBER_EDATA,
+		    "1 of 1 files could not be listed");
+	/* a bad file is named, and the next one listed all the same */
+	CHECK_FAILS(run_cmd(list_main, "list", "short.amb", "missing.amb", "full.amb", NULL),
+		    AMBER_EDATA, "2 of 3 files could not be listed");
+	CHECK_FAILS(run_cmd(list_main, "list", "missing.amb", "full.amb", NULL), AMBER_ESYS,
+		    "1 of 2 files could not be listed");
+	CHECK_EQ(system("\"$AMBER_BIN\" list short.amb full.amb 2>err | grep -q '^full.amb '"
+			   " && grep -q 'short.amb: .*trailer' err"), 0);
 	CHECK_FAILS(run_cmd(info_main, "info", "short.amb", NULL), AMBER_EDATA, "trailer");
 	free(data);
 }
