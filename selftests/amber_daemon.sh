@@ -203,6 +203,35 @@ trigger_socket_is_for_its_user() {
 	amberd_log_has "request from uid 65534 .*: backup g"
 }
 
+# Hostile clients cannot lock root out or stall amberd: 10 connections of
+# the trigger user that send requests and never read, then 200 idle ones,
+# and 8 idle ones of root on the same socket. Each user gets 8 connections
+# there (a slot range stays root's on the control socket); root's status
+# still answers at once; amberd hangs up on the idle ones and the ones
+# that do not read.
+clients_cannot_lock_root_out() {
+	local sock=/run/amber/g.trigger ms
+	su -s /bin/sh nobody -c "clientflood flood $sock 10 200 'list g' 60" >flood1.txt &
+	local flood1=$!
+	clientflood flood "$sock" 0 8 - 60 >flood2.txt &
+	local flood2=$!
+	wait_until 30 grep -q '^held' flood1.txt
+	wait_until 30 grep -q '^held' flood2.txt
+	clientflood time /run/amber/amberd.sock status >time.txt
+	ms=$(awk '/^ms/ { print int($2) }' time.txt)
+	echo "# root's status took $ms ms with the trigger socket flooded"
+	[ "$ms" -lt 100 ]
+	wait "$flood1" "$flood2"
+	sed 's/^/# /' flood1.txt flood2.txt
+	grep -q '^held 8 refused 202$' flood1.txt
+	grep -q '^refusal this user has too many connections: try later$' flood1.txt
+	grep -q '^held 8 refused 0$' flood2.txt
+	grep -q '^closed 8 of 8 after' flood1.txt
+	grep -q '^closed 8 of 8 after' flood2.txt
+	amberd_log_has "hung up on a client of uid 65534 pid [0-9]+: it reads no answer"
+	amberd_log_has "hung up on a client of uid 0 pid [0-9]+: idle"
+}
+
 # [schedule sched] every 4 s, full_every 2: full, incremental, full, ...
 schedule_runs_by_itself() {
 	wait_until 120 eval "[ \$(catalog_sets '$dir' sched | wc -l) -ge 3 ]"
@@ -313,7 +342,7 @@ rmdir /run/amber 2>/dev/null || true
 amberd_start "$conf"
 
 ktap_print_header
-ktap_set_plan 11
+ktap_set_plan 12
 ktap_step "amberd --check sums up a configuration and refuses a bad one by line" check_refuses_bad_configuration
 ktap_step "amberd creates the volumes of its configuration" volumes_are_created
 ktap_step "the control socket is root's and refuses other peers" control_socket_is_root_only
@@ -322,6 +351,7 @@ ktap_step "the chain amberd names restores each volume's image" chains_restore
 ktap_step "full every N, and retention drops what no backup needs" retention_drops_old_sets
 ktap_step "requests that cannot be served fail clearly and leave nothing" refusals_are_clear
 ktap_step "a trigger socket takes backups of its group from its user only" trigger_socket_is_for_its_user
+ktap_step "hostile clients cannot lock root out or stall amberd" clients_cannot_lock_root_out
 ktap_step "scheduled sets run by themselves, full every N" schedule_runs_by_itself
 ktap_step "SIGTERM stops a set cleanly; after a restart amberd goes on" restart_carries_on
 ktap_step "SIGKILL of a backup, then of amberd, leaves no snapshot or file" sigkill_leaves_nothing

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "error.h"
+#include "request.h"
 #include "subcommands.h"
 #include "util.h"
 
@@ -90,10 +91,24 @@ static int request_line(const struct cli *c, char *line, size_t size, size_t *le
 	return 0;
 }
 
-/* Print the answer's lines; returns at its final line. */
-static int read_answer(int fd, bool detach)
+/* amberd's first line: its greeting, unless it refused the client. */
+static int check_greeting(const char *line, const char *path)
+{
+	int version;
+
+	if (sscanf(line, "amberd protocol %d", &version) != 1)
+		return fail(AMBER_ESYS, "%s is not amberd's socket: it said '%.80s'", path, line);
+	if (version != AMBERD_PROTOCOL)
+		return fail(AMBER_ESYS, "amberd at %s speaks protocol %d and this amber speaks %d:"
+			    " use the amber of amberd's release", path, version, AMBERD_PROTOCOL);
+	return 0;
+}
+
+/* Print the answer's lines, after the greeting; returns at its final line. */
+static int read_answer(int fd, const char *path, bool detach)
 {
 	static char buf[ANSWER_MAX];
+	bool greeted = false;
 	size_t len = 0;
 	char *nl;
 	ssize_t n;
@@ -103,6 +118,14 @@ static int read_answer(int fd, bool detach)
 			*nl = 0;
 			if (!strncmp(buf, "error ", 6) || !strcmp(buf, "error"))
 				return fail(AMBER_ESYS, "%s", buf + (buf[5] ? 6 : 5));
+			if (!greeted) {
+				if (check_greeting(buf, path))
+					return -1;
+				greeted = true;
+				len -= nl + 1 - buf;
+				memmove(buf, nl + 1, len);
+				continue;
+			}
 			printf("%s\n", buf);
 			if (!strncmp(buf, "ok", 2) && (!buf[2] || buf[2] == ' '))
 				return 0;
@@ -149,7 +172,7 @@ int daemon_main(int argc, char **argv)
 	    errno != EPIPE && errno != ECONNRESET)
 		ret = fail_errno(AMBER_ESYS, "sending to amberd");
 	else
-		ret = read_answer(fd, cli_flag(&c, OPT_DETACH));
+		ret = read_answer(fd, path, cli_flag(&c, OPT_DETACH));
 	close(fd);
 	return ret;
 }

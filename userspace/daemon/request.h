@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * amberd's socket protocol (amberd(8), PROTOCOL): a client sends one request
- * line, words separated by blanks, ended by a newline:
+ * amberd's socket protocol (amberd(8)). amberd starts each connection with
+ * its greeting, "amberd protocol N" (AMBERD_PROTOCOL), or with "error TEXT"
+ * when it refuses the client. Then a client sends one request line, words
+ * separated by blanks, ended by a newline:
  *
  *	status
  *	list [GROUP]
@@ -18,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#define AMBERD_PROTOCOL	1	/* this protocol's version */
 #define REQ_LINE_MAX	512	/* bytes of a request, with its newline */
 #define REQ_MAX_WORDS	4
 #define REQ_WORD_MAX	64

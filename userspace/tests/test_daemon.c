@@ -542,8 +542,8 @@ TEST(daemon_client_answers_and_errors)
 	char *req;
 	pid_t pid;
 
-	pid = fake_amberd("started group g set 1 job 1\nbarrier group g set 1 a=1\n"
-			  "ok group g set 1 full\n");
+	pid = fake_amberd("amberd protocol 1\nstarted group g set 1 job 1\n"
+			  "barrier group g set 1 a=1\nok group g set 1 full\n");
 	CHECK_OK(run_cmd(daemon_main, "daemon", "backup", "g", "full", "--socket", "s.sock",
 			 NULL));
 	reap(pid);
@@ -551,7 +551,7 @@ TEST(daemon_client_answers_and_errors)
 	CHECK(len == 14 && !memcmp(req, "backup g full\n", 14));
 	free(req);
 
-	pid = fake_amberd("note something\nerror group g set 2 failed: boom\n");
+	pid = fake_amberd("amberd protocol 1\nnote something\nerror group g set 2 failed: boom\n");
 	CHECK_FAILS(run_cmd(daemon_main, "daemon", "backup", "g", "--socket=s.sock", NULL),
 		    AMBER_ESYS, "group g set 2 failed: boom");
 	reap(pid);
@@ -562,9 +562,20 @@ TEST(daemon_client_answers_and_errors)
 	reap(pid);
 
 	/* --detach: back at the barrier line, the set still running */
-	pid = fake_amberd("started group g set 3 job 3\nbarrier group g set 3 a=3\n");
+	pid = fake_amberd("amberd protocol 1\nstarted group g set 3 job 3\n"
+			  "barrier group g set 3 a=3\n");
 	CHECK_OK(run_cmd(daemon_main, "daemon", "backup", "g", "--detach", "--socket", "s.sock",
 			 NULL));
+	reap(pid);
+
+	/* the greeting: another protocol, or not amberd at all */
+	pid = fake_amberd("amberd protocol 2\nok\n");
+	CHECK_FAILS(run_cmd(daemon_main, "daemon", "status", "--socket", "s.sock", NULL),
+		    AMBER_ESYS, "amberd at s.sock speaks protocol 2 and this amber speaks 1");
+	reap(pid);
+	pid = fake_amberd("ok group g set 1 full\n");
+	CHECK_FAILS(run_cmd(daemon_main, "daemon", "status", "--socket", "s.sock", NULL),
+		    AMBER_ESYS, "s.sock is not amberd's socket: it said 'ok group g set 1 full'");
 	reap(pid);
 
 	/* told why even when the hang-up beats the request */

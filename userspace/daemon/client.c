@@ -1,0 +1,325 @@
+// SPDX-License-Identifier: GPL-2.0
+/* amberd's connections: see client.h for the limits and why. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "daemon.h"
+#include "request.h"
+#include "serve.h"
+#include "util.h"
+
+#define OUT_MAX		(16 << 20)	/* one answer, buffered */
+
+struct client clients[CLIENTS_MAX];
+
+void clients_init(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < CLIENTS_MAX; i++)
+		clients[i].fd = -1;
+}
+
+void client_close(struct client *c)
+{
+	if (c->fd < 0)
+		return;
+	close(c->fd);
+	free(c->out);
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+}
+
+void clients_close_all(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < CLIENTS_MAX; i++)
+		client_close(&clients[i]);
+}
+
+void clients_close_fds(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < CLIENTS_MAX; i++)
+		if (clients[i].fd >= 0)
+			close(clients[i].fd);
+}
+
+/* Send what the socket takes now; false when the client is gone. */
+static bool flush_out(struct client *c)
+{
+	ssize_t n;
+
+	while (c->out_len) {
+		n = send(c->fd, c->out, c->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return true;
+		if (n <= 0) {
+			client_close(c);
+			return false;
+		}
+		c->out_len -= n;
+		memmove(c->out, c->out + n, c->out_len);
+		c->progress = now_seconds();
+	}
+	return true;
+}
+
+static bool append_out(struct client *c, const char *line, size_t len)
+{
+	size_t size = c->out_size ? c->out_size : 4096;
+	char *out;
+
+	if (c->out_len + len > OUT_MAX) {
+		log_warn("hung up on a client of uid %u pid %d: an answer of over %d MiB"
+			 " it does not read", c->uid, c->pid, OUT_MAX >> 20);
+		return false;
+	}
+	while (size < c->out_len + len)
+		size *= 2;
+	if (size != c->out_size) {
+		out = realloc(c->out, size);
+		if (!out) {
+			log_err("hung up on a client of uid %u pid %d: out of memory for its"
+				" answer", c->uid, c->pid);
+			return false;
+		}
+		c->out = out;
+		c->out_size = size;
+	}
+	memcpy(c->out + c->out_len, line, len);
+	c->out_len += len;
+	return true;
+}
+
+void client_send(struct client *c, const char *fmt, ...)
+{
+	char line[CLIENT_LINE_MAX];
+	va_list ap;
+	size_t len;
+
+	if (c->fd < 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	va_end(ap);
+	len = strlen(line);
+	line[len++] = '\n';
+	if (!append_out(c, line, len)) {
+		client_close(c);
+		return;
+	}
+	if (c->out_len == len)	/* nothing was pending: it starts now */
+		c->progress = now_seconds();
+	flush_out(c);
+}
+
+void client_error(struct client *c, const char *msg)
+{
+	client_send(c, "error %s", msg);
+}
+
+/* The requests received, one at a time: none while an answer is pending
+ * or a job is waited for. */
+static void serve_lines(struct client *c)
+{
+	char *nl;
+
+	while (c->fd >= 0 && !c->wait && !c->out_len &&
+	       (nl = memchr(c->in, '\n', c->in_len))) {
+		*nl = 0;
+		if (nl > c->in && nl[-1] == '\r')
+			nl[-1] = 0;
+		serve_request(c, c->in);
+		if (c->fd < 0)
+			return;
+		c->in_len -= nl + 1 - c->in;
+		memmove(c->in, nl + 1, c->in_len);
+	}
+	if (c->fd >= 0 && c->in_len == sizeof(c->in) - 1 && !memchr(c->in, '\n', c->in_len)) {
+		client_send(c, "error the request is longer than %d bytes", REQ_LINE_MAX - 1);
+		flush_out(c);
+		client_close(c);
+	}
+}
+
+static void client_input(struct client *c, short revents)
+{
+	size_t room = sizeof(c->in) - 1 - c->in_len;
+	ssize_t n;
+
+	if (!room) {		/* a job is waited for: only a hang-up counts */
+		if (revents & (POLLERR | POLLHUP))
+			client_close(c);
+		return;
+	}
+	n = recv(c->fd, c->in + c->in_len, room, MSG_DONTWAIT);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		if (c->wait)
+			log_info("a client waiting for job %u left; the job goes on", c->wait);
+		client_close(c);
+		return;
+	}
+	c->in_len += n;
+	c->progress = now_seconds();
+	serve_lines(c);
+}
+
+struct pollfd client_pollfd(const struct client *c)
+{
+	/* A full input buffer is read no further until its line is served;
+	 * a hang-up is reported all the same. */
+	short events = c->out_len ? POLLOUT : c->in_len < sizeof(c->in) - 1 ? POLLIN : 0;
+
+	return (struct pollfd){ .fd = c->fd, .events = events };
+}
+
+void client_ready(struct client *c, short revents)
+{
+	if (c->fd < 0)
+		return;
+	if (c->out_len && (revents & (POLLOUT | POLLERR | POLLHUP))) {
+		if (flush_out(c) && !c->out_len)
+			serve_lines(c);		/* requests that came meanwhile */
+		return;
+	}
+	if (revents & (POLLIN | POLLERR | POLLHUP))
+		client_input(c, revents);
+}
+
+/* When @c is hung up on, by now_seconds() (0: never). */
+static double client_deadline(const struct client *c)
+{
+	if (c->out_len)
+		return c->progress + SEND_TIMEOUT_S;
+	if (c->wait)
+		return 0;	/* a job's answers come when they come */
+	return c->progress + IDLE_TIMEOUT_S;
+}
+
+int clients_expire(void)
+{
+	double now = now_seconds(), next = 0, due;
+	struct client *c;
+
+	for (c = clients; c < clients + CLIENTS_MAX; c++) {
+		if (c->fd < 0)
+			continue;
+		due = client_deadline(c);
+		if (due && due <= now) {
+			log_info("hung up on a client of uid %u pid %d: %s", c->uid, c->pid,
+				 c->out_len ? "it reads no answer" : "idle");
+			client_close(c);
+			continue;
+		}
+		if (due && (!next || due < next))
+			next = due;
+	}
+	return next ? (int)((next - now) * 1000) + 1 : -1;
+}
+
+/* A refusal: one line, if the socket takes it now, then hang up. */
+static void refuse(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void refuse(int fd, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	size_t len;
+
+	strcpy(line, "error ");
+	va_start(ap, fmt);
+	vsnprintf(line + 6, sizeof(line) - 7, fmt, ap);
+	va_end(ap);
+	len = strlen(line);
+	line[len++] = '\n';
+	/* Not heard when it is gone or does not read: nothing to do then. */
+	send(fd, line, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(fd);
+}
+
+static unsigned int count_clients(int control, uid_t uid, bool by_uid)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < CLIENTS_MAX; i++)
+		if (clients[i].fd >= 0 && (clients[i].grp < 0) == control &&
+		    (!by_uid || clients[i].uid == uid))
+			n++;
+	return n;
+}
+
+/* Why a client of @uid on a trigger socket may not have a slot, or NULL. */
+static const char *trigger_limit(uid_t uid)
+{
+	if (count_clients(false, uid, true) >= CLIENTS_PER_UID)
+		return "this user has too many connections";
+	if (count_clients(false, 0, false) >= CLIENTS_MAX - CONTROL_RESERVED)
+		return "too many clients";
+	return NULL;
+}
+
+static struct client *free_slot(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < CLIENTS_MAX; i++)
+		if (clients[i].fd < 0)
+			return &clients[i];
+	return NULL;
+}
+
+void client_accept(int lfd, int grp)
+{
+	socklen_t len = sizeof(struct ucred);
+	const char *why;
+	struct ucred cred;
+	struct client *c;
+	int fd;
+
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0)
+		return;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len)) {
+		refuse(fd, "cannot tell who is asking (SO_PEERCRED: %s)", strerror(errno));
+		return;
+	}
+	if (grp < 0 && cred.uid != 0) {
+		log_warn("refused a client of uid %u pid %d on the control socket: not root",
+			 cred.uid, cred.pid);
+		refuse(fd, "permission denied: amberd's control socket takes requests"
+		       " from root only, not from uid %u (a database user asks for backups on"
+		       " its group's trigger socket, see trigger_user in amberd.conf(5))",
+		       cred.uid);
+		return;
+	}
+	if (grp >= 0 && cred.uid != 0 && cred.uid != conf.grp[grp].trigger_uid) {
+		log_warn("refused a client of uid %u pid %d on the trigger socket of group %s",
+			 cred.uid, cred.pid, conf.grp[grp].name);
+		refuse(fd, "permission denied: the trigger socket of group %s is for"
+		       " user %s only, not uid %u", conf.grp[grp].name,
+		       conf.grp[grp].trigger_user, cred.uid);
+		return;
+	}
+	why = grp >= 0 ? trigger_limit(cred.uid) : NULL;
+	c = why ? NULL : free_slot();
+	if (!c) {
+		refuse(fd, "%s: try later", why ? why : "too many clients");
+		return;
+	}
+	*c = (struct client){ .fd = fd, .grp = grp, .uid = cred.uid, .pid = cred.pid,
+			      .progress = now_seconds() };
+	client_send(c, "amberd protocol %d", AMBERD_PROTOCOL);
+}
