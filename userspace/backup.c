@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chain.h"
 #include "cli.h"
 #include "codec.h"
 #include "error.h"
@@ -111,25 +112,19 @@ static int load_volume(struct backup *b)
 	return 0;
 }
 
+/* Its epoch is checked once the snapshot's is known (load_changes()). */
 static int load_parent(struct backup *b)
 {
-	int fd, ret;
+	const struct parent_want want = {
+		.volume = b->name,
+		.uuid = b->uuid,
+		.volume_bytes = b->geo.volume_bytes,
+		.chunk_bytes = b->geo.chunk_bytes,
+	};
 
 	if (!b->parent_path)
 		return 0;
-	fd = open(b->parent_path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return fail_errno(AMBER_ESYS, "%s", b->parent_path);
-	ret = bkp_peek(fd, &b->parent, &b->parent_summary);
-	close(fd);
-	if (ret)
-		return error_prefix("%s: ", b->parent_path);
-	if (memcmp(b->parent.volume_uuid, b->uuid, 16) ||
-	    b->parent.geo.volume_bytes != b->geo.volume_bytes ||
-	    b->parent.geo.chunk_bytes != b->geo.chunk_bytes)
-		return fail(AMBER_EDATA, "%s is not a backup of %s (volume or chunk size differs)",
-			    b->parent_path, b->name);
-	return 0;
+	return chain_read_parent(b->parent_path, &want, &b->parent, &b->parent_summary);
 }
 
 /* A new file, or an existing device (a tape); never an existing file. */
@@ -166,9 +161,8 @@ static int load_changes(struct backup *b)
 
 	if (!b->parent_path)
 		return 0;
-	if (b->parent.epoch >= b->epoch)
-		return fail(AMBER_EDATA, "%s is of epoch %" PRIu64 ", not before this snapshot's %"
-			    PRIu64, b->parent_path, b->parent.epoch, b->epoch);
+	if (chain_parent_before(b->parent_path, b->parent.epoch, b->epoch))
+		return -1;
 	b->wanted = bitmap_alloc(b->geo.nr_chunks);
 	if (!b->wanted ||
 	    control_changed(b->ctl, b->vol.dev, b->parent.epoch, b->geo.nr_chunks, b->wanted,

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "bkp.h"
+#include "chain.h"
 #include "error.h"
 #include "job.h"
 #include "kernel.h"
@@ -89,27 +90,22 @@ static void catch_stop(void)
 static int check_parent(int ctl, struct job_volume *jv)
 {
 	uint64_t nr_chunks, snap_epoch, *bitmap;
+	/* The uuid comes with the change maps, checked below. */
+	const struct parent_want want = {
+		.volume = jv->plan->name,
+		.volume_bytes = jv->vol.sectors * 512,
+		.chunk_bytes = jv->vol.table.chunk_sectors * 512ULL,
+		.epoch = jv->epoch,
+	};
 	struct bkp_summary summary;
 	struct bkp_info parent;
 	uint8_t uuid[16];
 	bool exact;
-	int fd, ret;
+	int ret;
 
-	fd = open(jv->parent_path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return fail_errno(AMBER_ESYS, "%s", jv->plan->parent);
-	ret = bkp_peek(fd, &parent, &summary);
-	close(fd);
-	if (ret)
-		return error_prefix("%s: ", jv->plan->parent);
-	if (parent.epoch >= jv->epoch)
-		return fail(AMBER_EDATA, "%s is of epoch %" PRIu64 ", not before %" PRIu64,
-			    jv->plan->parent, parent.epoch, jv->epoch);
+	if (chain_read_parent(jv->parent_path, &want, &parent, &summary))
+		return -1;
 	nr_chunks = DIV_ROUND_UP(jv->vol.sectors, jv->vol.table.chunk_sectors);
-	if (parent.geo.volume_bytes != jv->vol.sectors * 512 ||
-	    parent.geo.chunk_bytes != jv->vol.table.chunk_sectors * 512ULL)
-		return fail(AMBER_EDATA, "%s has another volume size or chunk size",
-			    jv->plan->parent);
 	bitmap = bitmap_alloc(nr_chunks);
 	if (!bitmap)
 		return fail(AMBER_ESYS, "out of memory");
@@ -119,8 +115,8 @@ static int check_parent(int ctl, struct job_volume *jv)
 	if (ret)
 		return -1;
 	if (memcmp(uuid, parent.volume_uuid, 16))
-		return fail(AMBER_EDATA, "%s is of another volume (the store was formatted"
-			    " since)", jv->plan->parent);
+		return fail(AMBER_EDATA, "%s is not a backup of %s (another volume uuid: its"
+			    " store was formatted since)", jv->parent_path, jv->plan->name);
 	return 0;
 }
 

@@ -184,3 +184,32 @@ void chain_close(struct chain *c)
 	free(c->expect);
 	*c = (struct chain){ 0 };
 }
+
+int chain_parent_before(const char *path, uint64_t parent_epoch, uint64_t epoch)
+{
+	if (parent_epoch >= epoch)
+		return fail(AMBER_EDATA, "%s is of epoch %" PRIu64 ", not before this snapshot's %"
+			    PRIu64, path, parent_epoch, epoch);
+	return 0;
+}
+
+int chain_read_parent(const char *path, const struct parent_want *want, struct bkp_info *info,
+		      struct bkp_summary *summary)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return fail_errno(AMBER_ESYS, "%s", path);
+	ret = bkp_peek(fd, info, summary);
+	close(fd);
+	if (ret)
+		return error_prefix("%s: ", path);
+	if (want->uuid && memcmp(info->volume_uuid, want->uuid, 16))
+		return fail(AMBER_EDATA, "%s is not a backup of %s (another volume uuid: its"
+			    " store was formatted since)", path, want->volume);
+	if (info->geo.volume_bytes != want->volume_bytes ||
+	    info->geo.chunk_bytes != want->chunk_bytes)
+		return fail(AMBER_EDATA, "%s is not a backup of %s (volume or chunk size differs)",
+			    path, want->volume);
+	return want->epoch ? chain_parent_before(path, info->epoch, want->epoch) : 0;
+}

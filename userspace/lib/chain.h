@@ -57,6 +57,25 @@ typedef int (*chain_apply_fn)(void *ctx, const struct chain_member *from,
  * been verified. Fails at the first bad record or broken link.
  */
 int chain_apply(struct chain *c, chain_apply_fn apply, void *ctx);
+/* What a new incremental backup needs of the backup it continues. */
+struct parent_want {
+	const char *volume;		/* the volume's name, for messages */
+	const uint8_t *uuid;		/* its store's volume uuid; NULL: not checked */
+	uint64_t volume_bytes, chunk_bytes;
+	uint64_t epoch;			/* the new backup's; 0: not known yet */
+};
+
+/*
+ * Read the header and trailer of @path, the parent of a new incremental
+ * backup, and check it against @want: the same volume (uuid, size, chunk
+ * size) and an earlier epoch. Fails naming what differs (AMBER_EDATA), or
+ * why it cannot be read.
+ */
+int chain_read_parent(const char *path, const struct parent_want *want, struct bkp_info *info,
+		      struct bkp_summary *summary);
+/* A parent of epoch @parent_epoch is older than the new backup's @epoch. */
+int chain_parent_before(const char *path, uint64_t parent_epoch, uint64_t epoch);
+
 /* The newest member: its link is the chain's after chain_apply(). */
 const struct chain_member *chain_tip(const struct chain *c);
 void chain_close(struct chain *c);

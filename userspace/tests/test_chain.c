@@ -319,6 +319,38 @@ TEST(chain_verify_list_and_info)
 	free(data);
 }
 
+/* The parent of a new incremental: this volume's, of its geometry, older. */
+TEST(chain_parent_of_an_incremental_is_checked)
+{
+	struct parent_want want = { .volume = "vol", .uuid = test_uuid, .epoch = 9 };
+	uint8_t other[16] = { 1 };
+	struct bkp_summary s;
+	struct bkp_info info;
+	struct fixture f;
+
+	make_chain(&f);
+	want.volume_bytes = f.v0.geo.volume_bytes;
+	want.chunk_bytes = f.v0.geo.chunk_bytes;
+	CHECK_OK(chain_read_parent("incr1.amb", &want, &info, &s));
+	CHECK_EQ(info.epoch, 3);
+	CHECK(!memcmp(s.link, f.incr1.link, 32));
+	want.epoch = 3;
+	CHECK_FAILS(chain_read_parent("incr1.amb", &want, &info, &s), AMBER_EDATA,
+		    "incr1.amb is of epoch 3, not before this snapshot's 3");
+	want.epoch = 0;
+	want.chunk_bytes *= 2;
+	CHECK_FAILS(chain_read_parent("full.amb", &want, &info, &s), AMBER_EDATA,
+		    "full.amb is not a backup of vol (volume or chunk size differs)");
+	want.chunk_bytes /= 2;
+	want.uuid = other;
+	CHECK_FAILS(chain_read_parent("full.amb", &want, &info, &s), AMBER_EDATA,
+		    "full.amb is not a backup of vol (another volume uuid");
+	want.uuid = NULL;
+	CHECK_OK(chain_read_parent("full.amb", &want, &info, &s));
+	CHECK_FAILS(chain_read_parent("missing.amb", &want, &info, &s), AMBER_ESYS,
+		    "missing.amb: No such file");
+}
+
 /*
  * A forged backup: a valid full of other content, every checksum right.
  * Only the digest the operator expects tells it apart, and restore refuses
