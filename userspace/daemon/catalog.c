@@ -218,17 +218,6 @@ int catalog_load(struct catalog *cat)
 	return check_parents(cat, path);
 }
 
-static int sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), ret;
-
-	if (fd < 0)
-		return fail_errno(AMBER_ESYS, "%s", dir);
-	ret = fsync(fd);
-	close(fd);
-	return ret ? fail_errno(AMBER_ESYS, "fsync %s", dir) : 0;
-}
-
 int catalog_save(const struct catalog *cat)
 {
 	char path[PATH_MAX + 16], tmp[PATH_MAX + 32], line[1100];

@@ -247,16 +247,10 @@ static void drop_leftovers(struct job_volume *jv, unsigned int n)
 static int sync_dir_of(const char *path)
 {
 	char dir[PATH_MAX + CAT_FILE_MAX];
-	int fd, ret;
 
 	snprintf(dir, sizeof(dir), "%s", path);
 	*strrchr(dir, '/') = 0;
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return fail_errno(AMBER_ESYS, "%s", dir);
-	ret = fsync(fd);
-	close(fd);
-	return ret ? fail_errno(AMBER_ESYS, "fsync %s", dir) : 0;
+	return sync_dir(dir);
 }
 
 /* Every backup is complete: check each, then give it its final name. */

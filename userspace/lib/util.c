@@ -430,3 +430,14 @@ uint64_t *bitmap_alloc(uint64_t bits)
 		fail(AMBER_ESYS, "out of memory (bitmap of %" PRIu64 " bits)", bits);
 	return map;
 }
+
+int sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return fail_errno(AMBER_ESYS, "%s", dir);
+	ret = fsync(fd);
+	close(fd);
+	return ret ? fail_errno(AMBER_ESYS, "fsync %s", dir) : 0;
+}

@@ -83,6 +83,8 @@ int open_output(const char *path, bool devices, bool *created);
  * rename or remove what is ours in it.
  */
 int check_trusted_dir(const char *dir);
+/* Make the names in @dir durable (after a create or rename in it). */
+int sync_dir(const char *dir);
 int fd_size(int fd, uint64_t *bytes);
 bool fd_is_regular(int fd);
 bool fd_is_block(int fd);
