@@ -215,9 +215,11 @@ clients_cannot_lock_root_out() {
 	local flood1=$!
 	clientflood flood "$sock" 0 8 - 60 >flood2.txt &
 	local flood2=$!
-	wait_until 30 grep -q '^held' flood1.txt
-	wait_until 30 grep -q '^held' flood2.txt
-	clientflood time /run/amber/amberd.sock status >time.txt
+	# (an amberd that stalls on the clients that never read accepts no one)
+	wait_until 30 grep -q '^held' flood1.txt || echo "# flood 1 not through after 30 s"
+	wait_until 30 grep -q '^held' flood2.txt || echo "# flood 2 not through after 30 s"
+	clientflood time /run/amber/amberd.sock status >time.txt ||
+		{ sed 's/^/# /' time.txt; return 1; }
 	ms=$(awk '/^ms/ { print int($2) }' time.txt)
 	echo "# root's status took $ms ms with the trigger socket flooded"
 	[ "$ms" -lt 100 ]

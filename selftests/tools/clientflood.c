@@ -6,21 +6,21 @@
  *   clientflood flood SOCKET NOREAD IDLE REQUEST WAIT
  *       Opens NOREAD connections that send REQUEST over and over (as much
  *       as their sockets take) and never read, then IDLE connections that
- *       send nothing. Prints "held H refused R": connections whose first
- *       line was amberd's greeting (or that heard nothing in 2 s: an
- *       amberd without one), or an error; and "refusal TEXT" once. Then
+ *       send nothing, all at once. Prints "held H refused R": connections
+ *       whose first line was amberd's greeting (or that heard nothing in
+ *       2 s: an amberd without one), or an error; and "refusal TEXT" once. Then
  *       waits until amberd has hung up on every held connection, WAIT
  *       seconds at most: prints "closed N of H after S s".
  *   clientflood time SOCKET REQUEST
  *       One request: prints "ms M" from connect to the answer's final
- *       line, and the final line. Exit 0 when it is "ok...".
+ *       line, and "final LINE". Exit 0 when it is "ok...".
  *
  * Exit 1 on an unexpected failure, 2 on bad usage.
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,58 +76,88 @@ static void send_until_full(int fd, const char *req)
 {
 	size_t len = strlen(req), sent = 0;
 
-	fcntl(fd, F_SETFL, O_NONBLOCK);
-	while (sent < 65536 && send(fd, req, len, MSG_NOSIGNAL) == (ssize_t)len)
+	while (sent < 65536 && send(fd, req, len, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)len)
 		sent += len;
+}
+
+struct conn {
+	char first[256];		/* amberd's first line */
+	size_t len;
+	bool done;			/* the line, or end of file, came */
+};
+
+/* The first line of each connection, until @ms pass with none coming. */
+static void read_first_lines(struct pollfd *p, struct conn *c, int n, int ms)
+{
+	int i, left = n;
+	char ch;
+
+	for (i = 0; i < n; i++)
+		p[i].events = POLLIN;
+	while (left && poll(p, n, ms) > 0) {
+		for (i = 0; i < n; i++) {
+			if (!p[i].revents || c[i].done)
+				continue;
+			if (read(p[i].fd, &ch, 1) != 1 || ch == '\n' ||
+			    c[i].len == sizeof(c[i].first) - 1) {
+				c[i].done = true;
+				p[i].events = 0;
+				left--;
+				continue;
+			}
+			c[i].first[c[i].len++] = ch;
+		}
+	}
 }
 
 static int flood(const char *path, int noread, int idle, const char *request, int wait_s)
 {
-	static struct pollfd held[MAX_CONNS];
-	char line[1024], req[600], refusal[1024] = "";
-	int i, fd, held_n = 0, refused = 0, closed = 0;
+	static struct pollfd p[MAX_CONNS];
+	static struct conn c[MAX_CONNS];
+	char req[600], refusal[256] = "";
+	int i, n = noread + idle, held = 0, refused = 0, closed = 0;
 	double start;
 
+	/* All at once, in order: amberd accepts them in that order. */
 	snprintf(req, sizeof(req), "%s\n", request);
-	for (i = 0; i < noread + idle; i++) {
-		fd = connect_to(path);
-		if (read_line(fd, line, sizeof(line), 2000) && *line) {
-			fprintf(stderr, "connection %d: a part of a line, '%s'\n", i, line);
-			return 1;
-		}
-		if (!strncmp(line, "error ", 6)) {
-			if (!refused++)
-				snprintf(refusal, sizeof(refusal), "%s", line + 6);
-			close(fd);
-			continue;
-		}
-		if (*line && strncmp(line, "amberd protocol ", 16)) {
-			fprintf(stderr, "connection %d: first line '%s'\n", i, line);
-			return 1;
-		}
+	for (i = 0; i < n; i++) {
+		p[i].fd = connect_to(path);
 		if (i < noread)
-			send_until_full(fd, req);
-		held[held_n++] = (struct pollfd){ .fd = fd };
+			send_until_full(p[i].fd, req);
 	}
-	printf("held %d refused %d\n", held_n, refused);
+	read_first_lines(p, c, n, 2000);
+	for (i = 0; i < n; i++) {
+		if (!strncmp(c[i].first, "error ", 6)) {
+			if (!refused++)
+				snprintf(refusal, sizeof(refusal), "%s", c[i].first + 6);
+			close(p[i].fd);
+			p[i].fd = -1;
+		} else if (c[i].len && strncmp(c[i].first, "amberd protocol ", 16)) {
+			fprintf(stderr, "connection %d: first line '%s'\n", i, c[i].first);
+			return 1;
+		} else {
+			held++;	/* greeted, or silent: an amberd without a greeting */
+		}
+	}
+	printf("held %d refused %d\n", held, refused);
 	if (refused)
 		printf("refusal %s\n", refusal);
 	fflush(stdout);
 	/* Amberd's answers are not read: only its hang-up is looked for. */
 	start = now_ms();
-	while (closed < held_n && now_ms() - start < wait_s * 1e3) {
-		for (i = 0; i < held_n; i++)
-			held[i].events = held[i].fd >= 0 ? POLLRDHUP : 0;
-		if (poll(held, held_n, 1000) < 0 && errno != EINTR)
+	while (closed < held && now_ms() - start < wait_s * 1e3) {
+		for (i = 0; i < n; i++)
+			p[i].events = POLLRDHUP;
+		if (poll(p, n, 1000) < 0 && errno != EINTR)
 			return 1;
-		for (i = 0; i < held_n; i++)
-			if (held[i].fd >= 0 && (held[i].revents & (POLLRDHUP | POLLHUP | POLLERR))) {
-				close(held[i].fd);
-				held[i].fd = -1;
+		for (i = 0; i < n; i++)
+			if (p[i].fd >= 0 && (p[i].revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+				close(p[i].fd);
+				p[i].fd = -1;
 				closed++;
 			}
 	}
-	printf("closed %d of %d after %.0f s\n", closed, held_n, (now_ms() - start) / 1e3);
+	printf("closed %d of %d after %.0f s\n", closed, held, (now_ms() - start) / 1e3);
 	return 0;
 }
 
@@ -147,7 +177,7 @@ static int timed(const char *path, const char *request)
 			return 1;
 		}
 	} while (strncmp(line, "ok", 2) && strncmp(line, "error", 5));
-	printf("ms %.1f\n%s\n", now_ms() - start, line);
+	printf("ms %.1f\nfinal %s\n", now_ms() - start, line);
 	close(fd);
 	return strncmp(line, "ok", 2) ? 1 : 0;
 }
