@@ -94,22 +94,31 @@ static int request_line(const struct cli *c, char *line, size_t size, size_t *le
 /* amberd's first line: its greeting, unless it refused the client. */
 static int check_greeting(const char *line, const char *path)
 {
-	int version;
+	int version, end = 0;
 
-	if (sscanf(line, "amberd protocol %d", &version) != 1)
-		return fail(AMBER_ESYS, "%s is not amberd's socket: it said '%.80s'", path, line);
+	if (sscanf(line, "amberd protocol %d%n", &version, &end) != 1 || line[end])
+		return fail(AMBER_ESYS, "%s is not amberd's socket, or its amberd is older than"
+			    " this amber (restart it): it said '%.80s'", path, line);
 	if (version != AMBERD_PROTOCOL)
 		return fail(AMBER_ESYS, "amberd at %s speaks protocol %d and this amber speaks %d:"
 			    " use the amber of amberd's release", path, version, AMBERD_PROTOCOL);
 	return 0;
 }
 
-/* Print the answer's lines, after the greeting; returns at its final line. */
-static int read_answer(int fd, const char *path, bool detach)
+/*
+ * Read amberd's lines: with @greeting, up to its greeting (checked), and
+ * nothing is printed; without, the answer's lines, printed, up to its final
+ * line (or the barrier line with @detach).
+ */
+struct answer {
+	char buf[ANSWER_MAX];
+	size_t len;
+};
+
+static int read_answer(struct answer *a, int fd, const char *path, bool greeting, bool detach)
 {
-	static char buf[ANSWER_MAX];
-	bool greeted = false;
-	size_t len = 0;
+	char *buf = a->buf;
+	size_t len = a->len;
 	char *nl;
 	ssize_t n;
 
@@ -118,13 +127,12 @@ static int read_answer(int fd, const char *path, bool detach)
 			*nl = 0;
 			if (!strncmp(buf, "error ", 6) || !strcmp(buf, "error"))
 				return fail(AMBER_ESYS, "%s", buf + (buf[5] ? 6 : 5));
-			if (!greeted) {
+			if (greeting) {
 				if (check_greeting(buf, path))
 					return -1;
-				greeted = true;
-				len -= nl + 1 - buf;
-				memmove(buf, nl + 1, len);
-				continue;
+				a->len = len - (nl + 1 - buf);
+				memmove(buf, nl + 1, a->len);
+				return 0;
 			}
 			printf("%s\n", buf);
 			if (!strncmp(buf, "ok", 2) && (!buf[2] || buf[2] == ' '))
@@ -134,9 +142,10 @@ static int read_answer(int fd, const char *path, bool detach)
 			len -= nl + 1 - buf;
 			memmove(buf, nl + 1, len);
 		}
-		if (len == sizeof(buf))
-			return fail(AMBER_ESYS, "amberd sent a line longer than %zu bytes", sizeof(buf));
-		n = read(fd, buf + len, sizeof(buf) - len);
+		if (len == sizeof(a->buf))
+			return fail(AMBER_ESYS, "amberd sent a line longer than %zu bytes",
+				    sizeof(a->buf));
+		n = read(fd, buf + len, sizeof(a->buf) - len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -150,6 +159,7 @@ static int read_answer(int fd, const char *path, bool detach)
 int daemon_main(int argc, char **argv)
 {
 	struct cli c = { .command = "daemon", .usage = usage, .options = options };
+	static struct answer answer;
 	const char *path = DAEMON_SOCKET;
 	char line[512];
 	size_t len = 0;
@@ -166,13 +176,14 @@ int daemon_main(int argc, char **argv)
 	fd = connect_to(path);
 	if (fd < 0)
 		return -1;
-	/* A refused client is told why and hung up on at once, maybe before
-	 * its request went out: read the answer even when sending failed. */
-	if (send(fd, line, len, MSG_NOSIGNAL) != (ssize_t)len &&
-	    errno != EPIPE && errno != ECONNRESET)
+	/* Nothing is sent before amberd greets: a refused client is told why,
+	 * and a socket that is not amberd's never gets a request. */
+	answer.len = 0;
+	ret = read_answer(&answer, fd, path, true, false);
+	if (!ret && send(fd, line, len, MSG_NOSIGNAL) != (ssize_t)len)
 		ret = fail_errno(AMBER_ESYS, "sending to amberd");
-	else
-		ret = read_answer(fd, path, cli_flag(&c, OPT_DETACH));
+	if (!ret)
+		ret = read_answer(&answer, fd, path, false, cli_flag(&c, OPT_DETACH));
 	close(fd);
 	return ret;
 }

@@ -86,22 +86,24 @@ struct conn {
 	bool done;			/* the line, or end of file, came */
 };
 
-/* The first line of each connection, until @ms pass with none coming. */
-static void read_first_lines(struct pollfd *p, struct conn *c, int n, int ms)
+/* The first line of each connection, for @ms at most. */
+static void read_first_lines(const struct pollfd *p, struct conn *c, int n, int ms)
 {
+	static struct pollfd q[MAX_CONNS];
+	double end = now_ms() + ms;
 	int i, left = n;
 	char ch;
 
 	for (i = 0; i < n; i++)
-		p[i].events = POLLIN;
-	while (left && poll(p, n, ms) > 0) {
+		q[i] = (struct pollfd){ .fd = p[i].fd, .events = POLLIN };
+	while (left && now_ms() < end && poll(q, n, end - now_ms() + 1) > 0) {
 		for (i = 0; i < n; i++) {
-			if (!p[i].revents || c[i].done)
+			if (!q[i].revents)
 				continue;
-			if (read(p[i].fd, &ch, 1) != 1 || ch == '\n' ||
+			if (read(q[i].fd, &ch, 1) != 1 || ch == '\n' ||
 			    c[i].len == sizeof(c[i].first) - 1) {
 				c[i].done = true;
-				p[i].events = 0;
+				q[i].fd = -1;	/* poll() skips it from now on */
 				left--;
 				continue;
 			}

@@ -158,10 +158,10 @@ static void req_snap(struct client *c, const struct conf_group *g)
 		return;
 	}
 	close(ctl);
-	for (i = 0; i < g->nr_vols; i++)
-		client_send(c, "snap %s epoch %" PRIu64, conf.vol[g->vols[i]].name, epochs[i]);
 	log_info("group %s: snap for uid %u: one barrier, snapshots left for"
 		 " 'amber backup --use-snapshot'", g->name, c->uid);
+	for (i = 0; i < g->nr_vols; i++)
+		client_send(c, "snap %s epoch %" PRIu64, conf.vol[g->vols[i]].name, epochs[i]);
 	client_send(c, "ok the snapshots stay until 'amber backup NAME --use-snapshot' or"
 		  " 'dmsetup message NAME 0 drop' ends each");
 }
@@ -177,12 +177,13 @@ static bool too_soon(struct client *c, const struct conf_group *g, int grp)
 	time_t since = monotonic_seconds() - last_trigger[grp];
 
 	if (last_trigger[grp] && since < (time_t)g->min_interval) {
+		/* Logged first: a failed send closes @c and clears its uid. */
+		log_warn("group %s: refused a set for uid %u on the trigger socket"
+			 " (min_interval)", g->name, c->uid);
 		client_send(c, "error group %s: a set was asked for on its trigger socket %lld s"
 			  " ago, and min_interval is %" PRIu64 " s: try again in %lld s",
 			  g->name, (long long)since, g->min_interval,
 			  (long long)(g->min_interval - since));
-		log_warn("group %s: refused a set for uid %u on the trigger socket"
-			 " (min_interval)", g->name, c->uid);
 		return true;
 	}
 	return false;

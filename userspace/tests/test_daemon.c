@@ -484,12 +484,14 @@ TEST(daemon_requests)
 	CHECK_FAILS(request_parse(long_line, &r), AMBER_EUSAGE, "longer than 511 bytes");
 }
 
-/* A one-shot amberd on ./s.sock: takes one request line into ./request,
- * sends @answer (none: hangs up at once), waits for the client to close.
- * An answer starting with '!' is sent at once, before reading anything. */
+/* A one-shot amberd on ./s.sock: sends the first line of @answer (its
+ * greeting), takes one request line into ./request, sends the rest, waits
+ * for the client to close. An empty @answer hangs up at once; one starting
+ * with '!' is sent whole at once, before reading anything. */
 static pid_t fake_amberd(const char *answer)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	const char *first;
 	char buf[600];
 	ssize_t n, len = 0;
 	int lfd, fd;
@@ -513,14 +515,23 @@ static pid_t fake_amberd(const char *answer)
 			_exit(1);
 		_exit(0);
 	}
+	if (!*answer)
+		_exit(0);	/* hang up without a word */
+	/* The first line (the greeting) comes before the request, as amberd's. */
+	first = strchr(answer, '\n');
+	if (first) {
+		if (write(fd, answer, first + 1 - answer) < 0)
+			_exit(1);
+		answer = first + 1;
+	}
 	while (fd >= 0 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0) {
 		len += n;
 		if (memchr(buf, '\n', len))
 			break;
 	}
 	file_put("request", buf, len);
-	if (!*answer)
-		_exit(0);	/* hang up without a word */
+	if (!len)
+		_exit(0);	/* the client left after the greeting */
 	if (write(fd, answer, strlen(answer)) != (ssize_t)strlen(answer))
 		_exit(1);
 	while (read(fd, buf, sizeof(buf)) > 0)
@@ -575,7 +586,11 @@ TEST(daemon_client_answers_and_errors)
 	reap(pid);
 	pid = fake_amberd("ok group g set 1 full\n");
 	CHECK_FAILS(run_cmd(daemon_main, "daemon", "status", "--socket", "s.sock", NULL),
-		    AMBER_ESYS, "s.sock is not amberd's socket: it said 'ok group g set 1 full'");
+		    AMBER_ESYS, "it said 'ok group g set 1 full'");
+	reap(pid);
+	pid = fake_amberd("amberd protocol 1x\n");
+	CHECK_FAILS(run_cmd(daemon_main, "daemon", "status", "--socket", "s.sock", NULL),
+		    AMBER_ESYS, "s.sock is not amberd's socket");
 	reap(pid);
 
 	/* told why even when the hang-up beats the request */
