@@ -9,7 +9,7 @@ base_pkgs=(
 	build-essential bc bison flex libelf-dev libssl-dev dwarves kmod cpio
 	rsync xz-utils pkg-config sparse gnuplot-nox python3
 	qemu-system-x86 busybox-static fio dmsetup libdevmapper-dev
-	libzstd-dev zstd libxxhash-dev e2fsprogs coreutils util-linux
+	libzstd-dev zstd libxxhash-dev libjansson-dev e2fsprogs coreutils util-linux
 	linux-image-amd64 linux-headers-amd64 linux-source-6.1
 	postgresql-15 sqlite3 clang
 	linux-source-6.12 perl bash systemd man-db

@@ -36,15 +36,15 @@ static const char usage[] =
 "Runs in the foreground and logs one line per event to standard error (or\n"
 "syslog). amberd(8), amberd.conf(5).\n"
 "\n"
-"  --config FILE   the configuration (" CONF_DEFAULT_PATH ")\n"
-"  --check         check the configuration, print a summary and exit\n";
+"  -c, --config FILE  the configuration (" CONF_DEFAULT_PATH ")\n"
+"  -t, --check        check the configuration, print a summary and exit\n";
 
 enum { OPT_CONFIG, OPT_CHECK };
 
 static const struct cli_option options[] = {
-	[OPT_CONFIG]	= { "config", true },
-	[OPT_CHECK]	= { "check", false },
-	{ NULL, false },
+	[OPT_CONFIG]	= CLI_VALUE("config", 'c'),
+	[OPT_CHECK]	= CLI_FLAG("check", 't'),
+	{ },
 };
 
 static void begin_stop(int sig)

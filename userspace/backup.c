@@ -30,27 +30,28 @@ static const char usage[] =
 "on the medium; the snapshot is dropped at the end, also on errors and\n"
 "interrupts.\n"
 "\n"
-"  --to FILE|-               where the backup goes\n"
-"  --incremental-from BACKUP only the chunks changed since BACKUP (a seekable\n"
-"                            file: full, incremental or consolidated)\n"
-"  --level N                 zstd level, 1..19 (3); 0 stores chunks raw\n"
-"  --no-compress             same as --level 0\n"
-"  --progress                show progress when stderr is not a terminal too\n"
-"                            (a line every 5 s; on a terminal it always shows)\n"
-"  --use-snapshot            use the snapshot 'amber snap' just took instead of\n"
-"                            taking one\n";
+"  -t, --to FILE|-        where the backup goes\n"
+"  -i, --incremental-from BACKUP\n"
+"                         only the chunks changed since BACKUP (a seekable\n"
+"                         file: full, incremental or consolidated)\n"
+"  -l, --level N          zstd level, 1..19 (3); 0 stores chunks raw\n"
+"      --no-compress      same as --level 0\n"
+"  -p, --progress         show progress when stderr is not a terminal too\n"
+"                         (a line every 5 s; on a terminal it always shows)\n"
+"      --use-snapshot     use the snapshot 'amber snap' just took instead of\n"
+"                         taking one\n";
 
 enum { OPT_TO, OPT_INCREMENTAL_FROM, OPT_LEVEL, OPT_NO_COMPRESS, OPT_PROGRESS,
        OPT_USE_SNAPSHOT };
 
 static const struct cli_option options[] = {
-	[OPT_TO]		= { "to", true },
-	[OPT_INCREMENTAL_FROM]	= { "incremental-from", true },
-	[OPT_LEVEL]		= { "level", true },
-	[OPT_NO_COMPRESS]	= { "no-compress", false },
-	[OPT_PROGRESS]		= { "progress", false },
-	[OPT_USE_SNAPSHOT]	= { "use-snapshot", false },
-	{ NULL, false },
+	[OPT_TO]		= CLI_VALUE("to", 't'),
+	[OPT_INCREMENTAL_FROM]	= CLI_VALUE("incremental-from", 'i'),
+	[OPT_LEVEL]		= CLI_VALUE("level", 'l'),
+	[OPT_NO_COMPRESS]	= CLI_FLAG("no-compress", 0),
+	[OPT_PROGRESS]		= CLI_FLAG("progress", 'p'),
+	[OPT_USE_SNAPSHOT]	= CLI_FLAG("use-snapshot", 0),
+	{ },
 };
 
 struct backup {

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
+#include <getopt.h>
 #include <inttypes.h>
 
 #include "module/uapi/amber.h"
@@ -16,67 +17,119 @@ const char *tool_version(void)
 	       XSTR(AMBER_VERSION_PATCH);
 }
 
-static int find_option(const struct cli *c, const char *name, size_t len)
+/*
+ * getopt_long() tables from @c's options: long options return their index
+ * plus OPT_BASE (short ones their letter, mapped back by find_short()).
+ */
+#define OPT_BASE	256
+#define OPT_HELP	(OPT_BASE + CLI_MAX_OPTIONS)
+
+static int find_short(const struct cli *c, int ch)
 {
 	int i;
 
 	for (i = 0; c->options[i].name; i++)
-		if (strlen(c->options[i].name) == len && !strncmp(c->options[i].name, name, len))
+		if (c->options[i].short_name == ch)
 			return i;
 	return -1;
 }
 
-static int parse_option(struct cli *c, char *arg, int argc, char **argv, int *i)
+/* The index into c->options of what getopt_long() returned, or -1. */
+static int option_index(const struct cli *c, int val)
 {
-	char *name = arg + 2, *eq = strchr(name, '=');
-	size_t len = eq ? (size_t)(eq - name) : strlen(name);
-	int o = find_option(c, name, len);
+	if (val >= OPT_BASE && val < OPT_HELP)
+		return val - OPT_BASE;
+	return val > 0 && val < OPT_BASE ? find_short(c, val) : -1;
+}
 
-	if (o < 0)
-		return fail(AMBER_EUSAGE, "unknown option --%.*s", (int)len, name);
+
+struct getopt_tables {
+	struct option longs[CLI_MAX_OPTIONS + 2];
+	char shorts[2 * CLI_MAX_OPTIONS + 3];
+};
+
+static void build_tables(const struct cli *c, struct getopt_tables *t)
+{
+	char *s = t->shorts;
+	int i;
+
+	*s++ = ':';			/* a missing value returns ':' */
+	*s++ = 'h';
+	for (i = 0; c->options[i].name; i++) {
+		t->longs[i] = (struct option) {
+			.name = c->options[i].name,
+			.has_arg = c->options[i].takes_value ? required_argument : no_argument,
+			.val = OPT_BASE + i,
+		};
+		if (c->options[i].short_name) {
+			*s++ = c->options[i].short_name;
+			if (c->options[i].takes_value)
+				*s++ = ':';
+		}
+	}
+	t->longs[i++] = (struct option) { .name = "help", .val = OPT_HELP };
+	t->longs[i] = (struct option) { 0 };
+	*s = 0;
+}
+
+/* How many long names start with @arg's name ("--fo" of "--force=x"). */
+static int prefix_matches(const struct cli *c, const char *arg)
+{
+	size_t len = strcspn(arg + 2, "=");
+	int i, n = 0;
+
+	for (i = 0; c->options[i].name; i++)
+		n += !strncmp(c->options[i].name, arg + 2, len);
+	return n;
+}
+
+/* What getopt_long() refused: @ch is '?' or ':', @arg the word it was at. */
+static int refused(const struct cli *c, int ch, const char *arg)
+{
+	int o = option_index(c, optopt);
+
+	if (ch == ':')
+		return fail(AMBER_EUSAGE, "--%s needs a value", c->options[o].name);
+	if (o >= 0)		/* only "--flag=value" gets here for a known option */
+		return fail(AMBER_EUSAGE, "--%s takes no value", c->options[o].name);
+	if (optopt)
+		return fail(AMBER_EUSAGE, "unknown option -%c", optopt);
+	if (!strncmp(arg, "--", 2) && prefix_matches(c, arg) > 1)
+		return fail(AMBER_EUSAGE, "ambiguous option %s: more than one option starts so",
+			    arg);
+	return fail(AMBER_EUSAGE, "unknown option %s", arg);
+}
+
+static int take_option(struct cli *c, int o)
+{
 	if (c->value[o])
 		return fail(AMBER_EUSAGE, "--%s given twice", c->options[o].name);
-	if (!c->options[o].takes_value) {
-		if (eq)
-			return fail(AMBER_EUSAGE, "--%s takes no value", c->options[o].name);
-		c->value[o] = "";
-		return 0;
-	}
-	if (eq) {
-		c->value[o] = eq + 1;
-		return 0;
-	}
-	if (*i + 1 >= argc)
-		return fail(AMBER_EUSAGE, "--%s needs a value", c->options[o].name);
-	c->value[o] = argv[++*i];
+	c->value[o] = c->options[o].takes_value ? optarg : "";
 	return 0;
 }
 
 int cli_parse(struct cli *c, int argc, char **argv)
 {
-	bool options_done = false;
-	int i;
+	struct getopt_tables t;
+	int ch;
 
-	for (i = 1; i < argc; i++) {
-		char *arg = argv[i];
-
-		if (!options_done && (!strcmp(arg, "--help") || !strcmp(arg, "-h"))) {
+	build_tables(c, &t);
+	opterr = 0;
+	optind = 0;		/* a fresh scan, also for a second command in-process */
+	while ((ch = getopt_long(argc, argv, t.shorts, t.longs, NULL)) != -1) {
+		if (ch == 'h' || ch == OPT_HELP) {
 			fputs(c->usage, stdout);
 			return 1;
 		}
-		if (!options_done && !strcmp(arg, "--")) {
-			options_done = true;
-		} else if (!options_done && !strncmp(arg, "--", 2)) {
-			if (parse_option(c, arg, argc, argv, &i))
-				return -1;
-		} else if (!options_done && arg[0] == '-' && arg[1]) {
-			return fail(AMBER_EUSAGE, "unknown option %s", arg);
-		} else if (c->nr_args == CLI_MAX_ARGS) {
-			return fail(AMBER_EUSAGE, "too many arguments");
-		} else {
-			c->args[c->nr_args++] = arg;
-		}
+		if (ch == '?' || ch == ':')
+			return refused(c, ch, argv[optind - 1]);
+		if (take_option(c, option_index(c, ch)))
+			return -1;
 	}
+	if (argc - optind > CLI_MAX_ARGS)
+		return fail(AMBER_EUSAGE, "too many arguments");
+	for (; optind < argc; optind++)
+		c->args[c->nr_args++] = argv[optind];
 	return 0;
 }
 
@@ -129,53 +182,4 @@ int refuse_signature(int fd, const char *path, bool force)
 		return fail(AMBER_ESYS, "%s holds %s: refusing to overwrite it (--force to do"
 			    " it anyway)", path, found);
 	return 0;
-}
-
-void print_info(FILE *out, const struct bkp_info *info)
-{
-	char uuid[37], when[32], size[32], chunk[32], link[65];
-
-	fprintf(out, "  kind      %s%s\n", info->kind == BKP_FULL ? "full" : "incremental",
-		info->flags & BKP_SYNTHETIC ? " (consolidated)" : "");
-	fprintf(out, "  volume    %s, %s in chunks of %s\n",
-		format_uuid(info->volume_uuid, uuid),
-		format_size(info->geo.volume_bytes, size, sizeof(size)),
-		format_size(info->geo.chunk_bytes, chunk, sizeof(chunk)));
-	fprintf(out, "  epoch     %" PRIu64 "\n", info->epoch);
-	fprintf(out, "  created   %s by %s\n", format_time(info->created, when, sizeof(when)),
-		info->tool);
-	if (info->kind == BKP_INCREMENTAL)
-		fprintf(out, "  parent    epoch %" PRIu64 ", link %s\n", info->parent_epoch,
-			format_hex(info->parent_link, 32, link));
-}
-
-void print_summary(FILE *out, const struct bkp_info *info, const struct bkp_summary *s)
-{
-	char content[32], stored[32], hex[65];
-
-	fprintf(out, "  chunks    %" PRIu64 " of %" PRIu64 " (%" PRIu64 " zero)\n",
-		s->records, info->geo.nr_chunks, s->zero_records);
-	fprintf(out, "  size      %s of content in %s (ratio %.2f)\n",
-		format_size(s->logical_bytes, content, sizeof(content)),
-		format_size(s->file_bytes, stored, sizeof(stored)),
-		s->file_bytes ? (double)s->logical_bytes / s->file_bytes : 0.0);
-	fprintf(out, "  digest    %s\n", format_hex(s->digest, 32, hex));
-	if (memcmp(s->link, s->digest, 32))
-		fprintf(out, "  link      %s\n", format_hex(s->link, 32, hex));
-}
-
-void print_json_string(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (; *s; s++) {
-		unsigned char ch = *s;
-
-		if (ch == '"' || ch == '\\')
-			fprintf(out, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(out, "\\u%04x", ch);
-		else
-			fputc(ch, out);
-	}
-	fputc('"', out);
 }

@@ -7,7 +7,6 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "bkp.h"
 
 #define CLI_MAX_OPTIONS	16
 #define CLI_MAX_ARGS	64
@@ -15,21 +14,27 @@
 struct cli_option {
 	const char *name;		/* long name, without "--" */
 	bool takes_value;
+	char short_name;		/* 't' for -t, 0: long only */
 };
+
+#define CLI_VALUE(name, short_name)	{ name, true, short_name }
+#define CLI_FLAG(name, short_name)	{ name, false, short_name }
 
 struct cli {
 	const char *command;		/* "backup" */
 	const char *usage;		/* printed by --help */
-	const struct cli_option *options;	/* ends with { NULL } */
+	const struct cli_option *options;	/* ends with { } */
 	const char *value[CLI_MAX_OPTIONS];	/* NULL: not given; "" for flags */
 	char *args[CLI_MAX_ARGS];
 	int nr_args;
 };
 
 /*
- * Parse argv[1..] into options and positional arguments ("--" ends the
- * options; "--name=value" and "--name value" both work). Returns 0, 1 when
- * --help was printed, -1 on a usage error naming the option.
+ * Parse argv[1..] with getopt_long() into options and positional arguments:
+ * "--name=value", "--name value", "-n value", "-nvalue", a unique prefix of a
+ * long name, options after arguments, "--" ends the options; -h and --help
+ * print the usage. Returns 0, 1 when the usage was printed, -1 on a usage
+ * error naming the option.
  */
 int cli_parse(struct cli *c, int argc, char **argv);
 bool cli_flag(const struct cli *c, int option);
@@ -47,11 +52,5 @@ int refuse_signature(int fd, const char *path, bool force);
 
 /* The tool name and version written into backups: "amber 1.0.0". */
 const char *tool_version(void);
-
-/* Two-space indented "key  value" lines about a backup. */
-void print_info(FILE *out, const struct bkp_info *info);
-void print_summary(FILE *out, const struct bkp_info *info, const struct bkp_summary *s);
-/* A JSON string literal of @s. */
-void print_json_string(FILE *out, const char *s);
 
 #endif

@@ -22,13 +22,13 @@ static const char usage[] =
 "after the chain continue NEWFULL as they continue the chain. NEWFULL must\n"
 "not exist; '-' writes to standard output.\n"
 "\n"
-"  --to NEWFULL|-   the new full backup\n";
+"  -t, --to NEWFULL|-  the new full backup\n";
 
 enum { OPT_TO };
 
 static const struct cli_option options[] = {
-	[OPT_TO] = { "to", true },
-	{ NULL, false },
+	[OPT_TO] = CLI_VALUE("to", 't'),
+	{ },
 };
 
 struct output {

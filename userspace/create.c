@@ -28,35 +28,36 @@ static const char usage[] =
 "insmod $AMBER_MODULE). The store is formatted when it is not an amber store\n"
 "for an origin of this size.\n"
 "\n"
-"  --origin DEV          the volume to protect\n"
-"  --store DEV           the store device\n"
-"  --chunk SIZE          chunk size when formatting (64K)\n"
-"  --epochs N            change maps when formatting (16)\n"
-"  --overflow MODE       store full: block writes until a release (block), or\n"
+"  -o, --origin DEV      the volume to protect\n"
+"  -s, --store DEV       the store device\n"
+"  -c, --chunk SIZE      chunk size when formatting (64K)\n"
+"  -e, --epochs N        change maps when formatting (16)\n"
+"      --overflow MODE   store full: block writes until a release (block), or\n"
 "                        invalidate the snapshot at once (invalidate)\n"
-"  --block-timeout MS    longest a write waits with --overflow block\n"
-"  --intent SIZE         write-intent region of the change maps (4M): after a\n"
+"      --block-timeout MS\n"
+"                        longest a write waits with --overflow block\n"
+"      --intent SIZE     write-intent region of the change maps (4M): after a\n"
 "                        crash, the next incremental backup sends each region\n"
 "                        that was being written in full; a power of two from\n"
 "                        the chunk size to 1G\n"
-"  --format              format the store even if it is an amber store\n"
-"  --force               format the store even over a filesystem or a damaged\n"
+"      --format          format the store even if it is an amber store\n"
+"  -f, --force           format the store even over a filesystem or a damaged\n"
 "                        store\n";
 
 enum { OPT_ORIGIN, OPT_STORE, OPT_CHUNK, OPT_EPOCHS, OPT_OVERFLOW, OPT_BLOCK_TIMEOUT,
        OPT_INTENT, OPT_FORMAT, OPT_FORCE };
 
 static const struct cli_option options[] = {
-	[OPT_ORIGIN]		= { "origin", true },
-	[OPT_STORE]		= { "store", true },
-	[OPT_CHUNK]		= { "chunk", true },
-	[OPT_EPOCHS]		= { "epochs", true },
-	[OPT_OVERFLOW]		= { "overflow", true },
-	[OPT_BLOCK_TIMEOUT]	= { "block-timeout", true },
-	[OPT_INTENT]		= { "intent", true },
-	[OPT_FORMAT]		= { "format", false },
-	[OPT_FORCE]		= { "force", false },
-	{ NULL, false },
+	[OPT_ORIGIN]		= CLI_VALUE("origin", 'o'),
+	[OPT_STORE]		= CLI_VALUE("store", 's'),
+	[OPT_CHUNK]		= CLI_VALUE("chunk", 'c'),
+	[OPT_EPOCHS]		= CLI_VALUE("epochs", 'e'),
+	[OPT_OVERFLOW]		= CLI_VALUE("overflow", 0),
+	[OPT_BLOCK_TIMEOUT]	= CLI_VALUE("block-timeout", 0),
+	[OPT_INTENT]		= CLI_VALUE("intent", 0),
+	[OPT_FORMAT]		= CLI_FLAG("format", 0),
+	[OPT_FORCE]		= CLI_FLAG("force", 'f'),
+	{ },
 };
 
 struct create_args {

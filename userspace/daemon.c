@@ -32,11 +32,11 @@ static const char usage[] =
 "                                   group (by default full or incremental as\n"
 "                                   the group's full_every says)\n"
 "\n"
-"  --socket PATH   amberd's socket (" DAEMON_SOCKET ", root only), or a\n"
-"                  group's trigger socket (/run/amber/GROUP.trigger, for its\n"
-"                  trigger_user)\n"
-"  --detach        backup: return once the barrier is cut; amberd finishes\n"
-"                  the backup and logs its outcome\n"
+"  -s, --socket PATH  amberd's socket (" DAEMON_SOCKET ", root only), or a\n"
+"                     group's trigger socket (/run/amber/GROUP.trigger, for\n"
+"                     its trigger_user)\n"
+"      --detach       backup: return once the barrier is cut; amberd\n"
+"                     finishes the backup and logs its outcome\n"
 "\n"
 "Exit status 0 when amberd answers ok, 1 when it answers with an error or\n"
 "cannot be reached, 2 for a usage error.\n";
@@ -44,9 +44,9 @@ static const char usage[] =
 enum { OPT_SOCKET, OPT_DETACH };
 
 static const struct cli_option options[] = {
-	[OPT_SOCKET]	= { "socket", true },
-	[OPT_DETACH]	= { "detach", false },
-	{ NULL, false },
+	[OPT_SOCKET]	= CLI_VALUE("socket", 's'),
+	[OPT_DETACH]	= CLI_FLAG("detach", 0),
+	{ },
 };
 
 static int connect_to(const char *path)

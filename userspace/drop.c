@@ -16,7 +16,7 @@ static const char usage[] =
 "'amber snap' took and no backup will use, or that a killed backup left.\n"
 "A running backup of the volume fails. The origin is not touched.\n";
 
-static const struct cli_option options[] = { { NULL, false } };
+static const struct cli_option options[] = { { } };
 
 /* Drop @name's snapshot; refuse a volume without one, by name. */
 static int drop_one(const char *name)

@@ -19,22 +19,22 @@ static const char usage[] =
 "new volume uuid, zeroed change maps, and copy-on-write slots on the rest.\n"
 "Whatever the store held is lost; the origin is only measured.\n"
 "\n"
-"  --store DEV     the store device (or a regular file)\n"
-"  --origin DEV    the volume the store will protect\n"
-"  --chunk SIZE    copy and tracking granule, 4K..1M, a power of two (64K)\n"
-"  --epochs N      change maps kept, 2..64: incrementals can reach back\n"
-"                  that many snapshots (16)\n"
-"  --force         format even if DEV holds a filesystem or a store\n";
+"  -s, --store DEV    the store device (or a regular file)\n"
+"  -o, --origin DEV   the volume the store will protect\n"
+"  -c, --chunk SIZE   copy and tracking granule, 4K..1M, a power of two (64K)\n"
+"  -e, --epochs N     change maps kept, 2..64: incrementals can reach back\n"
+"                     that many snapshots (16)\n"
+"  -f, --force        format even if DEV holds a filesystem or a store\n";
 
 enum { OPT_STORE, OPT_ORIGIN, OPT_CHUNK, OPT_EPOCHS, OPT_FORCE };
 
 static const struct cli_option options[] = {
-	[OPT_STORE]	= { "store", true },
-	[OPT_ORIGIN]	= { "origin", true },
-	[OPT_CHUNK]	= { "chunk", true },
-	[OPT_EPOCHS]	= { "epochs", true },
-	[OPT_FORCE]	= { "force", false },
-	{ NULL, false },
+	[OPT_STORE]	= CLI_VALUE("store", 's'),
+	[OPT_ORIGIN]	= CLI_VALUE("origin", 'o'),
+	[OPT_CHUNK]	= CLI_VALUE("chunk", 'c'),
+	[OPT_EPOCHS]	= CLI_VALUE("epochs", 'e'),
+	[OPT_FORCE]	= CLI_FLAG("force", 'f'),
+	{ },
 };
 
 int write_new_store(int fd, const char *path, uint64_t origin_bytes, uint64_t chunk_bytes,

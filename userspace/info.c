@@ -7,31 +7,58 @@
 
 #include "cli.h"
 #include "error.h"
+#include "report.h"
 #include "subcommands.h"
 #include "util.h"
 
 static const char usage[] =
-"Usage: amber info FILE|-\n"
+"Usage: amber info FILE|- [--json]\n"
 "\n"
 "Print a backup's header and, for a seekable file, its trailer and index,\n"
 "checking their checksums and structure (not the records: 'amber verify'\n"
-"reads those). From standard input only the header is read.\n";
+"reads those). From standard input only the header is read.\n"
+"\n"
+"  -j, --json   one JSON object (amber(8) has the keys)\n";
 
-static const struct cli_option options[] = { { NULL, false } };
+enum { OPT_JSON };
 
-static int header_only(void)
+static const struct cli_option options[] = {
+	[OPT_JSON] = CLI_FLAG("json", 'j'),
+	{ },
+};
+
+static int header_only(bool json)
 {
 	struct bkp_reader *r = bkp_reader_open(STDIN_FILENO);
+	int ret = 0;
 
 	if (!r)
 		return error_prefix("-: ");
-	printf("-:\n");
-	print_info(stdout, bkp_reader_info(r));
+	if (json) {
+		ret = print_json(backup_json("-", bkp_reader_info(r), NULL));
+	} else {
+		printf("-:\n");
+		print_info(stdout, bkp_reader_info(r));
+	}
 	bkp_reader_free(r);
-	return 0;
+	return ret;
 }
 
-static int seekable(const char *path)
+static json_t *seekable_json(const char *path, const struct bkp_info *info,
+			     const struct bkp_summary *summary, const struct bkp_index *index)
+{
+	json_t *o = backup_json(path, info, summary);
+
+	if (o && json_object_set_new(o, "index", json_pack("{s:I, s:I}",
+				     "extents", (json_int_t)bkp_index_extents(index),
+				     "offset", (json_int_t)summary->index_offset))) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+static int seekable(const char *path, bool json)
 {
 	struct bkp_summary summary;
 	struct bkp_index *index = NULL;
@@ -45,6 +72,12 @@ static int seekable(const char *path)
 	close(fd);
 	if (!index)
 		return error_prefix("%s: ", path);
+	if (json) {
+		int ret = print_json(seekable_json(path, &info, &summary, index));
+
+		bkp_index_free(index);
+		return ret;
+	}
 	printf("%s:\n", path);
 	print_info(stdout, &info);
 	print_summary(stdout, &info, &summary);
@@ -64,5 +97,7 @@ int info_main(int argc, char **argv)
 		return ret > 0 ? 0 : -1;
 	if (cli_args(&c, 1, 1, "FILE"))
 		return -1;
-	return strcmp(c.args[0], "-") ? seekable(c.args[0]) : header_only();
+	if (!strcmp(c.args[0], "-"))
+		return header_only(cli_flag(&c, OPT_JSON));
+	return seekable(c.args[0], cli_flag(&c, OPT_JSON));
 }

@@ -7,20 +7,28 @@
 
 #include "cli.h"
 #include "error.h"
+#include "report.h"
 #include "subcommands.h"
 #include "util.h"
 
 static const char usage[] =
-"Usage: amber list FILE...\n"
+"Usage: amber list FILE... [--json]\n"
 "\n"
 "One line per backup from its header and trailer (nothing else is read or\n"
 "verified): kind, epoch, parent epoch, creation time, chunks, content and\n"
 "file size, and the first bytes of its link, which an incremental child\n"
 "names as its parent. A file that cannot be read is named on standard error\n"
 "and the next one listed; the exit status is then 3 when one of them is a\n"
-"damaged backup, 1 otherwise.\n";
+"damaged backup, 1 otherwise.\n"
+"\n"
+"  -j, --json   one JSON array, an object per file (amber(8) has the keys)\n";
 
-static const struct cli_option options[] = { { NULL, false } };
+enum { OPT_JSON };
+
+static const struct cli_option options[] = {
+	[OPT_JSON] = CLI_FLAG("json", 'j'),
+	{ },
+};
 
 static void print_row(const char *path, const struct bkp_info *info,
 		      const struct bkp_summary *s)
@@ -36,44 +44,64 @@ static void print_row(const char *path, const struct bkp_info *info,
 	       format_size(s->file_bytes, size, sizeof(size)), format_hex(s->link, 6, link));
 }
 
-static int list_one(const char *path)
+static void print_header(void)
+{
+	printf("%-24s %-12s %8s %8s  %-20s %10s %10s %10s  %s\n", "FILE", "KIND", "EPOCH",
+	       "PARENT", "CREATED", "CHUNKS", "CONTENT", "SIZE", "LINK");
+}
+
+/* A row, or with @json an object appended to it (a failure's too). */
+static int list_one(const char *path, json_t *json)
 {
 	struct bkp_summary summary;
 	struct bkp_info info;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	int ret;
 
-	if (fd < 0)
-		return fail_errno(AMBER_ESYS, "%s", path);
-	ret = bkp_peek(fd, &info, &summary);
-	close(fd);
-	if (ret)
-		return error_prefix("%s: ", path);
-	print_row(path, &info, &summary);
-	return 0;
+	if (fd < 0) {
+		ret = fail_errno(AMBER_ESYS, "%s", path);
+	} else {
+		ret = bkp_peek(fd, &info, &summary);
+		close(fd);
+		if (ret)
+			error_prefix("%s: ", path);
+	}
+	if (!json) {
+		if (!ret)
+			print_row(path, &info, &summary);
+		return ret;
+	}
+	if (!json_append(json, ret ? failure_json(path) : backup_json(path, &info, &summary)))
+		return fail(AMBER_ESYS, "out of memory");
+	return ret;
 }
 
 int list_main(int argc, char **argv)
 {
 	struct cli c = { .command = "list", .usage = usage, .options = options };
 	int i, ret, bad = 0, worst = AMBER_ESYS;
+	json_t *json = NULL;
 
 	ret = cli_parse(&c, argc, argv);
 	if (ret)
 		return ret > 0 ? 0 : -1;
 	if (cli_args(&c, 1, CLI_MAX_ARGS, "FILE"))
 		return -1;
-	printf("%-24s %-12s %8s %8s  %-20s %10s %10s %10s  %s\n", "FILE", "KIND", "EPOCH",
-	       "PARENT", "CREATED", "CHUNKS", "CONTENT", "SIZE", "LINK");
+	if (cli_flag(&c, OPT_JSON) && !(json = json_array()))
+		return fail(AMBER_ESYS, "out of memory");
+	if (!json)
+		print_header();
 	/* A file that cannot be listed is named, and the next one listed. */
 	for (i = 0; i < c.nr_args; i++) {
-		if (!list_one(c.args[i]))
+		if (!list_one(c.args[i], json))
 			continue;
 		fflush(stdout);
 		fprintf(stderr, "amber list: %s\n", error_msg());
 		worst = MAX(worst, error_status());
 		bad++;
 	}
+	if (json && print_json(json))
+		return -1;
 	if (bad)
 		return fail(worst, "%d of %d files could not be listed", bad, c.nr_args);
 	return 0;

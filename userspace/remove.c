@@ -14,7 +14,7 @@ static const char usage[] =
 "store keep their contents; 'amber create' with the same devices brings the\n"
 "volume back with its change maps.\n";
 
-static const struct cli_option options[] = { { NULL, false } };
+static const struct cli_option options[] = { { } };
 
 int remove_main(int argc, char **argv)
 {

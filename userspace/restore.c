@@ -21,24 +21,24 @@ static const char usage[] =
 "trailer at its end. The newest version of each chunk is written once:\n"
 "backups are read newest first. On failure the target is incomplete.\n"
 "\n"
-"  --to DEV     the target: a block device, or a regular file at least as\n"
-"               large as the volume\n"
-"  --digest D[,D...]\n"
-"               the image digest each backup must have, one per backup in\n"
-"               the order given (from the catalog, or what amber backup\n"
-"               printed): a backup with another digest, even one whose\n"
-"               checksums all hold, is refused. Seekable files are checked\n"
-"               before anything is written; a backup from standard input\n"
-"               at its end\n"
-"  --force      write even if DEV holds a filesystem\n";
+"  -t, --to DEV   the target: a block device, or a regular file at least as\n"
+"                 large as the volume\n"
+"  -d, --digest D[,D...]\n"
+"                 the image digest each backup must have, one per backup in\n"
+"                 the order given (from the catalog, or what amber backup\n"
+"                 printed): a backup with another digest, even one whose\n"
+"                 checksums all hold, is refused. Seekable files are\n"
+"                 checked before anything is written; a backup from\n"
+"                 standard input at its end\n"
+"  -f, --force    write even if DEV holds a filesystem\n";
 
 enum { OPT_TO, OPT_DIGEST, OPT_FORCE };
 
 static const struct cli_option options[] = {
-	[OPT_TO]	= { "to", true },
-	[OPT_DIGEST]	= { "digest", true },
-	[OPT_FORCE]	= { "force", false },
-	{ NULL, false },
+	[OPT_TO]	= CLI_VALUE("to", 't'),
+	[OPT_DIGEST]	= CLI_VALUE("digest", 'd'),
+	[OPT_FORCE]	= CLI_FLAG("force", 'f'),
+	{ },
 };
 
 struct target {

@@ -18,13 +18,13 @@ static const char usage[] =
 "gates closed is in none. Prints each volume's epoch. Either every volume\n"
 "gets its snapshot or none does. At most 16 volumes.\n"
 "\n"
-"  --timeout MS    how long to wait for in-flight writes (volume default)\n";
+"      --timeout MS  how long to wait for in-flight writes (volume default)\n";
 
 enum { OPT_TIMEOUT };
 
 static const struct cli_option options[] = {
-	[OPT_TIMEOUT] = { "timeout", true },
-	{ NULL, false },
+	[OPT_TIMEOUT] = CLI_VALUE("timeout", 0),
+	{ },
 };
 
 int snap_main(int argc, char **argv)

@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "error.h"
 #include "kernel.h"
+#include "report.h"
 #include "subcommands.h"
 #include "util.h"
 
@@ -18,30 +19,14 @@ static const char usage[] =
 enum { OPT_JSON };
 
 static const struct cli_option options[] = {
-	[OPT_JSON] = { "json", false },
-	{ NULL, false },
+	[OPT_JSON] = CLI_FLAG("json", 'j'),
+	{ },
 };
 
 struct status_listing {
-	bool json;
+	json_t *json;			/* --json: the array of volumes */
 	unsigned int shown;
 };
-
-static void print_json(const char *name, const struct amber_status *st)
-{
-	printf("{\"name\":");
-	print_json_string(stdout, name);
-	printf(",\"state\":\"%s\",\"epoch\":%" PRIu64 ",\"chunk_sectors\":%u,"
-	       "\"store_used\":%" PRIu64 ",\"store_total\":%" PRIu64 ",\"copied\":%" PRIu64
-	       ",\"released\":%" PRIu64 ",\"waited\":%" PRIu64 ",\"overflow\":\"%s\","
-	       "\"cbt\":\"%s\",\"reason\":", vol_state_name(st->state), st->epoch,
-	       st->chunk_sectors, st->used, st->total, st->copied, st->released, st->waited,
-	       overflow_name(st->overflow), cbt_name(st->cbt));
-	if (st->reason == REASON_NONE)
-		printf("null}");
-	else
-		printf("\"%s\"}", reason_name(st->reason));
-}
 
 static void print_header(void)
 {
@@ -70,8 +55,8 @@ static int show_one(void *ctx, const char *name)
 	if (volume_status(name, &st))
 		return -1;
 	if (l->json) {
-		printf("%s", l->shown ? "," : "");
-		print_json(name, &st);
+		if (!json_append(l->json, volume_json(name, &st)))
+			return fail(AMBER_ESYS, "out of memory");
 	} else {
 		if (!l->shown)
 			print_header();
@@ -92,19 +77,23 @@ int status_main(int argc, char **argv)
 		return ret > 0 ? 0 : -1;
 	if (cli_args(&c, 0, 1, ""))
 		return -1;
-	l.json = cli_flag(&c, OPT_JSON);
-	if (c.nr_args) {
+	if (cli_flag(&c, OPT_JSON)) {
+		l.json = json_array();
+		if (!l.json)
+			return fail(AMBER_ESYS, "out of memory");
+	}
+	if (c.nr_args)
 		ret = show_one(&l, c.args[0]);
-		if (!ret && l.json)
-			printf("\n");
+	else
+		ret = dm_for_each(AMBER_TARGET, show_one, &l);
+	if (!l.json) {
+		if (!ret && !l.shown)
+			printf("no amber volumes\n");
 		return ret;
 	}
-	if (l.json)
-		printf("[");
-	ret = dm_for_each(AMBER_TARGET, show_one, &l);
-	if (l.json)
-		printf("]\n");
-	else if (!ret && !l.shown)
-		printf("no amber volumes\n");
+	/* NAME: its object; without NAME: the array, also an empty one. */
+	if (!ret)
+		ret = print_json(json_incref(c.nr_args ? json_array_get(l.json, 0) : l.json));
+	json_decref(l.json);
 	return ret;
 }

@@ -8,11 +8,12 @@
 #include "cli.h"
 #include "digest.h"
 #include "error.h"
+#include "report.h"
 #include "subcommands.h"
 #include "util.h"
 
 static const char usage[] =
-"Usage: amber verify FILE|- [FILE...] [--digest D[,D...]]\n"
+"Usage: amber verify FILE|- [FILE...] [--digest D[,D...]] [--json]\n"
 "\n"
 "Read each backup to its end and check every header, record, checksum,\n"
 "content digest, the index, the trailer and the image digest. Prints a\n"
@@ -20,19 +21,37 @@ static const char usage[] =
 "backup is corrupt, truncated, not an amber backup, or not the one\n"
 "expected.\n"
 "\n"
-"  --digest D[,D...]\n"
+"  -d, --digest D[,D...]\n"
 "               the image digest each FILE must have, one per FILE in the\n"
 "               order given (from the catalog, or what amber backup\n"
 "               printed): a backup whose checksums all hold but whose\n"
 "               digest differs was not made by that backup. A seekable\n"
-"               file is refused before it is read\n";
+"               file is refused before it is read\n"
+"  -j, --json   one JSON array, an object per backup verified and one for\n"
+"               the backup that failed, if any (amber(8) has the keys)\n";
 
-enum { OPT_DIGEST };
+enum { OPT_DIGEST, OPT_JSON };
 
 static const struct cli_option options[] = {
-	[OPT_DIGEST]	= { "digest", true },
-	{ NULL, false },
+	[OPT_DIGEST]	= CLI_VALUE("digest", 'd'),
+	[OPT_JSON]	= CLI_FLAG("json", 'j'),
+	{ },
 };
+
+/* The summary of a backup read through: lines, or an object in @json. */
+static int report(const char *path, struct bkp_reader *r, json_t *json)
+{
+	const struct bkp_info *info = bkp_reader_info(r);
+	const struct bkp_summary *summary = bkp_reader_summary(r);
+
+	if (json)
+		return json_append(json, backup_json(path, info, summary)) ? 0 :
+		       fail(AMBER_ESYS, "out of memory");
+	printf("%s: ok\n", path);
+	print_info(stdout, info);
+	print_summary(stdout, info, summary);
+	return 0;
+}
 
 /* The trailer's digest, before the file is read through. */
 static int check_peeked_digest(const char *path, int fd, const uint8_t *want)
@@ -47,7 +66,7 @@ static int check_peeked_digest(const char *path, int fd, const uint8_t *want)
 	return 0;
 }
 
-static int verify_stream(const char *path, int fd, const uint8_t *want)
+static int verify_stream(const char *path, int fd, const uint8_t *want, json_t *json)
 {
 	struct bkp_reader *r;
 	struct bkp_record rec;
@@ -62,28 +81,47 @@ static int verify_stream(const char *path, int fd, const uint8_t *want)
 		;
 	if (!ret && want)
 		ret = check_expected_digest(bkp_reader_summary(r)->digest, want);
-	if (!ret) {
-		printf("%s: ok\n", path);
-		print_info(stdout, bkp_reader_info(r));
-		print_summary(stdout, bkp_reader_info(r), bkp_reader_summary(r));
-	} else {
+	if (!ret)
+		ret = report(path, r, json);
+	else
 		error_prefix("%s: ", path);
-	}
 	bkp_reader_free(r);
 	return ret;
 }
 
-static int verify_path(const char *path, const uint8_t *want)
+static int verify_path(const char *path, const uint8_t *want, json_t *json)
 {
 	int fd, ret;
 
 	if (!strcmp(path, "-"))
-		return verify_stream("-", STDIN_FILENO, want);
+		return verify_stream("-", STDIN_FILENO, want, json);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return fail_errno(AMBER_ESYS, "%s", path);
-	ret = verify_stream(path, fd, want);
+	ret = verify_stream(path, fd, want, json);
 	close(fd);
+	return ret;
+}
+
+/* Verify each file until one fails; with @json the failure is in it too. */
+static int verify_all(const struct cli *c, uint8_t (*want)[32], json_t *json)
+{
+	int i, ret = 0;
+
+	for (i = 0; i < c->nr_args && !ret; i++) {
+		ret = verify_path(c->args[i], want ? want[i] : NULL, json);
+		if (ret && json && !json_append(json, failure_json(c->args[i])))
+			return fail(AMBER_ESYS, "out of memory");
+	}
+	if (json) {
+		struct error_state failed;
+
+		/* The JSON is printed also when a backup failed: keep that error. */
+		error_save(&failed);
+		if (print_json(json_incref(json)))
+			return -1;
+		error_restore(&failed);
+	}
 	return ret;
 }
 
@@ -91,7 +129,8 @@ int verify_main(int argc, char **argv)
 {
 	struct cli c = { .command = "verify", .usage = usage, .options = options };
 	uint8_t (*want)[32] = NULL;
-	int i, ret;
+	json_t *json = NULL;
+	int ret;
 
 	ret = cli_parse(&c, argc, argv);
 	if (ret)
@@ -107,8 +146,12 @@ int verify_main(int argc, char **argv)
 			return -1;
 		}
 	}
-	for (ret = 0, i = 0; i < c.nr_args && !ret; i++)
-		ret = verify_path(c.args[i], want ? want[i] : NULL);
+	if (cli_flag(&c, OPT_JSON) && !(json = json_array())) {
+		free(want);
+		return fail(AMBER_ESYS, "out of memory");
+	}
+	ret = verify_all(&c, want, json);
+	json_decref(json);
 	free(want);
 	return ret;
 }

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Chains: validation before writing, newest wins, consolidation. */
 #include <fcntl.h>
+#include <jansson.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "chain.h"
@@ -317,6 +319,84 @@ TEST(chain_verify_list_and_info)
 			   " && grep -q 'short.amb: .*trailer' err"), 0);
 	CHECK_FAILS(run_cmd(info_main, "info", "short.amb", NULL), AMBER_EDATA, "trailer");
 	free(data);
+}
+
+/* Run @cmd (through the shell) and load the JSON it printed; @status its
+ * expected exit status. */
+static json_t *json_of(const char *cmd, int status)
+{
+	char line[512];
+	json_t *doc;
+
+	snprintf(line, sizeof(line), "\"$AMBER_BIN\" %s >out.json 2>/dev/null", cmd);
+	CHECK_EQ(WEXITSTATUS(system(line)), status);
+	doc = json_load_file("out.json", JSON_REJECT_DUPLICATES, NULL);
+	CHECK(doc);
+	return doc;
+}
+
+static void check_json_backup(json_t *o, const char *file, uint64_t epoch,
+			      const struct bkp_summary *s)
+{
+	char hex[65];
+
+	CHECK(json_is_object(o));
+	CHECK(!strcmp(json_string_value(json_object_get(o, "file")), file));
+	CHECK_EQ(json_integer_value(json_object_get(o, "epoch")), (json_int_t)epoch);
+	CHECK_EQ(json_integer_value(json_object_get(o, "chunks")), CHUNKS);
+	CHECK_EQ(json_integer_value(json_object_get(o, "chunks_stored")), (json_int_t)s->records);
+	CHECK_EQ(json_integer_value(json_object_get(o, "file_bytes")), (json_int_t)s->file_bytes);
+	CHECK(!strcmp(json_string_value(json_object_get(o, "digest")),
+		      format_hex(s->digest, 32, hex)));
+	CHECK(!json_object_get(o, "error"));
+}
+
+/* --json: what the text says, keyed as amber(8) documents, failures too. */
+TEST(chain_json_reports)
+{
+	struct fixture f;
+	json_t *doc, *o;
+	char hex[65];
+	size_t len;
+	uint8_t *data;
+
+	make_chain(&f);
+	data = file_get("incr2.amb", &len);
+	file_put("short.amb", data, len - 1);
+	free(data);
+
+	doc = json_of("list --json full.amb incr1.amb short.amb", AMBER_EDATA);
+	CHECK(json_is_array(doc) && json_array_size(doc) == 3);
+	check_json_backup(json_array_get(doc, 0), "full.amb", 1, &f.full);
+	CHECK(!strcmp(json_string_value(json_object_get(json_array_get(doc, 0), "kind")),
+		      "full"));
+	CHECK(json_is_null(json_object_get(json_array_get(doc, 0), "parent")));
+	o = json_array_get(doc, 1);
+	check_json_backup(o, "incr1.amb", 3, &f.incr1);
+	o = json_object_get(o, "parent");
+	CHECK_EQ(json_integer_value(json_object_get(o, "epoch")), 1);
+	CHECK(!strcmp(json_string_value(json_object_get(o, "link")),
+		      format_hex(f.full.link, 32, hex)));
+	o = json_array_get(doc, 2);
+	CHECK(strstr(json_string_value(json_object_get(o, "error")), "short.amb: "));
+	CHECK_EQ(json_integer_value(json_object_get(o, "exit_status")), AMBER_EDATA);
+	json_decref(doc);
+
+	/* verify stops at the first bad backup, which is in the array too */
+	doc = json_of("verify -j incr2.amb short.amb full.amb", AMBER_EDATA);
+	CHECK(json_is_array(doc) && json_array_size(doc) == 2);
+	check_json_backup(json_array_get(doc, 0), "incr2.amb", 6, &f.incr2);
+	CHECK(json_object_get(json_array_get(doc, 1), "error"));
+	json_decref(doc);
+
+	doc = json_of("info -j incr2.amb", 0);
+	check_json_backup(doc, "incr2.amb", 6, &f.incr2);
+	CHECK(json_integer_value(json_object_get(json_object_get(doc, "index"), "extents")) > 0);
+	json_decref(doc);
+	doc = json_of("info --json - <incr1.amb", 0);
+	CHECK_EQ(json_integer_value(json_object_get(doc, "epoch")), 3);
+	CHECK(!json_object_get(doc, "digest"));	/* a stream: the header only */
+	json_decref(doc);
 }
 
 /* The parent of a new incremental: this volume's, of its geometry, older. */

@@ -2,6 +2,7 @@
 /* Sizes, numbers and the command line. */
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -65,6 +66,55 @@ TEST(util_command_line_errors_name_the_option)
 	CHECK_FAILS(run_cmd(status_main, "status", "--json=yes", NULL), AMBER_EUSAGE,
 		    "--json takes no value");
 	CHECK_FAILS(run_cmd(verify_main, "verify", NULL), AMBER_EUSAGE, "missing FILE");
+}
+
+/* Parse a NULL-terminated command line with the options of amber backup's
+ * shape; returns cli_parse()'s result. */
+static int parse_words(struct cli *c, ...)
+{
+	static const struct cli_option options[] = {
+		CLI_VALUE("to", 't'), CLI_VALUE("level", 'l'), CLI_FLAG("progress", 'p'),
+		CLI_FLAG("force", 'f'), CLI_FLAG("format", 0), { },
+	};
+	static char *argv[16];
+	int argc = 0;
+	va_list ap;
+
+	memset(c, 0, sizeof(*c));
+	c->command = "test";
+	c->usage = "";
+	c->options = options;
+	argv[argc++] = "test";
+	va_start(ap, c);
+	while (argc < 15 && (argv[argc] = va_arg(ap, char *)))
+		argc++;
+	va_end(ap);
+	return cli_parse(c, argc, argv);
+}
+
+TEST(util_options_follow_getopt_conventions)
+{
+	struct cli c;
+
+	CHECK_OK(parse_words(&c, "-t", "x", "-l5", "-p", "NAME", NULL));
+	CHECK(!strcmp(c.value[0], "x") && !strcmp(c.value[1], "5") && cli_flag(&c, 2));
+	CHECK(c.nr_args == 1 && !strcmp(c.args[0], "NAME"));
+	/* options after arguments, a unique prefix, clustered flags */
+	CHECK_OK(parse_words(&c, "NAME", "--lev=7", "-pf", "-tFILE", NULL));
+	CHECK(!strcmp(c.value[1], "7") && cli_flag(&c, 2) && cli_flag(&c, 3));
+	CHECK(!strcmp(c.value[0], "FILE") && c.nr_args == 1);
+	/* "--" ends the options; "-" is an argument */
+	CHECK_OK(parse_words(&c, "-", "--", "-p", NULL));
+	CHECK(!cli_flag(&c, 2) && c.nr_args == 2 && !strcmp(c.args[0], "-") &&
+	      !strcmp(c.args[1], "-p"));
+	CHECK_FAILS(parse_words(&c, "--fo", NULL), AMBER_EUSAGE, "ambiguous option --fo");
+	CHECK_FAILS(parse_words(&c, "-x", NULL), AMBER_EUSAGE, "unknown option -x");
+	CHECK_FAILS(parse_words(&c, "-t", NULL), AMBER_EUSAGE, "--to needs a value");
+	CHECK_FAILS(parse_words(&c, "-t", "a", "--to=b", NULL), AMBER_EUSAGE,
+		    "--to given twice");
+	CHECK_FAILS(parse_words(&c, "--progress=1", NULL), AMBER_EUSAGE,
+		    "--progress takes no value");
+	CHECK_EQ(parse_words(&c, "NAME", "-h", NULL), 1);
 }
 
 TEST(util_every_subcommand_has_help)
