@@ -102,6 +102,9 @@ static void loop(void)
 	for (;;) {
 		if (!stopping)
 			check_schedules();
+		/* A job that ended (just now, or in the last round) may leave
+		 * its clients with requests they sent while they waited. */
+		clients_serve_held();
 		run = running_job();
 		if (stopping && !run)
 			return;

@@ -153,6 +153,15 @@ static void serve_lines(struct client *c)
 	}
 }
 
+void clients_serve_held(void)
+{
+	struct client *c;
+
+	for (c = clients; c < clients + CLIENTS_MAX; c++)
+		if (c->fd >= 0 && !c->wait && !c->out_len && c->in_len)
+			serve_lines(c);
+}
+
 static void client_input(struct client *c, short revents)
 {
 	size_t room = sizeof(c->in) - 1 - c->in_len;

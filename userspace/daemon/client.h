@@ -14,6 +14,10 @@
  *   - while an answer is pending, the client's next requests are not read,
  *     so a client that sends and never reads holds one answer at most.
  *
+ * Requests are served one at a time, in order. What a client sends while it
+ * waits for a job is read (one line's buffer of it) and served once the
+ * job's final line is out: clients_serve_held(), from the poll loop.
+ *
  * A connection starts with amberd's greeting, "amberd protocol N", or with
  * "error TEXT" when it is refused (then amberd hangs up).
  */
@@ -68,6 +72,14 @@ void client_error(struct client *c, const char *msg);
 struct pollfd client_pollfd(const struct client *c);
 /* After poll(): read requests, send what is pending, or hang up. */
 void client_ready(struct client *c, short revents);
+
+/*
+ * Serve the requests buffered while their client waited for a job, now that
+ * the job's final line went out (a job ends in queue.c, which clears
+ * c->wait and cannot serve there: a request may start, join or end jobs).
+ * Called by the poll loop, never from a request or a job's report.
+ */
+void clients_serve_held(void);
 
 /* Hang up on clients past their timeout; the milliseconds until the next
  * one is due (-1: none). */

@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
-/* amberd: its configuration file, catalog, retention and request lines. */
+/* amberd: its configuration file, catalog, retention, request lines and
+ * clients. */
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/statvfs.h>
 #include <sys/un.h>
@@ -7,10 +10,13 @@
 #include <unistd.h>
 
 #include "catalog.h"
+#include "client.h"
 #include "config.h"
+#include "daemon.h"
 #include "harness.h"
 #include "job.h"
 #include "helpers.h"
+#include "queue.h"
 #include "request.h"
 #include "subcommands.h"
 #include "util.h"
@@ -606,4 +612,125 @@ TEST(daemon_client_answers_and_errors)
 	CHECK_FAILS(run_cmd(daemon_main, "daemon", "a", "b", "c", "d", "e", NULL), AMBER_EUSAGE,
 		    "unexpected argument 'e'");
 	CHECK_OK(run_cmd(daemon_main, "daemon", "--help", NULL));
+}
+
+/* ---- amberd's clients, with its code and no poll loop ---- */
+
+/*
+ * amberd's state for its client code: group g (volume v) whose trigger user
+ * is this test's, backups in ".", no job. Returns a listening socket that
+ * stands for g's trigger socket (or the control socket: client_accept()
+ * says which).
+ */
+static int daemon_fixture(void)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int lfd;
+
+	CHECK_OK(config_parse("t.conf", BASE "[group g]\nvolumes=v\n", &conf));
+	strcpy(conf.backup_dir, ".");
+	strcpy(conf.grp[0].trigger_user, "tester");
+	conf.grp[0].trigger_uid = getuid();
+	catalog_init(&cat, ".");
+	clients_init();
+	queue_init();
+	strcpy(a.sun_path, "t.sock");
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(lfd >= 0);
+	CHECK_EQ(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	CHECK_EQ(listen(lfd, 16), 0);
+	return lfd;
+}
+
+/* A connection to @lfd: its descriptor, and the client slot amberd's code
+ * gave it on the socket of group @grp (-1: the control socket). */
+static struct client *connect_client(int lfd, int grp, int *fd)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct client *c;
+
+	for (c = clients; c < clients + CLIENTS_MAX && c->fd >= 0; c++)
+		;
+	CHECK(c < clients + CLIENTS_MAX);	/* client_accept() takes the first free */
+	strcpy(a.sun_path, "t.sock");
+	*fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(*fd >= 0);
+	CHECK_EQ(connect(*fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	client_accept(lfd, grp);
+	return c;
+}
+
+/* The next line amberd sent on @fd, without its newline ("" when none
+ * comes within a second, "EOF" when it hung up). */
+static const char *next_line(int fd)
+{
+	static char line[CLIENT_LINE_MAX];
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	size_t len = 0;
+	ssize_t n;
+
+	while (len < sizeof(line) - 1) {
+		if (poll(&p, 1, 1000) != 1)
+			break;
+		n = read(fd, line + len, 1);
+		if (n <= 0) {
+			if (!len)
+				return "EOF";
+			break;
+		}
+		if (line[len] == '\n')
+			break;
+		len++;
+	}
+	line[len] = 0;
+	return line;
+}
+
+#define CHECK_LINE(fd, text)							\
+	do {									\
+		const char *l_ = next_line(fd);					\
+		if (strcmp(l_, (text)))						\
+			test_failed(__FILE__, __LINE__, "amberd sent '%s', expected"	\
+				    " '%s'", l_, (text));			\
+	} while (0)
+
+/*
+ * A request sent behind one that waits for a job ("backup g", then "list g"
+ * in one write) is served once the job's final line is out. The job queues
+ * behind a running one (a child that fails at once); when that ends, the
+ * queued one cannot start (min_free) and its waiter gets its error.
+ */
+TEST(daemon_client_pipelined_request_after_a_wait)
+{
+	struct client *c;
+	struct job *run;
+	int lfd, fd, p[2];
+
+	lfd = daemon_fixture();
+	conf.min_free = UINT64_MAX / 2;
+	conf.min_free_percent = false;
+	run = new_job(0, KIND_FULL, "test");
+	CHECK(run && !pipe2(p, O_CLOEXEC));
+	run->pid = fork();
+	CHECK(run->pid >= 0);
+	if (!run->pid)
+		_exit(1);
+	close(p[1]);
+	run->fd = p[0];
+
+	c = connect_client(lfd, 0, &fd);
+	CHECK_LINE(fd, "amberd protocol 1");
+	CHECK_EQ(send(fd, "backup g\nlist g\n", 16, 0), 16);
+	client_ready(c, POLLIN);
+	CHECK_LINE(fd, "queued behind job 1 (group g)");
+	CHECK_EQ(c->wait, 2);
+	CHECK_LINE(fd, "");			/* list waits */
+
+	job_input(run);		/* job 1 ends, job 2 cannot start */
+	CHECK_EQ(c->wait, 0);
+	CHECK(!strncmp(next_line(fd), "error ", 6));
+	clients_serve_held();	/* what amberd's loop does next */
+	CHECK_LINE(fd, "ok 0 backups");
+	CHECK_LINE(fd, "");
+	CHECK(c->fd >= 0 && !c->in_len);
 }
