@@ -42,7 +42,6 @@ static int option_index(const struct cli *c, int val)
 	return val > 0 && val < OPT_BASE ? find_short(c, val) : -1;
 }
 
-
 struct getopt_tables {
 	struct option longs[CLI_MAX_OPTIONS + 2];
 	char shorts[2 * CLI_MAX_OPTIONS + 3];
@@ -126,10 +125,9 @@ int cli_parse(struct cli *c, int argc, char **argv)
 		if (take_option(c, option_index(c, ch)))
 			return -1;
 	}
-	if (argc - optind > CLI_MAX_ARGS)
-		return fail(AMBER_EUSAGE, "too many arguments");
-	for (; optind < argc; optind++)
-		c->args[c->nr_args++] = argv[optind];
+	/* getopt_long() moved the arguments after the options, in order. */
+	c->args = argv + optind;
+	c->nr_args = argc - optind;
 	return 0;
 }
 

@@ -9,7 +9,6 @@
 
 
 #define CLI_MAX_OPTIONS	16
-#define CLI_MAX_ARGS	64
 
 struct cli_option {
 	const char *name;		/* long name, without "--" */
@@ -25,7 +24,7 @@ struct cli {
 	const char *usage;		/* printed by --help */
 	const struct cli_option *options;	/* ends with { } */
 	const char *value[CLI_MAX_OPTIONS];	/* NULL: not given; "" for flags */
-	char *args[CLI_MAX_ARGS];
+	char **args;			/* the positional arguments, in order */
 	int nr_args;
 };
 

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -99,7 +100,7 @@ int consolidate_main(int argc, char **argv)
 	ret = cli_parse(&c, argc, argv);
 	if (ret)
 		return ret > 0 ? 0 : -1;
-	if (cli_args(&c, 1, CLI_MAX_ARGS, "FULL") || cli_required(&c, OPT_TO, &o.path) ||
+	if (cli_args(&c, 1, INT_MAX, "FULL") || cli_required(&c, OPT_TO, &o.path) ||
 	    chain_open(&chain, c.args, c.nr_args))
 		return -1;
 	ret = consolidate(&chain, &o);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* amber drop: end the snapshots of volumes. */
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 
 #include "cli.h"
@@ -42,7 +43,7 @@ int drop_main(int argc, char **argv)
 	ret = cli_parse(&c, argc, argv);
 	if (ret)
 		return ret > 0 ? 0 : -1;
-	if (cli_args(&c, 1, CLI_MAX_ARGS, "NAME"))
+	if (cli_args(&c, 1, INT_MAX, "NAME"))
 		return -1;
 	/* Each failure is said at once: the next one would overwrite it. */
 	for (i = 0; i < c.nr_args; i++) {

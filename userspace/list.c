@@ -2,6 +2,7 @@
 /* amber list: one line about each backup, from its header and trailer. */
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -85,7 +86,7 @@ int list_main(int argc, char **argv)
 	ret = cli_parse(&c, argc, argv);
 	if (ret)
 		return ret > 0 ? 0 : -1;
-	if (cli_args(&c, 1, CLI_MAX_ARGS, "FILE"))
+	if (cli_args(&c, 1, INT_MAX, "FILE"))
 		return -1;
 	if (cli_flag(&c, OPT_JSON) && !(json = json_array()))
 		return fail(AMBER_ESYS, "out of memory");

@@ -2,6 +2,7 @@
 /* amber restore: write a verified backup chain to a device. */
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -120,7 +121,7 @@ int restore_main(int argc, char **argv)
 	ret = cli_parse(&c, argc, argv);
 	if (ret)
 		return ret > 0 ? 0 : -1;
-	if (cli_args(&c, 1, CLI_MAX_ARGS, "BACKUP") || cli_required(&c, OPT_TO, &t.path) ||
+	if (cli_args(&c, 1, INT_MAX, "BACKUP") || cli_required(&c, OPT_TO, &t.path) ||
 	    chain_open(&chain, c.args, c.nr_args))
 		return -1;
 	force = cli_flag(&c, OPT_FORCE);

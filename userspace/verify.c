@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* amber verify: read backups through, check everything, write nothing. */
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -135,7 +136,7 @@ int verify_main(int argc, char **argv)
 	ret = cli_parse(&c, argc, argv);
 	if (ret)
 		return ret > 0 ? 0 : -1;
-	if (cli_args(&c, 1, CLI_MAX_ARGS, "FILE"))
+	if (cli_args(&c, 1, INT_MAX, "FILE"))
 		return -1;
 	if (c.value[OPT_DIGEST]) {
 		want = calloc(c.nr_args, sizeof(*want));

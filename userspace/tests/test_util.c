@@ -117,6 +117,22 @@ TEST(util_options_follow_getopt_conventions)
 	CHECK_EQ(parse_words(&c, "NAME", "-h", NULL), 1);
 }
 
+/* A shell glob of backups: no limit on the number of arguments. */
+TEST(util_any_number_of_arguments)
+{
+	static char *argv[1002];
+	struct cli c = { .command = "list", .usage = "", .options = (struct cli_option[]){ { } } };
+	int i;
+
+	argv[0] = "list";
+	for (i = 1; i < 1001; i++)
+		argv[i] = "x.amb";
+	argv[1001] = NULL;
+	CHECK_OK(cli_parse(&c, 1001, argv));
+	CHECK_EQ(c.nr_args, 1000);
+	CHECK_OK(cli_args(&c, 1, INT_MAX, "FILE"));
+}
+
 TEST(util_every_subcommand_has_help)
 {
 	int (*const mains[])(int, char **) = {
