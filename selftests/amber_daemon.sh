@@ -81,6 +81,9 @@ check_refuses_bad_configuration() {
 
 volumes_are_created() {
 	local v
+	# logged as amberd came up, before this step: not seen from its start
+	amberd_log_lacks "volume da: created"
+	amberd_log_mark_start
 	for v in da db dc ds; do
 		says " amber " dmsetup table "$v"
 		says " amber-view " dmsetup table "$v-view"
@@ -234,11 +237,13 @@ clients_cannot_lock_root_out() {
 	amberd_log_has "hung up on a client of uid 0 pid [0-9]+: idle"
 }
 
-# [schedule sched] every 4 s, full_every 2: full, incremental, full, ...
+# [schedule sched] every 4 s, full_every 2: full, incremental, full, ...;
+# and one more starts while this step looks.
 schedule_runs_by_itself() {
 	wait_until 120 eval "[ \$(catalog_sets '$dir' sched | wc -l) -ge 3 ]"
 	[ "$(catalog_sets "$dir" sched | head -n 3 | xargs)" = "1 full 2 incremental 3 full" ]
-	amberd_log_has "group sched: set 1 started \(job [0-9]+, auto, scheduled\)"
+	wait_until 60 amberd_logged "group sched: set [0-9]+ started \(job [0-9]+, auto, scheduled\)" ||
+		amberd_log_has "group sched: set [0-9]+ started \(job [0-9]+, auto, scheduled\)"
 }
 
 # SIGTERM: sockets gone, volumes stay; a new amberd takes them over and the
@@ -249,7 +254,7 @@ restart_carries_on() {
 	# the set fails, its client is told, no file or snapshot is left.
 	amber daemon backup slow >slow.out 2>&1 &
 	client=$!
-	wait_until 60 grep -q "group slow: set 1: one barrier" "$AMBERD_LOG"
+	wait_until 60 amberd_logged "group slow: set 1: one barrier"
 	amberd_stop
 	wait "$client" || rc=$?
 	sed 's/^/# /' slow.out
@@ -272,20 +277,15 @@ restart_carries_on() {
 	says "^group g volumes da,db last_set 9 incremental" amber daemon status
 }
 
-# log_since <line count> <ERE>: amberd logged a matching line after the
-# first <line count> lines of its log.
-log_since() {
-	tail -n +"$(($1 + 1))" "$AMBERD_LOG" | grep -Eq -- "$2"
-}
-
-# slow_set_start <log lines before>: start a set of group slow in the
-# background and wait until its backup process streams; CLIENT, JOB and
-# BACKUP get the pids of the client, the set's job and its backup. The set
-# takes seconds: ds's reads take 800 ms each.
+# slow_set_start: start a set of group slow in the background and wait
+# until its backup process streams; CLIENT, JOB and BACKUP get the pids of
+# the client, the set's job and its backup. The set takes seconds: ds's
+# reads take 800 ms each. amberd's log is marked where it starts.
 slow_set_start() {
+	amberd_log_mark
 	amber daemon backup slow >slow.out 2>&1 &
 	CLIENT=$!
-	wait_until 60 log_since "$1" "group slow: set [0-9]+: one barrier"
+	wait_until 60 amberd_logged "group slow: set [0-9]+: one barrier"
 	JOB=$(children_of "$(cat "$AMBERD_PIDFILE")")
 	wait_until 20 children_of "$JOB" >/dev/null
 	BACKUP=$(children_of "$JOB")
@@ -297,7 +297,7 @@ slow_set_start() {
 # snapshot amberd finds at start-up is named in its log, not dropped.
 sigkill_leaves_nothing() {
 	local rc=0
-	slow_set_start "$(wc -l <"$AMBERD_LOG")"
+	slow_set_start
 	kill -KILL "$BACKUP"
 	wait "$CLIENT" || rc=$?
 	sed 's/^/# /' slow.out
@@ -305,7 +305,7 @@ sigkill_leaves_nothing() {
 	grep -q "the backup process was killed by signal 9" slow.out
 	wait_until 20 amber_is ds state idle
 	[ -z "$(ls -A "$dir/slow")" ]
-	slow_set_start "$(wc -l <"$AMBERD_LOG")"
+	slow_set_start
 	kill -KILL "$(cat "$AMBERD_PIDFILE")"
 	wait "$CLIENT" || true
 	wait_until 60 process_gone "$BACKUP"

@@ -21,6 +21,7 @@ amberd_start() {
 # amberd_restart <config>: the same, for a daemon stopped by amberd_stop in a
 # step (no second cleanup is registered).
 amberd_restart() {
+	_amberd_log_start=$(_amberd_log_size)
 	(umask 0077 && exec amberd --config "$1" 2>>"$AMBERD_LOG") &
 	echo $! >"$AMBERD_PIDFILE"
 	amberd_wait_ready
@@ -96,9 +97,69 @@ refused() {
 	return 1
 }
 
-# amberd_log_has <pattern>: amberd logged a line matching the ERE.
+# ---- amberd's log, from a mark on ----
+# amberd_log_has and the others look only at what amberd logged since the
+# mark, so that a step cannot pass on a line an earlier step caused. Every
+# ktap_step sets the mark at its start (klog_mark, which ktap_step calls
+# first thing in the step's subshell, is wrapped here); amberd_log_mark sets
+# it again within a step. The mark is a byte offset: amberd writes each line
+# with one write() to a file opened for appending.
+_amberd_log_from=0
+_amberd_log_start=0
+
+_amberd_log_size() {
+	stat -c %s "$AMBERD_LOG" 2>/dev/null || echo 0
+}
+
+# amberd_log_mark: from here on.
+amberd_log_mark() {
+	_amberd_log_from=$(_amberd_log_size)
+}
+
+# amberd_log_mark_start: from the start of the amberd running now on (for
+# what it logs as it comes up).
+amberd_log_mark_start() {
+	_amberd_log_from=$_amberd_log_start
+}
+
+declare -F _amberd_klog_mark >/dev/null ||
+	eval "_amberd_klog_mark() $(declare -f klog_mark | tail -n +2)"
+klog_mark() {
+	_amberd_klog_mark
+	amberd_log_mark
+}
+
+# amberd_log_since_mark: what amberd logged since the mark.
+amberd_log_since_mark() {
+	tail -c +"$((_amberd_log_from + 1))" "$AMBERD_LOG"
+}
+
+# amberd_log_count <pattern>: how many lines since the mark match the ERE
+# (the whole log is read: no SIGPIPE under pipefail).
+amberd_log_count() {
+	local n
+	n=$(amberd_log_since_mark | grep -Ec -- "$1") || true
+	echo "${n:-0}"
+}
+
+# amberd_logged <pattern>: quietly, a line since the mark matches the ERE
+# (for wait_until).
+amberd_logged() {
+	[ "$(amberd_log_count "$1")" -gt 0 ]
+}
+
+# amberd_log_has <pattern>: amberd logged a line matching the ERE since the
+# mark.
 amberd_log_has() {
-	grep -Eq -- "$1" "$AMBERD_LOG" || { echo "# amberd's log lacks: $1"; return 1; }
+	amberd_logged "$1" || { echo "# amberd's log lacks, since the mark: $1"; return 1; }
+}
+
+# amberd_log_lacks <pattern>: it did not (not "! amberd_log_has": errexit
+# ignores a command negated with "!").
+amberd_log_lacks() {
+	local n
+	n=$(amberd_log_count "$1")
+	[ "$n" -eq 0 ] || { echo "# amberd logged $n lines since the mark matching: $1"; return 1; }
 }
 
 # remove_volumes <name...>: remove the amber volumes amberd created.
