@@ -53,6 +53,11 @@ write_conf() {
 		[group slow]
 		volumes = ds
 
+		[group tg]
+		volumes = dc
+		trigger_user = nobody
+		min_interval = 1h
+
 		[schedule sched]
 		interval = 4s
 		full_every = 2
@@ -61,7 +66,7 @@ write_conf() {
 
 # amberd --check: a good file is summed up, a bad one refused with its line.
 check_refuses_bad_configuration() {
-	says "4 volumes, 4 groups \(1 scheduled, 1 with a trigger socket\)" \
+	says "4 volumes, 5 groups \(1 scheduled, 2 with a trigger socket\)" \
 		amberd --check --config "$conf"
 	printf '[daemon]\nbackup_dir = /b\n[volume v]\norigin = /o\nstore = /s\n[group g]\nvolumes = v, w\n' >bad.conf
 	refused 2 "bad.conf:7: \[group g\]: no \[volume w\]" amberd --check --config bad.conf
@@ -237,6 +242,43 @@ clients_cannot_lock_root_out() {
 	amberd_log_has "hung up on a client of uid 0 pid [0-9]+: idle"
 }
 
+# flood_accounted <asks>: each ask's two lines (the request, its refusal)
+# is in amberd's log since the mark or counted by a "suppressed" line;
+# FLOOD says how many of each.
+flood_accounted() {
+	local lines suppressed
+	lines=$(($(amberd_log_count "request from uid 65534 ") +
+		 $(amberd_log_count "refused a set for uid 65534 ")))
+	suppressed=$(amberd_log_since_mark | awk '
+		/suppressed [0-9]+ messages from uid 65534 / {
+			for (i = 1; i < NF; i++) if ($i == "suppressed") n += $(i + 1)
+		}
+		END { print n + 0 }')
+	FLOOD="$lines lines logged, $suppressed suppressed"
+	[ $((lines + suppressed)) -eq $((2 * $1)) ]
+}
+
+# The trigger user asks for sets back to back on 6 connections for 3 s,
+# each refused (min_interval 1h, after one set): amberd logs 10 lines per
+# 5 s for its uid, then one line that counts the rest, flood or not.
+trigger_flood_is_logged_in_a_few_lines() {
+	local sock=/run/amber/tg.trigger asked bytes
+	su -s /bin/sh nobody -c "amber daemon --socket $sock backup tg" >out.txt
+	grep -q "^ok group tg set 1 full$" out.txt
+	amberd_log_mark
+	su -s /bin/sh nobody -c "clientflood spam $sock 6 'backup tg' 3" >spam.txt
+	sed 's/^/# /' spam.txt
+	grep -q "^final error group tg: a set was asked for on its trigger socket" spam.txt
+	asked=$(awk '/^asked/ { print $2 }' spam.txt)
+	[ "$asked" -ge 1000 ]
+	wait_until 15 flood_accounted "$asked" || { echo "# $FLOOD, for $asked asks"; return 1; }
+	bytes=$(amberd_log_since_mark | wc -c)
+	echo "# $asked asks in 3 s: $FLOOD; $bytes bytes of log since the flood began"
+	[ "${FLOOD%% lines*}" -le 20 ]
+	[ "$bytes" -lt 16384 ]
+	amberd_log_has "suppressed [0-9]+ messages from uid 65534 \(at most 10 logged per 5 s\)"
+}
+
 # [schedule sched] every 4 s, full_every 2: full, incremental, full, ...;
 # and one more starts while this step looks.
 schedule_runs_by_itself() {
@@ -344,7 +386,7 @@ rmdir /run/amber 2>/dev/null || true
 amberd_start "$conf"
 
 ktap_print_header
-ktap_set_plan 12
+ktap_set_plan 13
 ktap_step "amberd --check sums up a configuration and refuses a bad one by line" check_refuses_bad_configuration
 ktap_step "amberd creates the volumes of its configuration" volumes_are_created
 ktap_step "the control socket is root's and refuses other peers" control_socket_is_root_only
@@ -354,6 +396,7 @@ ktap_step "full every N, and retention drops what no backup needs" retention_dro
 ktap_step "requests that cannot be served fail clearly and leave nothing" refusals_are_clear
 ktap_step "a trigger socket takes backups of its group from its user only" trigger_socket_is_for_its_user
 ktap_step "hostile clients cannot lock root out or stall amberd" clients_cannot_lock_root_out
+ktap_step "a trigger user's flood of refused requests is logged in a few lines" trigger_flood_is_logged_in_a_few_lines
 ktap_step "scheduled sets run by themselves, full every N" schedule_runs_by_itself
 ktap_step "SIGTERM stops a set cleanly; after a restart amberd goes on" restart_carries_on
 ktap_step "SIGKILL of a backup, then of amberd, leaves no snapshot or file" sigkill_leaves_nothing

@@ -71,13 +71,14 @@ static void signal_input(void)
 		begin_stop(si.ssi_signo);
 }
 
-/* Until the next scheduled set or client timeout, a minute at most. */
+/* Until the next scheduled set, client timeout or count of suppressed log
+ * lines, a minute at most. */
 static int poll_timeout(void)
 {
 	time_t now = time(NULL);
 	int64_t ms = 60000;
 	unsigned int i;
-	int client_ms;
+	int client_ms, log_ms;
 
 	for (i = 0; i < conf.nr_grps; i++)
 		if (conf.grp[i].scheduled)
@@ -85,6 +86,9 @@ static int poll_timeout(void)
 	client_ms = clients_expire();
 	if (client_ms >= 0)
 		ms = MIN(ms, client_ms);
+	log_ms = log_limits_report(monotonic_seconds());
+	if (log_ms >= 0)
+		ms = MIN(ms, log_ms);
 	return ms;
 }
 

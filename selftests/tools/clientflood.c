@@ -14,6 +14,10 @@
  *   clientflood time SOCKET REQUEST
  *       One request: prints "ms M" from connect to the answer's final
  *       line, and "final LINE". Exit 0 when it is "ok...".
+ *   clientflood spam SOCKET CONNS REQUEST SECONDS
+ *       CONNS connections that each send REQUEST, read its answer and send
+ *       it again, for SECONDS: prints "asked N" (answers read in full) and
+ *       "final LINE", the first answer's final line.
  *
  * Exit 1 on an unexpected failure, 2 on bad usage.
  */
@@ -184,13 +188,90 @@ static int timed(const char *path, const char *request)
 	return strncmp(line, "ok", 2) ? 1 : 0;
 }
 
+/* The final lines ("ok..." or "error...") among the whole lines of @buf
+ * (@len bytes): counted, the first ever seen kept in @final; what follows
+ * the last newline stays in @buf. */
+static int final_lines(char *buf, size_t *len, char *final, size_t size)
+{
+	char *line = buf, *nl;
+	int finals = 0;
+
+	while ((nl = memchr(line, '\n', buf + *len - line))) {
+		*nl = 0;
+		if (!strncmp(line, "ok", 2) || !strncmp(line, "error", 5)) {
+			finals++;
+			if (!*final)
+				snprintf(final, size, "%s", line);
+		}
+		line = nl + 1;
+	}
+	*len -= line - buf;
+	memmove(buf, line, *len);
+	return finals;
+}
+
+static int spam(const char *path, int n, const char *request, int seconds)
+{
+	static struct pollfd p[MAX_CONNS];
+	static char buf[MAX_CONNS][4096];
+	static size_t len[MAX_CONNS];
+	char req[600], final[256] = "", greeting[256];
+	double end = now_ms() + seconds * 1e3;
+	long asked = 0;
+	int i, open = n;
+	ssize_t got;
+
+	snprintf(req, sizeof(req), "%s\n", request);
+	for (i = 0; i < n; i++) {
+		p[i] = (struct pollfd){ .fd = connect_to(path), .events = POLLIN };
+		if (read_line(p[i].fd, greeting, sizeof(greeting), 5000) ||
+		    strncmp(greeting, "amberd protocol ", 16)) {
+			fprintf(stderr, "connection %d: greeting '%s'\n", i, greeting);
+			return 1;
+		}
+		if (send(p[i].fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req))
+			return 1;
+	}
+	/* Each connection has one request out; after the deadline its answer
+	 * is read and no other is sent. */
+	while (open && poll(p, n, 10000) > 0) {
+		for (i = 0; i < n; i++) {
+			if (!p[i].revents)
+				continue;
+			got = read(p[i].fd, buf[i] + len[i], sizeof(buf[i]) - len[i]);
+			if (got <= 0 || len[i] + got == sizeof(buf[i])) {
+				fprintf(stderr, "connection %d: %s\n", i, got < 0 ? strerror(errno) :
+					got ? "a line too long" : "amberd hung up");
+				return 1;
+			}
+			len[i] += got;
+			got = final_lines(buf[i], &len[i], final, sizeof(final));
+			if (!got)
+				continue;
+			asked += got;
+			if (now_ms() < end &&
+			    send(p[i].fd, req, strlen(req), MSG_NOSIGNAL) == (ssize_t)strlen(req))
+				continue;
+			close(p[i].fd);
+			p[i].fd = -1;
+			open--;
+		}
+	}
+	printf("asked %ld\nfinal %s\n", asked, final);
+	return open ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 7 && !strcmp(argv[1], "flood") && atoi(argv[3]) + atoi(argv[4]) <= MAX_CONNS)
 		return flood(argv[2], atoi(argv[3]), atoi(argv[4]), argv[5], atoi(argv[6]));
 	if (argc == 4 && !strcmp(argv[1], "time"))
 		return timed(argv[2], argv[3]);
+	if (argc == 6 && !strcmp(argv[1], "spam") && atoi(argv[3]) > 0 &&
+	    atoi(argv[3]) <= MAX_CONNS)
+		return spam(argv[2], atoi(argv[3]), argv[4], atoi(argv[5]));
 	fprintf(stderr, "usage: clientflood flood SOCKET NOREAD IDLE REQUEST WAIT\n"
-		"       clientflood time SOCKET REQUEST\n");
+		"       clientflood time SOCKET REQUEST\n"
+		"       clientflood spam SOCKET CONNS REQUEST SECONDS\n");
 	return 2;
 }

@@ -81,8 +81,8 @@ static bool append_out(struct client *c, const char *line, size_t len)
 	char *out;
 
 	if (c->out_len + len > OUT_MAX) {
-		log_warn("hung up on a client of uid %u pid %d: an answer of over %d MiB"
-			 " it does not read", c->uid, c->pid, OUT_MAX >> 20);
+		log_uid(c->uid, LOG_WARNING, "hung up on a client of uid %u pid %d: an answer"
+			" of over %d MiB it does not read", c->uid, c->pid, OUT_MAX >> 20);
 		return false;
 	}
 	while (size < c->out_len + len)
@@ -90,8 +90,8 @@ static bool append_out(struct client *c, const char *line, size_t len)
 	if (size != c->out_size) {
 		out = realloc(c->out, size);
 		if (!out) {
-			log_err("hung up on a client of uid %u pid %d: out of memory for its"
-				" answer", c->uid, c->pid);
+			log_uid(c->uid, LOG_ERR, "hung up on a client of uid %u pid %d: out of"
+				" memory for its answer", c->uid, c->pid);
 			return false;
 		}
 		c->out = out;
@@ -177,7 +177,8 @@ static void client_input(struct client *c, short revents)
 		return;
 	if (n <= 0) {
 		if (c->wait)
-			log_info("a client waiting for job %u left; the job goes on", c->wait);
+			log_uid(c->uid, LOG_INFO, "a client of uid %u pid %d waiting for job %u"
+				" left; the job goes on", c->uid, c->pid, c->wait);
 		client_close(c);
 		return;
 	}
@@ -306,8 +307,8 @@ void client_accept(int lfd, int grp)
 		return;
 	}
 	if (grp < 0 && cred.uid != 0) {
-		log_warn("refused a client of uid %u pid %d on the control socket: not root",
-			 cred.uid, cred.pid);
+		log_uid(cred.uid, LOG_WARNING, "refused a client of uid %u pid %d on the control"
+			" socket: not root", cred.uid, cred.pid);
 		refuse(fd, "permission denied: amberd's control socket takes requests"
 		       " from root only, not from uid %u (a database user asks for backups on"
 		       " its group's trigger socket, see trigger_user in amberd.conf(5))",
@@ -315,8 +316,8 @@ void client_accept(int lfd, int grp)
 		return;
 	}
 	if (grp >= 0 && cred.uid != 0 && cred.uid != conf.grp[grp].trigger_uid) {
-		log_warn("refused a client of uid %u pid %d on the trigger socket of group %s",
-			 cred.uid, cred.pid, conf.grp[grp].name);
+		log_uid(cred.uid, LOG_WARNING, "refused a client of uid %u pid %d on the trigger"
+			" socket of group %s", cred.uid, cred.pid, conf.grp[grp].name);
 		refuse(fd, "permission denied: the trigger socket of group %s is for"
 		       " user %s only, not uid %u", conf.grp[grp].name,
 		       conf.grp[grp].trigger_user, cred.uid);
@@ -325,7 +326,11 @@ void client_accept(int lfd, int grp)
 	why = grp >= 0 ? trigger_limit(cred.uid) : NULL;
 	c = why ? NULL : free_slot();
 	if (!c) {
-		refuse(fd, "%s: try later", why ? why : "too many clients");
+		why = why ? why : "too many clients";
+		log_uid(cred.uid, LOG_WARNING, "refused a client of uid %u pid %d on %s%s: %s",
+			cred.uid, cred.pid, grp < 0 ? "the control socket" :
+			"the trigger socket of group ", grp < 0 ? "" : conf.grp[grp].name, why);
+		refuse(fd, "%s: try later", why);
 		return;
 	}
 	*c = (struct client){ .fd = fd, .grp = grp, .uid = cred.uid, .pid = cred.pid,

@@ -15,6 +15,7 @@
 #define AMBERD_DAEMON_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 #include <syslog.h>
 #include <time.h>
 
@@ -31,6 +32,28 @@ void log_at(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3))
 #define log_info(...)	log_at(LOG_INFO, __VA_ARGS__)
 #define log_warn(...)	log_at(LOG_WARNING, __VA_ARGS__)
 #define log_err(...)	log_at(LOG_ERR, __VA_ARGS__)
+
+/*
+ * What a client can make amberd log as often as it likes (its requests,
+ * their refusals, a refused connection, leaving a job it waited for) goes
+ * through log_uid(), limited per uid as the kernel's printk_ratelimit:
+ * LOG_LIMIT_BURST lines in an interval of LOG_LIMIT_INTERVAL_S, then only a
+ * count, which one line gives once the interval is over: "suppressed K
+ * messages from uid U". What a client causes at most once per timeout
+ * (being hung up on) is logged as it comes.
+ */
+#define LOG_LIMIT_INTERVAL_S	5
+#define LOG_LIMIT_BURST		10
+#define LOG_LIMIT_UIDS		64	/* uids followed at once */
+
+/* May a line caused by a client of @uid be logged now? */
+bool log_limit(uid_t uid);
+/* Log the counts of the intervals over by @now (monotonic_seconds()); the
+ * milliseconds until the next one is due, -1: none. */
+int log_limits_report(time_t now);
+
+#define log_uid(uid, prio, ...) \
+	do { if (log_limit(uid)) log_at(prio, __VA_ARGS__); } while (0)
 
 /* Seconds on a clock no one can set back; 0 is never a time it shows. */
 static inline time_t monotonic_seconds(void)

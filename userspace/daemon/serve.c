@@ -178,8 +178,8 @@ static bool too_soon(struct client *c, const struct conf_group *g, int grp)
 
 	if (last_trigger[grp] && since < (time_t)g->min_interval) {
 		/* Logged first: a failed send closes @c and clears its uid. */
-		log_warn("group %s: refused a set for uid %u on the trigger socket"
-			 " (min_interval)", g->name, c->uid);
+		log_uid(c->uid, LOG_WARNING, "group %s: refused a set for uid %u on the trigger"
+			" socket (min_interval)", g->name, c->uid);
 		client_send(c, "error group %s: a set was asked for on its trigger socket %lld s"
 			  " ago, and min_interval is %" PRIu64 " s: try again in %lld s",
 			  g->name, (long long)since, g->min_interval,
@@ -252,7 +252,7 @@ void serve_request(struct client *c, const char *line)
 		grp = g - conf.grp;
 	}
 	if (r.cmd == REQ_SNAP || r.cmd == REQ_BACKUP)
-		log_info("request from uid %u pid %d: %s", c->uid, c->pid, line);
+		log_uid(c->uid, LOG_INFO, "request from uid %u pid %d: %s", c->uid, c->pid, line);
 	if (stopping && (r.cmd == REQ_SNAP || r.cmd == REQ_BACKUP)) {
 		client_error(c, "amberd is stopping");
 		return;

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -733,4 +734,80 @@ TEST(daemon_client_pipelined_request_after_a_wait)
 	CHECK_LINE(fd, "ok 0 backups");
 	CHECK_LINE(fd, "");
 	CHECK(c->fd >= 0 && !c->in_len);
+}
+
+/* Lines of ./amberd.log holding @text; the K of each "suppressed K" added
+ * to @suppressed. */
+static unsigned int log_lines(const char *text, unsigned long *suppressed)
+{
+	char line[1300], *s;
+	unsigned int n = 0;
+	FILE *f = fopen("amberd.log", "r");
+
+	CHECK(f);
+	while (fgets(line, sizeof(line), f)) {
+		if (!strstr(line, text))
+			continue;
+		n++;
+		s = strstr(line, "suppressed ");
+		if (suppressed && s)
+			*suppressed += strtoul(s + 11, NULL, 10);
+	}
+	fclose(f);
+	return n;
+}
+
+/*
+ * A trigger user asking for sets back to back (each refused: min_interval)
+ * cannot flood the log: LOG_LIMIT_BURST lines per interval, then one line
+ * that counts the rest. Client A's "backup g" sets the group's last trigger
+ * (its set cannot start: min_free); B asks 2000 times.
+ */
+TEST(daemon_client_flood_is_logged_in_a_few_lines)
+{
+	unsigned long suppressed = 0, logged;
+	char first[CLIENT_LINE_MAX];
+	int lfd, afd, bfd, err, i, wrong = 0, report;
+	struct client *a, *b;
+	struct stat st;
+	const int asks = 2000;
+
+	lfd = daemon_fixture();
+	conf.min_free = UINT64_MAX / 2;
+	conf.min_free_percent = false;
+	a = connect_client(lfd, 0, &afd);
+	CHECK_LINE(afd, "amberd protocol 1");
+	b = connect_client(lfd, 0, &bfd);
+	CHECK_LINE(bfd, "amberd protocol 1");
+
+	/* amberd's log into ./amberd.log, and no CHECK until it is back */
+	err = dup(STDERR_FILENO);
+	CHECK(err >= 0 && freopen("amberd.log", "w", stderr));
+	setvbuf(stderr, NULL, _IONBF, 0);
+	wrong += send(afd, "backup g\n", 9, 0) != 9;
+	client_ready(a, POLLIN);
+	snprintf(first, sizeof(first), "%s", next_line(afd));
+	for (i = 0; i < asks; i++) {
+		wrong += send(bfd, "backup g full\n", 14, 0) != 14;
+		client_ready(b, POLLIN);
+		wrong += !!strncmp(next_line(bfd), "error group g: a set was asked for", 34);
+	}
+	/* what amberd's loop does once the interval is over */
+	report = log_limits_report(monotonic_seconds() + LOG_LIMIT_INTERVAL_S);
+	if (dup2(err, STDERR_FILENO) != STDERR_FILENO)
+		_exit(3);
+	CHECK(!strncmp(first, "error ", 6) && strstr(first, "under min_free"));
+	CHECK_EQ(wrong, 0);
+	CHECK_EQ(report, -1);
+
+	/* Each ask is two lines (the request, its refusal), A's one: each is
+	 * logged or counted. An interval may end during the flood. */
+	logged = log_lines("request from uid", NULL) + log_lines("refused a set for uid", NULL);
+	CHECK(log_lines("messages from uid", &suppressed) <= 2);
+	CHECK(logged >= LOG_LIMIT_BURST && logged <= 2 * LOG_LIMIT_BURST);
+	CHECK_EQ(logged + suppressed, 1 + 2 * asks);
+	CHECK(!stat("amberd.log", &st));
+	printf("%d asks: %lu lines logged, %lu suppressed, %lld bytes of log\n", asks, logged,
+	       suppressed, (long long)st.st_size);
+	CHECK(st.st_size < 4096);
 }
