@@ -15,6 +15,8 @@
 #include "util.h"
 
 #define OUT_MAX		(16 << 20)	/* one answer, buffered */
+#define OUT_CUT_ROOM	512		/* for the line that says it was cut */
+#define OUT_KEEP	(64 << 10)	/* a buffer kept for the next answer */
 
 struct client clients[CLIENTS_MAX];
 
@@ -53,13 +55,17 @@ void clients_close_fds(void)
 			close(clients[i].fd);
 }
 
-/* Send what the socket takes now; false when the client is gone. */
+/*
+ * Send what the socket takes now; false when the client is gone (hung up
+ * on, or done with once its last line went out). A drained buffer that grew
+ * past OUT_KEEP is freed: a big answer's memory is not kept for the next.
+ */
 static bool flush_out(struct client *c)
 {
 	ssize_t n;
 
 	while (c->out_len) {
-		n = send(c->fd, c->out, c->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		n = send(c->fd, c->out + c->out_off, c->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
@@ -68,24 +74,35 @@ static bool flush_out(struct client *c)
 			client_close(c);
 			return false;
 		}
+		c->out_off += n;
 		c->out_len -= n;
-		memmove(c->out, c->out + n, c->out_len);
 		c->progress = now_seconds();
+	}
+	c->out_off = 0;
+	if (c->out_size > OUT_KEEP) {
+		free(c->out);
+		c->out = NULL;
+		c->out_size = 0;
+	}
+	if (c->ending) {
+		client_close(c);
+		return false;
 	}
 	return true;
 }
 
+/* Queue @len bytes; false when there is no memory for them. */
 static bool append_out(struct client *c, const char *line, size_t len)
 {
 	size_t size = c->out_size ? c->out_size : 4096;
 	char *out;
 
-	if (c->out_len + len > OUT_MAX) {
-		log_uid(c->uid, LOG_WARNING, "hung up on a client of uid %u pid %d: an answer"
-			" of over %d MiB it does not read", c->uid, c->pid, OUT_MAX >> 20);
-		return false;
+	/* What was sent goes first, once, rather than at every send(). */
+	if (c->out_off && c->out_off + c->out_len + len > c->out_size) {
+		memmove(c->out, c->out + c->out_off, c->out_len);
+		c->out_off = 0;
 	}
-	while (size < c->out_len + len)
+	while (size < c->out_off + c->out_len + len)
 		size *= 2;
 	if (size != c->out_size) {
 		out = realloc(c->out, size);
@@ -97,9 +114,44 @@ static bool append_out(struct client *c, const char *line, size_t len)
 		c->out = out;
 		c->out_size = size;
 	}
-	memcpy(c->out + c->out_len, line, len);
+	memcpy(c->out + c->out_off + c->out_len, line, len);
 	c->out_len += len;
 	return true;
+}
+
+static void send_line(struct client *c, const char *line, size_t len)
+{
+	if (!append_out(c, line, len)) {
+		client_close(c);
+		return;
+	}
+	if (c->out_len == len)	/* nothing was pending: it starts now */
+		c->progress = now_seconds();
+	flush_out(c);
+}
+
+/*
+ * A last line, "error TEXT": the client is hung up on once it has read it
+ * (or after SEND_TIMEOUT_S), and nothing else is read from it or sent.
+ */
+static void client_end(struct client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void client_end(struct client *c, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	size_t len;
+
+	if (c->fd < 0 || c->ending)
+		return;
+	strcpy(line, "error ");
+	va_start(ap, fmt);
+	vsnprintf(line + 6, sizeof(line) - 7, fmt, ap);
+	va_end(ap);
+	len = strlen(line);
+	line[len++] = '\n';
+	c->ending = true;
+	send_line(c, line, len);
 }
 
 void client_send(struct client *c, const char *fmt, ...)
@@ -108,20 +160,26 @@ void client_send(struct client *c, const char *fmt, ...)
 	va_list ap;
 	size_t len;
 
-	if (c->fd < 0)
+	if (c->fd < 0 || c->ending)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line) - 1, fmt, ap);
 	va_end(ap);
 	len = strlen(line);
 	line[len++] = '\n';
-	if (!append_out(c, line, len)) {
-		client_close(c);
+	/* An answer is made whole at once, and only list's can be this big
+	 * (some 90,000 backups with short names, when the client reads
+	 * slower than amberd makes it): past OUT_MAX it is cut after a whole
+	 * line, and its last line says so. */
+	if (c->out_len + len > OUT_MAX - OUT_CUT_ROOM) {
+		log_uid(c->uid, LOG_WARNING, "cut the answer to a client of uid %u pid %d at"
+			" %d MiB; it is hung up on once it has read that far", c->uid, c->pid,
+			OUT_MAX >> 20);
+		client_end(c, "the answer is cut here: it is over %d MiB, more than amberd"
+			   " holds for one client (ask for less: list GROUP)", OUT_MAX >> 20);
 		return;
 	}
-	if (c->out_len == len)	/* nothing was pending: it starts now */
-		c->progress = now_seconds();
-	flush_out(c);
+	send_line(c, line, len);
 }
 
 void client_error(struct client *c, const char *msg)
@@ -146,11 +204,8 @@ static void serve_lines(struct client *c)
 		c->in_len -= nl + 1 - c->in;
 		memmove(c->in, nl + 1, c->in_len);
 	}
-	if (c->fd >= 0 && c->in_len == sizeof(c->in) - 1 && !memchr(c->in, '\n', c->in_len)) {
-		client_send(c, "error the request is longer than %d bytes", REQ_LINE_MAX - 1);
-		flush_out(c);
-		client_close(c);
-	}
+	if (c->fd >= 0 && c->in_len == sizeof(c->in) - 1 && !memchr(c->in, '\n', c->in_len))
+		client_end(c, "the request is longer than %d bytes", REQ_LINE_MAX - 1);
 }
 
 void clients_serve_held(void)

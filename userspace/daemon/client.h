@@ -12,7 +12,11 @@
  *     hung up on after IDLE_TIMEOUT_S, and one whose answer makes no
  *     progress for SEND_TIMEOUT_S (it does not read) too;
  *   - while an answer is pending, the client's next requests are not read,
- *     so a client that sends and never reads holds one answer at most.
+ *     so a client that sends and never reads holds one answer at most;
+ *   - an answer is made whole at once and buffered up to 16 MiB: past that
+ *     it is cut after a whole line, an error line says so, and amberd
+ *     hangs up once that is sent. A buffer that grew past 64 KiB is freed
+ *     once sent.
  *
  * Requests are served one at a time, in order. What a client sends while it
  * waits for a job is read (one line's buffer of it) and served once the
@@ -46,8 +50,9 @@ struct client {
 	/* private to client.c */
 	char in[REQ_LINE_MAX + 1];
 	size_t in_len;
-	char *out;			/* answer bytes not sent yet */
-	size_t out_len, out_size;
+	char *out;			/* answer bytes not sent yet: out_len */
+	size_t out_off, out_len, out_size;	/* of them from out_off */
+	bool ending;			/* hung up on once out is sent */
 	double progress;		/* now_seconds() of the last byte either way */
 };
 

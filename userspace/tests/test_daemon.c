@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* amberd: its configuration file, catalog, retention, request lines and
  * clients. */
+#include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -810,4 +811,126 @@ TEST(daemon_client_flood_is_logged_in_a_few_lines)
 	printf("%d asks: %lu lines logged, %lu suppressed, %lld bytes of log\n", asks, logged,
 	       suppressed, (long long)st.st_size);
 	CHECK(st.st_size < 4096);
+}
+
+/* @n backups of group g into amberd's catalog, volume names of @name_len
+ * characters (set 1 each, full). */
+static void catalog_fill(size_t n, size_t name_len)
+{
+	struct cat_entry e;
+	size_t i;
+
+	memset(&e, 0, sizeof(e));
+	e.set = 1;
+	strcpy(e.group, "g");
+	e.kind = BKP_FULL;
+	e.epoch = 10;
+	strcpy(e.parent, "-");
+	e.bytes = 123456789;
+	e.created = 1700000000;
+	memset(e.digest, 'a', 64);
+	for (i = 0; i < n; i++) {
+		snprintf(e.volume, sizeof(e.volume), "%0*zu", (int)name_len, i);
+		snprintf(e.file, sizeof(e.file), "g/000001-%s.full.amb", e.volume);
+		CHECK_OK(catalog_add(&cat, &e));
+	}
+}
+
+/* Read an answer on @fd up to its final line (into @final), sending what
+ * @c holds as the socket takes it; returns the lines before the final,
+ * each of which must start with @data. */
+static unsigned int read_answer(int fd, struct client *c, const char *data, char *final,
+				size_t size)
+{
+	static char buf[1 << 16];
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	unsigned int lines = 0;
+	size_t len = 0;
+	char *line, *nl;
+	ssize_t n;
+
+	for (;;) {
+		if (c->fd >= 0 && c->out_len)
+			client_ready(c, POLLOUT);
+		else
+			CHECK_EQ(poll(&p, 1, 1000), 1);
+		n = recv(fd, buf + len, sizeof(buf) - len, MSG_DONTWAIT);
+		if (n < 0 && errno == EAGAIN)
+			continue;
+		CHECK(n > 0);
+		len += n;
+		for (line = buf; (nl = memchr(line, '\n', buf + len - line)); line = nl + 1) {
+			*nl = 0;
+			if (!strncmp(line, "ok", 2) || !strncmp(line, "error", 5)) {
+				len = MIN(strlen(line), size - 1);
+				memcpy(final, line, len);
+				final[len] = 0;
+				return lines;
+			}
+			if (strncmp(line, data, strlen(data)))
+				test_failed(__FILE__, __LINE__, "line %u: '%.80s'", lines, line);
+			lines++;
+		}
+		len -= line - buf;
+		memmove(buf, line, len);
+	}
+}
+
+/* A big answer's buffer is freed once it is sent; the next one is served. */
+TEST(daemon_client_buffer_is_freed_once_sent)
+{
+	char final[256];
+	struct client *c;
+	int lfd, fd, round;
+
+	lfd = daemon_fixture();
+	catalog_fill(3000, 8);		/* about 450 KB */
+	c = connect_client(lfd, 0, &fd);
+	CHECK_LINE(fd, "amberd protocol 1");
+	for (round = 0; round < 2; round++) {
+		CHECK_EQ(send(fd, "list g\n", 7, 0), 7);
+		client_ready(c, POLLIN);
+		CHECK(c->out_size >= 256 << 10);	/* the socket took a part */
+		CHECK_EQ(read_answer(fd, c, "backup 1 g ", final, sizeof(final)), 3000);
+		CHECK(!strcmp(final, "ok 3000 backups"));
+		CHECK(c->fd >= 0 && !c->out_len);
+		CHECK(!c->out && !c->out_size);
+	}
+	/* a small answer keeps its buffer */
+	CHECK_EQ(send(fd, "list g\n", 7, 0), 7);
+	cat.n = 1;
+	client_ready(c, POLLIN);
+	CHECK_EQ(read_answer(fd, c, "backup 1 g ", final, sizeof(final)), 1);
+	CHECK(!strcmp(final, "ok 1 backup"));
+	CHECK(c->out && c->out_size == 4096);
+}
+
+/*
+ * An answer over 16 MiB (list of 70,000 backups with 60-character names,
+ * 18 MB, made while the client reads nothing) is cut after a whole line
+ * and ends with an error line; then amberd hangs up. ('amber daemon'
+ * prints the lines before it and fails with its text:
+ * daemon_client_answers_and_errors.)
+ */
+TEST(daemon_client_answer_too_big_ends_with_an_error)
+{
+	unsigned int lines;
+	char final[256];
+	struct client *c;
+	int lfd, fd;
+
+	lfd = daemon_fixture();
+	catalog_fill(70000, 60);
+	c = connect_client(lfd, 0, &fd);
+	CHECK_LINE(fd, "amberd protocol 1");
+	CHECK_EQ(send(fd, "list g\n", 7, 0), 7);
+	client_ready(c, POLLIN);
+	CHECK(c->out_len <= 16 << 20);
+	lines = read_answer(fd, c, "backup 1 g ", final, sizeof(final));
+	printf("%u of 70000 lines before the cut\n", lines);
+	CHECK(lines > 60000 && lines < 70000);
+	CHECK(!strcmp(final, "error the answer is cut here: it is over 16 MiB, more than amberd"
+		      " holds for one client (ask for less: list GROUP)"));
+	CHECK(c->fd < 0);			/* hung up once that was sent */
+	CHECK_LINE(fd, "EOF");
 }
