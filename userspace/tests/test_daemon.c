@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -645,7 +646,8 @@ static int daemon_fixture(void)
 }
 
 /* A connection to @lfd: its descriptor, and the client slot amberd's code
- * gave it on the socket of group @grp (-1: the control socket). */
+ * gives it on the socket of group @grp (-1: the control socket) if it takes
+ * it (NULL: the table is full). */
 static struct client *connect_client(int lfd, int grp, int *fd)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
@@ -653,7 +655,8 @@ static struct client *connect_client(int lfd, int grp, int *fd)
 
 	for (c = clients; c < clients + CLIENTS_MAX && c->fd >= 0; c++)
 		;
-	CHECK(c < clients + CLIENTS_MAX);	/* client_accept() takes the first free */
+	if (c == clients + CLIENTS_MAX)
+		c = NULL;		/* client_accept() takes the first free */
 	strcpy(a.sun_path, "t.sock");
 	*fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	CHECK(*fd >= 0);
@@ -933,4 +936,75 @@ TEST(daemon_client_answer_too_big_ends_with_an_error)
 		      " holds for one client (ask for less: list GROUP)"));
 	CHECK(c->fd < 0);			/* hung up once that was sent */
 	CHECK_LINE(fd, "EOF");
+}
+
+/* Be root in a user namespace of our own when not root (SO_PEERCRED then
+ * says uid 0 for our own connections); false when that cannot be. */
+static bool be_root(void)
+{
+	char map[64];
+	uid_t uid = getuid();
+	gid_t gid = getgid();
+
+	if (!uid)
+		return true;
+	if (unshare(CLONE_NEWUSER))
+		return false;
+	file_put("/proc/self/setgroups", "deny", 4);
+	snprintf(map, sizeof(map), "0 %u 1", uid);
+	file_put("/proc/self/uid_map", map, strlen(map));
+	snprintf(map, sizeof(map), "0 %u 1", gid);
+	file_put("/proc/self/gid_map", map, strlen(map));
+	return !getuid();
+}
+
+/*
+ * CONTROL_RESERVED slots stay root's on the control socket: with every
+ * other slot held by trigger clients (8 each of 14 users, put there by
+ * hand: a test has one uid), a trigger client is refused and root gets in,
+ * CONTROL_RESERVED times; then the table is full for root too. A trigger
+ * slot that frees up is taken again.
+ */
+TEST(daemon_client_control_slots_stay_roots)
+{
+	const unsigned int trigger_slots = CLIENTS_MAX - CONTROL_RESERVED;
+	struct client *c;
+	unsigned int i;
+	int lfd, fd;
+
+	if (!be_root()) {
+		printf("# SKIP: neither root nor a user namespace\n");
+		return;
+	}
+	lfd = daemon_fixture();
+	for (i = 0; i < trigger_slots; i++) {
+		clients[i] = (struct client){ .fd = open("/dev/null", O_RDWR | O_CLOEXEC),
+					      .grp = 0, .uid = 1000 + i / CLIENTS_PER_UID,
+					      .progress = now_seconds() };
+		CHECK(clients[i].fd >= 0);
+	}
+	CHECK(1000 + (trigger_slots - 1) / CLIENTS_PER_UID != getuid());
+
+	/* a trigger user with no connection yet: no slot for it */
+	c = connect_client(lfd, 0, &fd);
+	CHECK_LINE(fd, "error too many clients: try later");
+	CHECK_LINE(fd, "EOF");
+	CHECK(c->fd < 0);
+	close(fd);
+	for (i = 0; i < CONTROL_RESERVED; i++) {
+		c = connect_client(lfd, -1, &fd);
+		CHECK_LINE(fd, "amberd protocol 1");
+		CHECK(c == &clients[trigger_slots + i] && c->grp == -1 && c->uid == 0);
+	}
+	CHECK(!connect_client(lfd, -1, &fd));
+	CHECK_LINE(fd, "error too many clients: try later");
+	close(fd);
+	CHECK(!connect_client(lfd, 0, &fd));
+	CHECK_LINE(fd, "error too many clients: try later");
+	close(fd);
+
+	client_close(&clients[5]);
+	c = connect_client(lfd, 0, &fd);
+	CHECK(c == &clients[5]);
+	CHECK_LINE(fd, "amberd protocol 1");
 }
