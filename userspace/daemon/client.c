@@ -208,13 +208,28 @@ static void serve_lines(struct client *c)
 		client_end(c, "the request is longer than %d bytes", REQ_LINE_MAX - 1);
 }
 
+/* A whole request waits in @c's input, and nothing holds it back. */
+static bool has_held(const struct client *c)
+{
+	return c->fd >= 0 && !c->wait && !c->out_len && memchr(c->in, '\n', c->in_len);
+}
+
 void clients_serve_held(void)
 {
 	struct client *c;
+	bool served;
 
-	for (c = clients; c < clients + CLIENTS_MAX; c++)
-		if (c->fd >= 0 && !c->wait && !c->out_len && c->in_len)
-			serve_lines(c);
+	/* A request served may end a job (one that cannot start) and so
+	 * free a client already passed: round again until none is left.
+	 * Each round serves a line at least, and none is read meanwhile. */
+	do {
+		served = false;
+		for (c = clients; c < clients + CLIENTS_MAX; c++)
+			if (has_held(c)) {
+				serve_lines(c);
+				served = true;
+			}
+	} while (served);
 }
 
 static void client_input(struct client *c, short revents)
