@@ -270,7 +270,7 @@ trigger_flood_is_logged_in_a_few_lines() {
 	sed 's/^/# /' spam.txt
 	grep -q "^final error group tg: a set was asked for on its trigger socket" spam.txt
 	asked=$(awk '/^asked/ { print $2 }' spam.txt)
-	[ "$asked" -ge 1000 ]
+	[ "$asked" -ge 500 ]
 	wait_until 15 flood_accounted "$asked" || { echo "# $FLOOD, for $asked asks"; return 1; }
 	bytes=$(amberd_log_since_mark | wc -c)
 	echo "# $asked asks in 3 s: $FLOOD; $bytes bytes of log since the flood began"
