@@ -121,6 +121,13 @@ const struct bkp_info *bkp_reader_info(const struct bkp_reader *r);
 int bkp_reader_next(struct bkp_reader *r, struct bkp_record *rec);
 /* The verified trailer, after bkp_reader_next() returned 0. */
 const struct bkp_summary *bkp_reader_summary(const struct bkp_reader *r);
+/*
+ * The image digest the reader folded from the records' leaves, after
+ * bkp_reader_next() returned 0: the trailer's digest was checked equal to
+ * it, except in a fuzzing build (checks.h), where only this one is the
+ * digest of what was read.
+ */
+const uint8_t *bkp_reader_digest(const struct bkp_reader *r);
 void bkp_reader_free(struct bkp_reader *r);
 
 /* ---- seekable files ---- */

@@ -38,6 +38,7 @@ struct bkp_reader {
 	struct chunk_decoder *decoder;
 	uint8_t *payload;		/* chunk_bytes */
 	struct bkp_summary sum;		/* as read: counts, then the trailer */
+	uint8_t folded[32];		/* image digest of the records' leaves */
 };
 
 /* Up to @n bytes; fewer only at the end of the file. */
@@ -105,6 +106,11 @@ const struct bkp_info *bkp_reader_info(const struct bkp_reader *r)
 const struct bkp_summary *bkp_reader_summary(const struct bkp_reader *r)
 {
 	return &r->sum;
+}
+
+const uint8_t *bkp_reader_digest(const struct bkp_reader *r)
+{
+	return r->folded;
 }
 
 /* What verifying records needs, made on the first record: files only peeked
@@ -250,7 +256,6 @@ static int read_end(struct bkp_reader *r)
 {
 	struct disk_trailer raw;
 	struct bkp_summary trailer;
-	uint8_t digest[32];
 	uint64_t at;
 
 	r->sum.index_offset = r->in.offset - SECTION_MAGIC_BYTES;
@@ -260,8 +265,8 @@ static int read_end(struct bkp_reader *r)
 	at = r->in.offset;
 	if (input_need(&r->in, &raw, sizeof(raw), "trailer") ||
 	    trailer_decode(&raw, &trailer) ||
-	    image_digest_final(r->digest, digest) ||
-	    check_trailer(r, &trailer, digest))
+	    image_digest_final(r->digest, r->folded) ||
+	    check_trailer(r, &trailer, r->folded))
 		return error_prefix("trailer at offset %" PRIu64 ": ", at);
 	r->sum = trailer;
 	return check_end(r);
