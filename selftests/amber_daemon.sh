@@ -128,6 +128,12 @@ backup_sets_full_then_incremental() {
 	[ "$(catalog_sets "$dir" g | xargs)" = "1 full 1 full 2 incremental 2 incremental 3 incremental 3 incremental" ]
 	[ "$(files_in "$dir/g")" = "000001-da.full.amb 000001-db.full.amb 000002-da.incr.amb 000002-db.incr.amb 000003-da.incr.amb 000003-db.incr.amb" ]
 	amber verify "$dir"/g/*.amb >/dev/null
+	# --json: the same state as documents (keys in amber(8), in that order)
+	amber daemon status --json >status.json
+	grep -q '"name":"g","volumes":\["da","db"\],"last_set":3,"last_set_kind":"incremental"' status.json
+	grep -q '"name":"da","state":"idle","epoch":3,' status.json
+	amber list --json "$dir"/g/000003-da.incr.amb >list.json
+	grep -q '"kind":"incremental",.*"epoch":3,.*"parent":{"epoch":2,' list.json
 	amberd_log_has "group g: set 3: one barrier over 2 volumes, epochs da=3 db=3"
 	amberd_log_has "group g: set 3 done: incremental, 2 volumes"
 }

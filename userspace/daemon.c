@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "error.h"
+#include "report.h"
 #include "request.h"
 #include "subcommands.h"
 #include "util.h"
@@ -16,7 +17,7 @@
 #define ANSWER_MAX	65536
 
 static const char usage[] =
-"Usage: amber daemon REQUEST [ARG...] [--socket PATH] [--detach]\n"
+"Usage: amber daemon REQUEST [ARG...] [--socket PATH] [--detach] [--json]\n"
 "\n"
 "Send one request to amberd and print its answer, a line at a time as it\n"
 "comes. Requests:\n"
@@ -37,15 +38,18 @@ static const char usage[] =
 "                     its trigger_user)\n"
 "      --detach       backup: return once the barrier is cut; amberd\n"
 "                     finishes the backup and logs its outcome\n"
+"  -j, --json         status: one JSON object, {daemon, volumes, groups,\n"
+"                     jobs} (amber(8) has the keys)\n"
 "\n"
 "Exit status 0 when amberd answers ok, 1 when it answers with an error or\n"
 "cannot be reached, 2 for a usage error.\n";
 
-enum { OPT_SOCKET, OPT_DETACH };
+enum { OPT_SOCKET, OPT_DETACH, OPT_JSON };
 
 static const struct cli_option options[] = {
 	[OPT_SOCKET]	= CLI_VALUE("socket", 's'),
 	[OPT_DETACH]	= CLI_FLAG("detach", 0),
+	[OPT_JSON]	= CLI_FLAG("json", 'j'),
 	{ },
 };
 
@@ -105,16 +109,62 @@ static int check_greeting(const char *line, const char *path)
 	return 0;
 }
 
-/*
- * Read amberd's lines: with @greeting, up to its greeting (checked), and
- * nothing is printed; without, the answer's lines, printed, up to its final
- * line (or the barrier line with @detach).
- */
 struct answer {
 	char buf[ANSWER_MAX];
 	size_t len;
+	json_t *json;		/* --json: the status document being gathered */
 };
 
+/*
+ * One record of "status json", {"KIND": {...}}, into the document: the
+ * daemon's object, or one more in volumes, groups or jobs. A kind this amber
+ * does not know (from a newer amberd) is left out.
+ */
+static int gather(json_t *doc, const char *line)
+{
+	static const char *const kinds[][2] = {
+		{ "volume", "volumes" }, { "group", "groups" }, { "job", "jobs" },
+	};
+	json_t *rec = json_loads(line, JSON_REJECT_DUPLICATES, NULL);
+	const char *kind = json_object_size(rec) == 1 ?
+			   json_object_iter_key(json_object_iter(rec)) : NULL;
+	json_t *value = kind ? json_object_get(rec, kind) : NULL;
+	unsigned int i;
+	int ret = 0;
+
+	if (!value) {
+		json_decref(rec);
+		return fail(AMBER_ESYS, "amberd sent a status line that is not a record:"
+			    " '%.80s'", line);
+	}
+	if (!strcmp(kind, "daemon"))
+		ret = json_object_set(doc, "daemon", value);
+	for (i = 0; i < ARRAY_SIZE(kinds); i++)
+		if (!strcmp(kind, kinds[i][0]))
+			ret = json_array_append(json_object_get(doc, kinds[i][1]), value);
+	json_decref(rec);
+	return ret ? fail(AMBER_ESYS, "out of memory") : 0;
+}
+
+/* A line of the answer (not its final one): printed, or gathered. */
+static int take_line(struct answer *a, const char *line)
+{
+	if (a->json)
+		return gather(a->json, line);
+	printf("%s\n", line);
+	return 0;
+}
+
+static bool is_final(const char *line)
+{
+	return !strncmp(line, "ok", 2) && (!line[2] || line[2] == ' ');
+}
+
+/*
+ * Read amberd's lines: with @greeting, up to its greeting (checked), and
+ * nothing is printed; without, the answer's lines up to its final line (or
+ * the barrier line with @detach), each printed or, with --json, gathered.
+ */
 static int read_answer(struct answer *a, int fd, const char *path, bool greeting, bool detach)
 {
 	char *buf = a->buf;
@@ -134,8 +184,11 @@ static int read_answer(struct answer *a, int fd, const char *path, bool greeting
 				memmove(buf, nl + 1, a->len);
 				return 0;
 			}
-			printf("%s\n", buf);
-			if (!strncmp(buf, "ok", 2) && (!buf[2] || buf[2] == ' '))
+			if (a->json && is_final(buf))
+				return 0;
+			if (take_line(a, buf))
+				return -1;
+			if (is_final(buf))
 				return 0;
 			if (detach && !strncmp(buf, "barrier ", 8))
 				return 0;
@@ -156,6 +209,44 @@ static int read_answer(struct answer *a, int fd, const char *path, bool greeting
 	}
 }
 
+/* --json: the status request's JSON form, and the empty document. */
+static int ask_json(const struct cli *c, struct answer *a, char *line, size_t *len)
+{
+	if (c->nr_args != 1 || strcmp(c->args[0], "status"))
+		return fail(AMBER_EUSAGE, "--json goes with the status request only");
+	*len = sprintf(line, "status json\n");
+	a->json = json_pack("{s:n, s:[], s:[], s:[]}", "daemon", "volumes", "groups", "jobs");
+	return a->json ? 0 : fail(AMBER_ESYS, "out of memory");
+}
+
+/* An amberd that predates "status json" refuses it as a status with words. */
+static int explain_old_amberd(void)
+{
+	if (strstr(error_msg(), "'status' takes"))
+		error_append(" (this amberd is older than this amber: restart it)");
+	return -1;
+}
+
+static int run_request(struct answer *a, const char *path, const char *line, size_t len,
+		       bool detach)
+{
+	int fd = connect_to(path);
+	int ret;
+
+	if (fd < 0)
+		return -1;
+	/* Nothing is sent before amberd greets: a refused client is told why,
+	 * and a socket that is not amberd's never gets a request. */
+	a->len = 0;
+	ret = read_answer(a, fd, path, true, false);
+	if (!ret && send(fd, line, len, MSG_NOSIGNAL) != (ssize_t)len)
+		ret = fail_errno(AMBER_ESYS, "sending to amberd");
+	if (!ret)
+		ret = read_answer(a, fd, path, false, detach);
+	close(fd);
+	return ret;
+}
+
 int daemon_main(int argc, char **argv)
 {
 	struct cli c = { .command = "daemon", .usage = usage, .options = options };
@@ -163,27 +254,26 @@ int daemon_main(int argc, char **argv)
 	const char *path = DAEMON_SOCKET;
 	char line[512];
 	size_t len = 0;
-	int fd, ret;
+	int ret;
 
 	ret = cli_parse(&c, argc, argv);
 	if (ret)
 		return ret > 0 ? 0 : -1;
 	if (cli_args(&c, 1, 4, "REQUEST") || request_line(&c, line, sizeof(line), &len))
 		return -1;
+	answer.json = NULL;
+	if (cli_flag(&c, OPT_JSON) && ask_json(&c, &answer, line, &len))
+		return -1;
 	if (c.value[OPT_SOCKET])
 		path = c.value[OPT_SOCKET];
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	fd = connect_to(path);
-	if (fd < 0)
-		return -1;
-	/* Nothing is sent before amberd greets: a refused client is told why,
-	 * and a socket that is not amberd's never gets a request. */
-	answer.len = 0;
-	ret = read_answer(&answer, fd, path, true, false);
-	if (!ret && send(fd, line, len, MSG_NOSIGNAL) != (ssize_t)len)
-		ret = fail_errno(AMBER_ESYS, "sending to amberd");
-	if (!ret)
-		ret = read_answer(&answer, fd, path, false, cli_flag(&c, OPT_DETACH));
-	close(fd);
+	ret = run_request(&answer, path, line, len, cli_flag(&c, OPT_DETACH));
+	if (answer.json) {
+		if (ret)
+			explain_old_amberd();
+		else
+			ret = print_json(json_incref(answer.json));
+		json_decref(answer.json);
+	}
 	return ret;
 }

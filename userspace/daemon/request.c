@@ -9,7 +9,7 @@
 #include "request.h"
 #include "util.h"
 
-#define COMMANDS "status, list [GROUP], chain GROUP [SET], snap GROUP, " \
+#define COMMANDS "status [json], list [GROUP], chain GROUP [SET], snap GROUP, " \
 		 "backup GROUP [full|incremental]"
 
 static const struct {
@@ -17,7 +17,7 @@ static const struct {
 	enum req_cmd cmd;
 	int min, max;			/* words after the command */
 } commands[] = {
-	{ "status", REQ_STATUS, 0, 0 },
+	{ "status", REQ_STATUS, 0, 1 },
 	{ "list", REQ_LIST, 0, 1 },
 	{ "chain", REQ_CHAIN, 1, 2 },
 	{ "snap", REQ_SNAP, 1, 1 },
@@ -79,10 +79,16 @@ int request_parse(const char *line, struct request *r)
 	r->cmd = commands[i].cmd;
 	if (n - 1 < commands[i].min || n - 1 > commands[i].max)
 		return fail(AMBER_EUSAGE, "'%s' takes %s", w[0],
-			    r->cmd == REQ_STATUS ? "no arguments" :
+			    r->cmd == REQ_STATUS ? "at most the word json" :
 			    r->cmd == REQ_LIST ? "at most a GROUP" :
 			    r->cmd == REQ_CHAIN ? "GROUP [SET]" :
 			    r->cmd == REQ_SNAP ? "one GROUP" : "GROUP [full|incremental]");
+	if (r->cmd == REQ_STATUS && n > 1) {
+		if (strcmp(w[1], "json"))
+			return fail(AMBER_EUSAGE, "status: '%s' is not json", w[1]);
+		r->json = true;
+		return 0;
+	}
 	if (n > 1) {
 		if (!conf_name_ok(w[1]))
 			return fail(AMBER_EUSAGE, "'%s' is not a group name", w[1]);

@@ -5,7 +5,7 @@
  * when it refuses the client. Then a client sends one request line, words
  * separated by blanks, ended by a newline:
  *
- *	status
+ *	status [json]
  *	list [GROUP]
  *	chain GROUP [SET]
  *	snap GROUP
@@ -33,6 +33,7 @@ struct request {
 	char group[REQ_WORD_MAX];	/* "" when not given */
 	uint64_t set;			/* chain: 0 = the newest */
 	enum req_kind kind;
+	bool json;			/* status json */
 };
 
 /*

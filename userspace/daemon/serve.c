@@ -16,54 +16,6 @@
 static time_t last_trigger[CONF_MAX_GROUPS];	/* monotonic_seconds() of the last set asked
 						 * on its trigger socket */
 
-static void req_status(struct client *c)
-{
-	char when[32], last[64], next[48];
-	struct amber_status st;
-	unsigned int i, k;
-	uint64_t set;
-
-	client_send(c, "daemon pid %d since %s config %s backup_dir %s", getpid(),
-		  format_time(started_at, when, sizeof(when)), conf.path, conf.backup_dir);
-	for (i = 0; i < conf.nr_vols; i++) {
-		if (volume_status(conf.vol[i].name, &st)) {
-			client_send(c, "volume %s missing (%s)", conf.vol[i].name, error_msg());
-			continue;
-		}
-		client_send(c, "volume %s state %s epoch %" PRIu64 " store %" PRIu64 "/%" PRIu64
-			  " cbt %s reason %s", conf.vol[i].name, vol_state_name(st.state),
-			  st.epoch, st.used, st.total, cbt_name(st.cbt), reason_name(st.reason));
-	}
-	for (i = 0; i < conf.nr_grps; i++) {
-		const struct conf_group *g = &conf.grp[i];
-		char vols[AMBER_MAX_GROUP * CONF_NAME_MAX] = "";
-
-		for (k = 0; k < g->nr_vols; k++)
-			snprintf(vols + strlen(vols), sizeof(vols) - strlen(vols), "%s%s",
-				 k ? "," : "", conf.vol[g->vols[k]].name);
-		set = catalog_last_set(&cat, g->name);
-		if (set)
-			snprintf(last, sizeof(last), "%" PRIu64 " %s", set,
-				 catalog_set_is_full(&cat, g->name, set) ? "full" : "incremental");
-		else
-			strcpy(last, "- -");
-		if (g->scheduled)
-			format_time(next_due[i], next, sizeof(next));
-		else
-			strcpy(next, "-");
-		client_send(c, "group %s volumes %s last_set %s interval %" PRIu64 " full_every %"
-			  PRIu64 " next %s retention %" PRIu64 " trigger_user %s", g->name, vols,
-			  last, g->scheduled ? g->interval : 0, g->full_every, next, g->retention,
-			  *g->trigger_user ? g->trigger_user : "-");
-	}
-	for (i = 0; i < MAX_JOBS; i++)
-		if (jobs[i].id)
-			client_send(c, "job %u group %s %s %s (%s)", jobs[i].id,
-				  conf.grp[jobs[i].grp].name, jobs[i].pid ? "running" : "queued",
-				  req_kind_name(jobs[i].kind), jobs[i].why);
-	client_send(c, "ok");
-}
-
 static void req_list(struct client *c, const char *group)
 {
 	char line[1100];
@@ -259,7 +211,7 @@ void serve_request(struct client *c, const char *line)
 	}
 	switch (r.cmd) {
 	case REQ_STATUS:
-		req_status(c);
+		serve_status(c, r.json);
 		break;
 	case REQ_LIST:
 		req_list(c, r.group);

@@ -2,6 +2,7 @@
 /* amberd: its configuration file, catalog, retention, request lines and
  * clients. */
 #include <errno.h>
+#include <jansson.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
@@ -21,6 +22,7 @@
 #include "helpers.h"
 #include "queue.h"
 #include "request.h"
+#include "serve.h"
 #include "subcommands.h"
 #include "util.h"
 
@@ -456,7 +458,8 @@ TEST(daemon_requests)
 		{ "", "empty request" },
 		{ "   ", "empty request" },
 		{ "frob", "unknown request 'frob'" },
-		{ "status now", "'status' takes no arguments" },
+		{ "status now", "status: 'now' is not json" },
+		{ "status json now", "'status' takes at most the word json" },
 		{ "snap", "'snap' takes one GROUP" },
 		{ "snap a b", "'snap' takes one GROUP" },
 		{ "backup", "'backup' takes GROUP [full|incremental]" },
@@ -473,7 +476,9 @@ TEST(daemon_requests)
 	char long_line[600];
 
 	CHECK_OK(request_parse("status", &r));
-	CHECK(r.cmd == REQ_STATUS);
+	CHECK(r.cmd == REQ_STATUS && !r.json);
+	CHECK_OK(request_parse("status json", &r));
+	CHECK(r.cmd == REQ_STATUS && r.json && !*r.group);
 	CHECK_OK(request_parse("  backup\tpg  ", &r));
 	CHECK(r.cmd == REQ_BACKUP && !strcmp(r.group, "pg") && r.kind == KIND_AUTO);
 	CHECK_OK(request_parse("backup pg incremental", &r));
@@ -738,6 +743,83 @@ TEST(daemon_client_pipelined_request_after_a_wait)
 	CHECK_LINE(fd, "ok 0 backups");
 	CHECK_LINE(fd, "");
 	CHECK(c->fd >= 0 && !c->in_len);
+}
+
+/* Run amber daemon @args... with its standard output in ./out.json. */
+#define run_daemon_to_file(...)							\
+	({									\
+		int saved_ = dup(STDOUT_FILENO), out_, ret_;			\
+										\
+		fflush(stdout);							\
+		out_ = open("out.json", O_WRONLY | O_CREAT | O_TRUNC, 0600);	\
+		CHECK(saved_ >= 0 && out_ >= 0 && dup2(out_, STDOUT_FILENO) >= 0);	\
+		ret_ = run_cmd(daemon_main, "daemon", __VA_ARGS__, NULL);	\
+		fflush(stdout);							\
+		dup2(saved_, STDOUT_FILENO);					\
+		close(saved_);							\
+		close(out_);							\
+		ret_;								\
+	})
+
+/*
+ * "status json": one JSON record per line from amberd's own code, which
+ * amber daemon --json gathers into one document. amberd's lines are replayed
+ * to amber by a fake amberd.
+ */
+TEST(daemon_status_json_is_one_document)
+{
+	char answer[8192] = "amberd protocol 1\n", *req;
+	const char *line;
+	struct client *c;
+	json_t *doc, *g;
+	int lfd, fd;
+	size_t len;
+	pid_t pid;
+
+	lfd = daemon_fixture();
+	c = connect_client(lfd, 0, &fd);
+	CHECK_LINE(fd, "amberd protocol 1");
+	serve_status(c, true);
+	while (strcmp(line = next_line(fd), "ok")) {
+		json_t *rec = json_loads(line, JSON_REJECT_DUPLICATES, NULL);
+
+		CHECK(json_is_object(rec) && json_object_size(rec) == 1);
+		json_decref(rec);
+		snprintf(answer + strlen(answer), sizeof(answer) - strlen(answer), "%s\n", line);
+	}
+	strcat(answer, "ok\n");
+	client_close(c);
+	close(fd);
+	close(lfd);
+
+	pid = fake_amberd(answer);
+	CHECK_OK(run_daemon_to_file("status", "-j", "--socket", "s.sock"));
+	reap(pid);
+	req = (char *)file_get("request", &len);
+	CHECK(len == 12 && !memcmp(req, "status json\n", 12));
+	free(req);
+	doc = json_load_file("out.json", JSON_REJECT_DUPLICATES, NULL);
+	CHECK(json_is_object(doc));
+	CHECK_EQ(json_integer_value(json_object_get(json_object_get(doc, "daemon"), "pid")),
+		 getpid());
+	CHECK_EQ(json_array_size(json_object_get(doc, "volumes")), 1);
+	CHECK(!strcmp(json_string_value(json_object_get(json_array_get(
+		json_object_get(doc, "volumes"), 0), "name")), "v"));
+	CHECK_EQ(json_array_size(json_object_get(doc, "jobs")), 0);
+	g = json_array_get(json_object_get(doc, "groups"), 0);
+	CHECK(!strcmp(json_string_value(json_object_get(g, "name")), "g"));
+	CHECK(!strcmp(json_string_value(json_array_get(json_object_get(g, "volumes"), 0)), "v"));
+	CHECK(json_is_null(json_object_get(g, "last_set")));
+	CHECK(!strcmp(json_string_value(json_object_get(g, "trigger_user")), "tester"));
+	json_decref(doc);
+
+	/* an amberd from before "status json"; --json is for status only */
+	pid = fake_amberd("amberd protocol 1\nerror 'status' takes no arguments\n");
+	CHECK_FAILS(run_cmd(daemon_main, "daemon", "status", "--json", "--socket", "s.sock",
+			    NULL), AMBER_ESYS, "older than this amber: restart it");
+	reap(pid);
+	CHECK_FAILS(run_cmd(daemon_main, "daemon", "list", "--json", NULL), AMBER_EUSAGE,
+		    "--json goes with the status request only");
 }
 
 /* Lines of ./amberd.log holding @text; the K of each "suppressed K" added
