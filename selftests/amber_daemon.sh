@@ -181,7 +181,7 @@ retention_drops_old_sets() {
 # What cannot be done is refused with a clear error, and leaves nothing.
 refusals_are_clear() {
 	local before
-	refused 1 "amber daemon: unknown request 'frob'" amber daemon frob
+	refused 2 "amber daemon: unknown request 'frob'" amber daemon frob
 	refused 1 "no group 'nogroup' in $conf" amber daemon backup nogroup
 	refused 1 "group solo has no backup to be incremental from: take a full one" \
 		amber daemon backup solo incremental

@@ -42,7 +42,8 @@ static const char usage[] =
 "                     jobs} (amber(8) has the keys)\n"
 "\n"
 "Exit status 0 when amberd answers ok, 1 when it answers with an error or\n"
-"cannot be reached, 2 for a usage error.\n";
+"cannot be reached, 2 for a usage error (a request amberd would refuse as\n"
+"malformed included: it is not sent).\n";
 
 enum { OPT_SOCKET, OPT_DETACH, OPT_JSON };
 
@@ -80,6 +81,7 @@ static int connect_to(const char *path)
 /* The request line, from the words on the command line. */
 static int request_line(const struct cli *c, char *line, size_t size, size_t *len)
 {
+	struct request r;
 	size_t used = 0;
 	int i;
 
@@ -90,6 +92,9 @@ static int request_line(const struct cli *c, char *line, size_t size, size_t *le
 		if (used >= size - 1)
 			return fail(AMBER_EUSAGE, "the request is too long");
 	}
+	/* A request amberd would refuse is a usage error, found before asking. */
+	if (request_parse(line, &r))
+		return -1;
 	line[used++] = '\n';
 	*len = used;
 	return 0;

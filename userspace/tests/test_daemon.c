@@ -617,6 +617,11 @@ TEST(daemon_client_answers_and_errors)
 	CHECK_FAILS(run_cmd(daemon_main, "daemon", "status", "--socket", "s.sock", NULL),
 		    AMBER_ESYS, "cannot reach amberd at s.sock: no such socket (is amberd running?)");
 	CHECK_FAILS(run_cmd(daemon_main, "daemon", NULL), AMBER_EUSAGE, "missing REQUEST");
+	/* a request amberd would refuse is a usage error, found before connecting */
+	CHECK_FAILS(run_cmd(daemon_main, "daemon", "frob", "--socket", "s.sock", NULL),
+		    AMBER_EUSAGE, "unknown request 'frob'");
+	CHECK_FAILS(run_cmd(daemon_main, "daemon", "backup", "g", "partial", NULL), AMBER_EUSAGE,
+		    "'partial' is not full or incremental");
 	CHECK_FAILS(run_cmd(daemon_main, "daemon", "a", "b", "c", "d", "e", NULL), AMBER_EUSAGE,
 		    "unexpected argument 'e'");
 	CHECK_OK(run_cmd(daemon_main, "daemon", "--help", NULL));
@@ -788,6 +793,10 @@ TEST(daemon_status_json_is_one_document)
 		snprintf(answer + strlen(answer), sizeof(answer) - strlen(answer), "%s\n", line);
 	}
 	strcat(answer, "ok\n");
+	/* amberd refuses what amber daemon would not send */
+	CHECK_EQ(send(fd, "frob\n", 5, 0), 5);
+	client_ready(c, POLLIN);
+	CHECK(!strncmp(next_line(fd), "error unknown request 'frob'", 28));
 	client_close(c);
 	close(fd);
 	close(lfd);
