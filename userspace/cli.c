@@ -44,7 +44,7 @@ static int option_index(const struct cli *c, int val)
 
 struct getopt_tables {
 	struct option longs[CLI_MAX_OPTIONS + 2];
-	char shorts[2 * CLI_MAX_OPTIONS + 3];
+	char shorts[2 * CLI_MAX_OPTIONS + 4];
 };
 
 static void build_tables(const struct cli *c, struct getopt_tables *t)
@@ -52,6 +52,7 @@ static void build_tables(const struct cli *c, struct getopt_tables *t)
 	char *s = t->shorts;
 	int i;
 
+	*s++ = '-';			/* arguments come back in order, as 1 */
 	*s++ = ':';			/* a missing value returns ':' */
 	*s++ = 'h';
 	for (i = 0; c->options[i].name; i++) {
@@ -89,6 +90,8 @@ static int refused(const struct cli *c, int ch, const char *arg)
 
 	if (ch == ':')
 		return fail(AMBER_EUSAGE, "--%s needs a value", c->options[o].name);
+	if (optopt == OPT_HELP)
+		return fail(AMBER_EUSAGE, "--help takes no value");
 	if (o >= 0)		/* only "--flag=value" gets here for a known option */
 		return fail(AMBER_EUSAGE, "--%s takes no value", c->options[o].name);
 	if (optopt)
@@ -107,15 +110,27 @@ static int take_option(struct cli *c, int o)
 	return 0;
 }
 
+/*
+ * getopt_long() in RETURN_IN_ORDER mode ('-' first): it permutes nothing,
+ * whatever POSIXLY_CORRECT says (amberd runs commands as "create NAME
+ * --origin ..."), and hands each argument back as option 1. The arguments
+ * are gathered at the front of argv[1..], over words already read.
+ */
 int cli_parse(struct cli *c, int argc, char **argv)
 {
 	struct getopt_tables t;
 	int ch;
 
 	build_tables(c, &t);
+	c->args = argv + 1;
+	c->nr_args = 0;
 	opterr = 0;
 	optind = 0;		/* a fresh scan, also for a second command in-process */
 	while ((ch = getopt_long(argc, argv, t.shorts, t.longs, NULL)) != -1) {
+		if (ch == 1) {
+			c->args[c->nr_args++] = optarg;
+			continue;
+		}
 		if (ch == 'h' || ch == OPT_HELP) {
 			fputs(c->usage, stdout);
 			return 1;
@@ -125,9 +140,8 @@ int cli_parse(struct cli *c, int argc, char **argv)
 		if (take_option(c, option_index(c, ch)))
 			return -1;
 	}
-	/* getopt_long() moved the arguments after the options, in order. */
-	c->args = argv + optind;
-	c->nr_args = argc - optind;
+	while (optind < argc)	/* after "--" */
+		c->args[c->nr_args++] = argv[optind++];
 	return 0;
 }
 

@@ -31,8 +31,9 @@ struct cli {
 /*
  * Parse argv[1..] with getopt_long() into options and positional arguments:
  * "--name=value", "--name value", "-n value", "-nvalue", a unique prefix of a
- * long name, options after arguments, "--" ends the options; -h and --help
- * print the usage. Returns 0, 1 when the usage was printed, -1 on a usage
+ * long name, options after arguments (whatever POSIXLY_CORRECT says), "--"
+ * ends the options; -h and --help print the usage. The arguments are
+ * gathered, in order, at the front of argv[1..] (c->args points there). Returns 0, 1 when the usage was printed, -1 on a usage
  * error naming the option.
  */
 int cli_parse(struct cli *c, int argc, char **argv);

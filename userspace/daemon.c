@@ -122,33 +122,51 @@ struct answer {
 
 /*
  * One record of "status json", {"KIND": {...}}, into the document: the
- * daemon's object, or one more in volumes, groups or jobs. A kind this amber
- * does not know (from a newer amberd) is left out.
+ * daemon's object (exactly one), or one more in volumes, groups or jobs. A
+ * kind this amber does not know (from a newer amberd) is left out.
  */
+#define STATUS_RECORDS_MAX	100000
+
 static int gather(json_t *doc, const char *line)
 {
 	static const char *const kinds[][2] = {
 		{ "volume", "volumes" }, { "group", "groups" }, { "job", "jobs" },
 	};
-	json_t *rec = json_loads(line, JSON_REJECT_DUPLICATES, NULL);
+	json_error_t why;
+	json_t *rec = json_loads(line, JSON_REJECT_DUPLICATES, &why);
 	const char *kind = json_object_size(rec) == 1 ?
 			   json_object_iter_key(json_object_iter(rec)) : NULL;
 	json_t *value = kind ? json_object_get(rec, kind) : NULL;
 	unsigned int i;
 	int ret = 0;
 
-	if (!value) {
+	if (!rec)
+		return fail(AMBER_ESYS, "amberd sent a status line that is not JSON (%s): '%.80s'",
+			    why.text, line);
+	if (!json_is_object(value)) {
 		json_decref(rec);
-		return fail(AMBER_ESYS, "amberd sent a status line that is not a record:"
+		return fail(AMBER_ESYS, "amberd sent a status line that is not one record:"
 			    " '%.80s'", line);
 	}
-	if (!strcmp(kind, "daemon"))
-		ret = json_object_set(doc, "daemon", value);
-	for (i = 0; i < ARRAY_SIZE(kinds); i++)
-		if (!strcmp(kind, kinds[i][0]))
-			ret = json_array_append(json_object_get(doc, kinds[i][1]), value);
+	if (!strcmp(kind, "daemon")) {
+		if (!json_is_null(json_object_get(doc, "daemon")))
+			ret = fail(AMBER_ESYS, "amberd sent two daemon records");
+		else if (json_object_set(doc, "daemon", value))
+			ret = fail(AMBER_ESYS, "out of memory");
+	}
+	for (i = 0; i < ARRAY_SIZE(kinds) && !ret; i++) {
+		json_t *list = json_object_get(doc, kinds[i][1]);
+
+		if (strcmp(kind, kinds[i][0]))
+			continue;
+		if (json_array_size(list) >= STATUS_RECORDS_MAX)
+			ret = fail(AMBER_ESYS, "amberd sent over %d %s records", STATUS_RECORDS_MAX,
+				   kind);
+		else if (json_array_append(list, value))
+			ret = fail(AMBER_ESYS, "out of memory");
+	}
 	json_decref(rec);
-	return ret ? fail(AMBER_ESYS, "out of memory") : 0;
+	return ret;
 }
 
 /* A line of the answer (not its final one): printed, or gathered. */
@@ -274,6 +292,8 @@ int daemon_main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	ret = run_request(&answer, path, line, len, cli_flag(&c, OPT_DETACH));
 	if (answer.json) {
+		if (!ret && json_is_null(json_object_get(answer.json, "daemon")))
+			ret = fail(AMBER_ESYS, "amberd's status had no daemon record");
 		if (ret)
 			explain_old_amberd();
 		else

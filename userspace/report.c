@@ -39,24 +39,62 @@ void print_summary(FILE *out, const struct bkp_info *info, const struct bkp_summ
 		fprintf(out, "  link      %s\n", format_hex(s->link, 32, hex));
 }
 
+/*
+ * The length of the well-formed UTF-8 sequence at @s (RFC 3629: no overlong
+ * forms, no surrogates, nothing past U+10FFFF), 0 if there is none.
+ */
+static size_t utf8_sequence(const unsigned char *s)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t len, i;
+
+	if (*s < 0x80)
+		return 1;
+	if (*s >= 0xc2 && *s <= 0xdf)
+		len = 2;
+	else if (*s >= 0xe0 && *s <= 0xef)
+		len = 3;
+	else if (*s >= 0xf0 && *s <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	if (*s == 0xe0)
+		lo = 0xa0;
+	else if (*s == 0xed)
+		hi = 0x9f;
+	else if (*s == 0xf0)
+		lo = 0x90;
+	else if (*s == 0xf4)
+		hi = 0x8f;
+	for (i = 1; i < len; i++, lo = 0x80, hi = 0xbf)
+		if (s[i] < lo || s[i] > hi)
+			return 0;
+	return len;
+}
+
 json_t *json_text(const char *s)
 {
 	static const char replacement[] = "\xef\xbf\xbd";
 	json_t *v = json_string(s);
 	char *copy, *p;
+	size_t n;
 
 	if (v)
 		return v;
-	/* Not UTF-8 (a path is any bytes): every byte past ASCII becomes U+FFFD. */
+	/* Not UTF-8 (a path is any bytes): each byte that is not part of a
+	 * well-formed sequence becomes U+FFFD. */
 	copy = malloc(strlen(s) * 3 + 1);
 	if (!copy)
 		return NULL;
-	for (p = copy; *s; s++) {
-		if ((unsigned char)*s < 0x80) {
-			*p++ = *s;
+	for (p = copy; *s; s += n) {
+		n = utf8_sequence((const unsigned char *)s);
+		if (n) {
+			memcpy(p, s, n);
+			p += n;
 		} else {
 			memcpy(p, replacement, 3);
 			p += 3;
+			n = 1;
 		}
 	}
 	*p = 0;

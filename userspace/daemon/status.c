@@ -19,6 +19,9 @@
 #include "serve.h"
 #include "util.h"
 
+/* Records that could not be sent in this answer: it then ends in an error. */
+static unsigned int unsent;
+
 /* One record, {"@key": @v}, on a line; @v's reference is taken. */
 static void send_record(struct client *c, const char *key, json_t *v)
 {
@@ -26,11 +29,13 @@ static void send_record(struct client *c, const char *key, json_t *v)
 	char *line = rec ? json_dumps(rec, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
 
 	json_decref(rec);
-	if (line && strlen(line) < CLIENT_LINE_MAX - 1)
+	if (line && strlen(line) < CLIENT_LINE_MAX - 1) {
 		client_send(c, "%s", line);
-	else
-		log_err("status json: cannot send the %s record (out of memory or too long)",
-			key);
+	} else {
+		log_err("status json: cannot send the %s record (out of memory or longer"
+			" than %d bytes)", key, CLIENT_LINE_MAX - 2);
+		unsent++;
+	}
 	free(line);
 }
 
@@ -148,6 +153,7 @@ void serve_status(struct client *c, bool json)
 {
 	unsigned int i;
 
+	unsent = 0;
 	send_daemon(c, json);
 	for (i = 0; i < conf.nr_vols; i++)
 		send_volume(c, conf.vol[i].name, json);
@@ -156,5 +162,9 @@ void serve_status(struct client *c, bool json)
 	for (i = 0; i < MAX_JOBS; i++)
 		if (jobs[i].id)
 			send_job(c, &jobs[i], json);
-	client_send(c, "ok");
+	if (unsent)
+		client_send(c, "error %u status record%s could not be sent (amberd's log says"
+			    " which)", unsent, unsent == 1 ? "" : "s");
+	else
+		client_send(c, "ok");
 }

@@ -117,8 +117,9 @@ int header_decode(const struct disk_header *in, struct bkp_info *info)
 	if (geometry_init(&info->geo, le64toh(in->volume_bytes), le32toh(in->chunk_bytes)))
 		return error_prefix("header: ");
 	info->epoch = le64toh(in->epoch);
-	if (!info->epoch)
-		return fail(AMBER_EDATA, "header: epoch 0");
+	if (!info->epoch || info->epoch > INT64_MAX)
+		return fail(AMBER_EDATA, "header: epoch %" PRIu64 " is not in 1..2^63-1",
+			    info->epoch);
 	memcpy(info->volume_uuid, in->volume_uuid, 16);
 	info->created = (int64_t)le64toh(in->created);
 	decode_tool(in->tool, info->tool);
@@ -261,6 +262,10 @@ int trailer_decode(const struct disk_trailer *in, struct bkp_summary *s)
 	memcpy(s->link, in->link, 32);
 	if (s->zero_records > s->records || s->index_entries > s->records)
 		return fail(AMBER_EDATA, "trailer counts are inconsistent");
+	/* No file holds 2^63 bytes (off_t); JSON prints these as signed. */
+	if (s->records > INT64_MAX || s->logical_bytes > INT64_MAX ||
+	    s->index_offset > INT64_MAX || s->file_bytes > INT64_MAX)
+		return fail(AMBER_EDATA, "trailer counts past 2^63-1");
 	return 0;
 }
 

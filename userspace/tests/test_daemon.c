@@ -797,6 +797,13 @@ TEST(daemon_status_json_is_one_document)
 	CHECK_EQ(send(fd, "frob\n", 5, 0), 5);
 	client_ready(c, POLLIN);
 	CHECK(!strncmp(next_line(fd), "error unknown request 'frob'", 28));
+	/* a record too long for a line: the answer ends in an error, not ok */
+	memset(conf.backup_dir, 1, 3000);	/* 6 bytes each in JSON: \u0001 */
+	conf.backup_dir[3000] = 0;
+	serve_status(c, true);
+	while (*(line = next_line(fd)) == '{')
+		;
+	CHECK(!strcmp(line, "error 1 status record could not be sent (amberd's log says which)"));
 	client_close(c);
 	close(fd);
 	close(lfd);
@@ -821,6 +828,24 @@ TEST(daemon_status_json_is_one_document)
 	CHECK(json_is_null(json_object_get(g, "last_set")));
 	CHECK(!strcmp(json_string_value(json_object_get(g, "trigger_user")), "tester"));
 	json_decref(doc);
+
+	/* an amberd whose records are not what amber gathers */
+	pid = fake_amberd("amberd protocol 1\n{\"volume\":5}\nok\n");
+	CHECK_FAILS(run_daemon_to_file("status", "-j", "--socket", "s.sock"), AMBER_ESYS,
+		    "not one record: '{\"volume\":5}'");
+	reap(pid);
+	pid = fake_amberd("amberd protocol 1\n{\"daemon\":{}}\n{\"daemon\":{}}\nok\n");
+	CHECK_FAILS(run_daemon_to_file("status", "-j", "--socket", "s.sock"), AMBER_ESYS,
+		    "two daemon records");
+	reap(pid);
+	pid = fake_amberd("amberd protocol 1\n{\"job\":{}}\nok\n");
+	CHECK_FAILS(run_daemon_to_file("status", "-j", "--socket", "s.sock"), AMBER_ESYS,
+		    "no daemon record");
+	reap(pid);
+	pid = fake_amberd("amberd protocol 1\n{\"daemon\":\n");
+	CHECK_FAILS(run_daemon_to_file("status", "-j", "--socket", "s.sock"), AMBER_ESYS,
+		    "not JSON");
+	reap(pid);
 
 	/* an amberd from before "status json"; --json is for status only */
 	pid = fake_amberd("amberd protocol 1\nerror 'status' takes no arguments\n");

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "report.h"
 #include "harness.h"
 #include "helpers.h"
 #include "subcommands.h"
@@ -115,6 +116,33 @@ TEST(util_options_follow_getopt_conventions)
 	CHECK_FAILS(parse_words(&c, "--progress=1", NULL), AMBER_EUSAGE,
 		    "--progress takes no value");
 	CHECK_EQ(parse_words(&c, "NAME", "-h", NULL), 1);
+	CHECK_FAILS(parse_words(&c, "--help=x", NULL), AMBER_EUSAGE, "--help takes no value");
+	/* amberd runs "create NAME --origin ...": POSIXLY_CORRECT changes nothing */
+	setenv("POSIXLY_CORRECT", "1", 1);
+	CHECK_OK(parse_words(&c, "NAME", "--to", "x", "OTHER", "-p", NULL));
+	unsetenv("POSIXLY_CORRECT");
+	CHECK(!strcmp(c.value[0], "x") && cli_flag(&c, 2) && c.nr_args == 2);
+	CHECK(!strcmp(c.args[0], "NAME") && !strcmp(c.args[1], "OTHER"));
+}
+
+/* A name that is not UTF-8: only its bad bytes become U+FFFD in JSON. */
+TEST(util_json_text_keeps_what_is_utf8)
+{
+	static const struct { const char *in, *out; } cases[] = {
+		{ "caf\xc3\xa9", "caf\xc3\xa9" },
+		{ "caf\xc3\xa9-\xff.amb", "caf\xc3\xa9-\xef\xbf\xbd.amb" },
+		{ "\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd" },		/* overlong '/' */
+		{ "\xed\xa0\x80x", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbdx" },	/* surrogate */
+		{ "\xf0\x9f\x92\xbe\xe2\x82", "\xf0\x9f\x92\xbe\xef\xbf\xbd\xef\xbf\xbd" },
+	};
+	unsigned int i;
+	json_t *v;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		v = json_text(cases[i].in);
+		CHECK(v && !strcmp(json_string_value(v), cases[i].out));
+		json_decref(v);
+	}
 }
 
 /* A shell glob of backups: no limit on the number of arguments. */
