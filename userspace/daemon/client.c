@@ -134,6 +134,19 @@ static void send_line(struct client *c, const char *line, size_t len)
  * A last line, "error TEXT": the client is hung up on once it has read it
  * (or after SEND_TIMEOUT_S), and nothing else is read from it or sent.
  */
+/* @prefix and @fmt's text in @line of @size bytes, cut to fit its newline;
+ * returns the length with the newline. */
+static size_t format_line(char *line, size_t size, const char *prefix, const char *fmt,
+			  va_list ap)
+{
+	size_t len = snprintf(line, size - 1, "%s", prefix);
+
+	vsnprintf(line + len, size - 1 - len, fmt, ap);
+	len = strlen(line);
+	line[len++] = '\n';
+	return len;
+}
+
 static void client_end(struct client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void client_end(struct client *c, const char *fmt, ...)
@@ -144,12 +157,9 @@ static void client_end(struct client *c, const char *fmt, ...)
 
 	if (c->fd < 0 || c->ending)
 		return;
-	strcpy(line, "error ");
 	va_start(ap, fmt);
-	vsnprintf(line + 6, sizeof(line) - 7, fmt, ap);
+	len = format_line(line, sizeof(line), "error ", fmt, ap);
 	va_end(ap);
-	len = strlen(line);
-	line[len++] = '\n';
 	c->ending = true;
 	send_line(c, line, len);
 }
@@ -163,10 +173,8 @@ void client_send(struct client *c, const char *fmt, ...)
 	if (c->fd < 0 || c->ending)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	len = format_line(line, sizeof(line), "", fmt, ap);
 	va_end(ap);
-	len = strlen(line);
-	line[len++] = '\n';
 	/* An answer is made whole at once, and only list's can be this big
 	 * (some 90,000 backups with short names, when the client reads
 	 * slower than amberd makes it): past OUT_MAX it is cut after a whole
@@ -319,12 +327,9 @@ static void refuse(int fd, const char *fmt, ...)
 	va_list ap;
 	size_t len;
 
-	strcpy(line, "error ");
 	va_start(ap, fmt);
-	vsnprintf(line + 6, sizeof(line) - 7, fmt, ap);
+	len = format_line(line, sizeof(line), "error ", fmt, ap);
 	va_end(ap);
-	len = strlen(line);
-	line[len++] = '\n';
 	/* Not heard when it is gone or does not read: nothing to do then. */
 	send(fd, line, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	close(fd);

@@ -773,6 +773,14 @@ TEST(daemon_client_pipelined_request_after_a_wait)
  */
 TEST(daemon_status_json_is_one_document)
 {
+	static const struct { const char *answer, *msg; } hostile[] = {
+		{ "amberd protocol 1\n{\"volume\":5}\nok\n", "not one record: '{\"volume\":5}'" },
+		{ "amberd protocol 1\n{\"daemon\":{}}\n{\"daemon\":{}}\nok\n",
+		  "two daemon records" },
+		{ "amberd protocol 1\n{\"job\":{}}\nok\n", "no daemon record" },
+		{ "amberd protocol 1\n{\"daemon\":\n", "not JSON" },
+	};
+	unsigned int i;
 	char answer[8192] = "amberd protocol 1\n", *req;
 	const char *line;
 	struct client *c;
@@ -830,22 +838,12 @@ TEST(daemon_status_json_is_one_document)
 	json_decref(doc);
 
 	/* an amberd whose records are not what amber gathers */
-	pid = fake_amberd("amberd protocol 1\n{\"volume\":5}\nok\n");
-	CHECK_FAILS(run_daemon_to_file("status", "-j", "--socket", "s.sock"), AMBER_ESYS,
-		    "not one record: '{\"volume\":5}'");
-	reap(pid);
-	pid = fake_amberd("amberd protocol 1\n{\"daemon\":{}}\n{\"daemon\":{}}\nok\n");
-	CHECK_FAILS(run_daemon_to_file("status", "-j", "--socket", "s.sock"), AMBER_ESYS,
-		    "two daemon records");
-	reap(pid);
-	pid = fake_amberd("amberd protocol 1\n{\"job\":{}}\nok\n");
-	CHECK_FAILS(run_daemon_to_file("status", "-j", "--socket", "s.sock"), AMBER_ESYS,
-		    "no daemon record");
-	reap(pid);
-	pid = fake_amberd("amberd protocol 1\n{\"daemon\":\n");
-	CHECK_FAILS(run_daemon_to_file("status", "-j", "--socket", "s.sock"), AMBER_ESYS,
-		    "not JSON");
-	reap(pid);
+	for (i = 0; i < ARRAY_SIZE(hostile); i++) {
+		pid = fake_amberd(hostile[i].answer);
+		CHECK_FAILS(run_daemon_to_file("status", "-j", "--socket", "s.sock"), AMBER_ESYS,
+			    hostile[i].msg);
+		reap(pid);
+	}
 
 	/* an amberd from before "status json"; --json is for status only */
 	pid = fake_amberd("amberd protocol 1\nerror 'status' takes no arguments\n");
