@@ -3,7 +3,8 @@
  * acklog: writes whose acknowledgement is recorded durably, to prove after
  * a crash that every acknowledged write is still there.
  *
- *   acklog write DEV LOG FIRST COUNT   write until killed (or done)
+ *   acklog write DEV LOG FIRST COUNT [dsync]
+ *                                      write until killed (or done)
  *   acklog check DEV LOG               check what the log names
  *
  * write: for i = 0, 1, ...: write 4 KiB block i to DEV with O_DIRECT, at
@@ -12,6 +13,9 @@
  * write is acknowledged, write log entry i (one 512-byte sector, naming i
  * and the block) to sector i of LOG with O_DIRECT | O_DSYNC. Stops when
  * COUNT blocks or the log are used up. The log must start zeroed.
+ * With dsync the data writes are O_DSYNC too, so a logged write was made
+ * durable before its entry: what a power cut (not only a crash of the VM
+ * over the host's cache) must keep.
  *
  * check: read the entries from 0 up to the first one that is not valid,
  * check that each one's block holds its data, print the number of entries.
@@ -94,9 +98,10 @@ static void fill_block(uint64_t *buf, uint64_t index, uint64_t block)
 	}
 }
 
-static int do_write(const char *dev, const char *log, uint64_t first, uint64_t count)
+static int do_write(const char *dev, const char *log, uint64_t first, uint64_t count,
+		    int data_flags)
 {
-	int fd = open_dev(dev, O_WRONLY), log_fd = open_dev(log, O_WRONLY | O_DSYNC);
+	int fd = open_dev(dev, O_WRONLY | data_flags), log_fd = open_dev(log, O_WRONLY | O_DSYNC);
 	uint64_t entries = dev_bytes(log_fd, log) / SECTOR, i;
 	void *data = alloc_block(), *sector = alloc_block();
 	struct entry *e = sector;
@@ -162,17 +167,19 @@ static uint64_t number(const char *s)
 
 int main(int argc, char **argv)
 {
-	if (argc == 6 && !strcmp(argv[1], "write")) {
+	if ((argc == 6 || (argc == 7 && !strcmp(argv[6], "dsync"))) &&
+	    !strcmp(argv[1], "write")) {
 		uint64_t count = number(argv[5]);
 
 		if (!count || count & (count - 1)) {
 			fprintf(stderr, "acklog: COUNT must be a power of two\n");
 			return 2;
 		}
-		return do_write(argv[2], argv[3], number(argv[4]), count);
+		return do_write(argv[2], argv[3], number(argv[4]), count,
+				argc == 7 ? O_DSYNC : 0);
 	}
 	if (argc == 4 && !strcmp(argv[1], "check"))
 		return do_check(argv[2], argv[3]);
-	fprintf(stderr, "usage: acklog write DEV LOG FIRST COUNT | acklog check DEV LOG\n");
+	fprintf(stderr, "usage: acklog write DEV LOG FIRST COUNT [dsync] | acklog check DEV LOG\n");
 	return 2;
 }
