@@ -10,8 +10,14 @@
 #                             the soak test alone, for DURATION (default 600)
 #   make cycle [KERNEL=..] [ROUNDS=n]
 #                             amber_cycle alone, ROUNDS rounds (default 40)
-#   make vmtest-selftest      the VM harness must catch a kernel WARN (and a
-#                             leak, with the debug kernel)
+#   make powercut [KERNEL=..] [POINTS=n|all]
+#                             amber_powercut alone, at POINTS power cuts
+#                             (default 250; all: every FLUSH and FUA)
+#   make negative [KERNEL=..] each defect of selftests/negative/ planted in
+#                             dm-amber must fail the tests it names
+#   make vmtest-selftest      the VM harness must catch a kernel WARN, a crash
+#                             test's failed first boot (and a leak, with the
+#                             debug kernel)
 #   make sparse               sparse (C=2) over the module, for each kernel
 #   make checkpatch           checkpatch.pl --strict over module/
 #   make demo | bench         scripts/demo.sh, scripts/bench.sh
@@ -45,7 +51,7 @@ SELFTEST_CFLAGS := -O2 -g -Wall -Wextra -Wno-unused-parameter -Werror \
 		   -pthread -I$(KSFT_DIR) -Imodule -Iselftests
 SELFTEST_LDLIBS := -ldevmapper
 
-.PHONY: all deps modules module userspace selftests check vmtest soak cycle \
+.PHONY: all deps modules module userspace selftests check vmtest soak cycle powercut negative \
 	vmtest-selftest sparse checkpatch demo bench clean
 
 all: modules userspace selftests
@@ -108,8 +114,19 @@ cycle: userspace selftests
 	VM_TEST_TIMEOUT=$$(($(ROUNDS) * 120 + 600)) VM_TIMEOUT=$$(($(ROUNDS) * 120 + 900)) \
 		selftests/vm/vmtest.sh -k $(KERNEL) -t amber_cycle -o cycle-$(KERNEL)
 
+POINTS ?= 250
+powercut: userspace selftests
+	@kdir=$$(scripts/kernels.sh $(KERNEL) kdir); \
+	scripts/build-kmod.sh "$$kdir" module >/dev/null
+	@VM_ENV="AMBER_POWERCUT_POINTS=$(POINTS)" VM_TEST_TIMEOUT=36000 VM_TIMEOUT=36300 \
+		selftests/vm/vmtest.sh -k $(KERNEL) -t amber_powercut -o powercut-$(KERNEL)
+
+negative: userspace selftests
+	@scripts/negative-control.sh -k $(KERNEL)
+
 vmtest-selftest: selftests
 	@selftests/vm/selftest.sh warn
+	@selftests/vm/selftest.sh boot1
 	@if scripts/kernels.sh debug available; then selftests/vm/selftest.sh leak; fi
 
 sparse: deps

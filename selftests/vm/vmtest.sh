@@ -8,6 +8,7 @@
 #   -t  run only this test of the default set (repeatable)
 #   -f  run this test file instead of the default set (repeatable)
 #   -m  also install this module in the VM's /lib/modules/<release>/extra
+#       (a dm-amber.ko given so replaces the one built)
 #   -o  name of the run's directory, build/vm/<name> (default: the kernel)
 #   -c  show the VM console while it runs
 #
@@ -124,9 +125,10 @@ make_overlay() {
 		mkdir -p "$dir/usr/share/amber"
 		cp -a "$top/scripts/hooks" "$dir/usr/share/amber/hooks"
 	fi
-	kos=("${modules[@]}")
+	kos=()
 	ko=$build/$release/module/dm-amber.ko
 	[ -f "$ko" ] && kos+=("$ko")
+	kos+=("${modules[@]}")	# after it: a -m dm-amber.ko replaces it
 	for path in "${kos[@]}"; do
 		install -m 644 "$path" "$dir/usr/lib/modules/$release/extra/"
 	done
@@ -328,10 +330,31 @@ killed_at_crash_line() {
 	[ "$2" -eq 137 ] && tr -d '\r' <"$1/ktap.log" | grep -qxF "# $crash_line"
 }
 
+# boot1_problem <dir> <name>: what went wrong in the first boot's steps
+# (its subtests, "# ok N" and "# not ok N" before the crash line): a step
+# that failed or skipped, or fewer steps than its plan. Empty when none.
+boot1_problem() {
+	tr -d '\r' <"$1/ktap.log" | awk -v name="$2" '
+		$0 == "# selftest: " name { on = 1; next }
+		!on { next }
+		/^# 1\.\.[0-9]+$/ { plan = substr($2, 4) }
+		/^# (not )?ok [0-9]+ / {
+			ran++
+			if ($2 == "not" || / # SKIP/)
+				bad = bad (bad == "" ? "" : "; ") substr($0, 3)
+		}
+		END {
+			if (!on) print "boot 1 never started the test"
+			else if (bad != "") print "boot 1: " bad
+			else if (ran < plan) print "boot 1 ran " ran " of its " plan " steps"
+		}'
+}
+
 # crash_result <results> <dir> <name>: the test's result from the second
-# boot; a failure of dm_amber-load or -unload there fails it too.
+# boot, failed by boot 1's problem; a failure of dm_amber-load or -unload
+# there fails it too.
 crash_result() {
-	local results=$1 dir=$2 name=$3 status test directive note=''
+	local results=$1 dir=$2 name=$3 status test directive note='' boot1
 	local verdict=FAIL why="no result: the VM stopped first"
 	while IFS=$'\t' read -r status test directive; do
 		if [ "$test" != "$name" ]; then
@@ -345,7 +368,10 @@ crash_result() {
 		fi
 	done < <(ktap_results "$dir/ktap.log")
 	[ -z "$note" ] || verdict=FAIL why=${why:-ok}$note
+	boot1=$(boot1_problem "$dir/boot1" "$name")
+	[ -z "$boot1" ] || verdict=FAIL why="$boot1${why:+; boot 2: $why}"
 	result "$results" "$verdict" "$kernel/$name" "$why"
+	[ -z "$boot1" ] || test_output "$dir/boot1/ktap.log" "$name"
 	[ "$verdict" != FAIL ] || test_output "$dir/ktap.log" "$name"
 }
 
