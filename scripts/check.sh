@@ -10,8 +10,9 @@
 #                     else skipped. Off by default: it would take CI past
 #                     45 minutes. The whole suite there:
 #                     make vmtest KERNEL=debug
-#   harness/*         the VM harness catches a kernel WARN, and on the debug
-#                     kernel a leak that only kmemleak sees (selftest.sh)
+#   harness/*         the VM harness catches a kernel WARN, a crash test's
+#                     failed first boot, and on the debug kernel a leak that
+#                     only kmemleak sees (selftest.sh)
 # Each part runs even when an earlier one failed. The last line is
 # "N passed, N failed, N skipped"; the exit status is 1 if anything failed.
 set -euo pipefail
@@ -82,6 +83,7 @@ main() {
 		vm_run "$k/vmtest" "$build/vm/$k/results" "$vm/vmtest.sh" -k "$k"
 	done
 	vm_run harness/warn "$build/vm/selftest-warn/harness.results" "$vm/selftest.sh" warn
+	vm_run harness/boot1 "$build/vm/selftest-boot1/harness.results" "$vm/selftest.sh" boot1
 	if [ -z "${DEBUG_TIER:-}" ]; then
 		result "$results" SKIP debug/vmtest "DEBUG_TIER=1 runs it (about 15 minutes more)"
 		result "$results" SKIP harness/leak-caught "DEBUG_TIER=1 runs it"
