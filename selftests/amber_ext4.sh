@@ -65,6 +65,27 @@ views_are_clean_file_systems() {
 	wait "$load_pid"
 }
 
+# The check has teeth: with the chunks copied for a snapshot zeroed on the
+# store (every slot, from the superblock's data offset on), the view must
+# fail it. It runs as a job of its own, so its errexit holds while the step
+# waits for it to fail.
+corrupt_view_is_caught() {
+	local used data_offset rc=0
+	amber_msg e-vol snap >/dev/null
+	dd if=/dev/urandom of=/mnt/origin/overwrite bs=1M count=8 oflag=direct status=none
+	sync
+	used=$(amber_field e-vol used)
+	[ "$used" -gt 0 ]
+	data_offset=$(od -An -t u8 -j 64 -N 8 "$store" | tr -d ' ')
+	blkdiscard -f -z -o $((data_offset * 512)) "$store"
+	view_checks_clean >/tmp/corrupt-check.log 2>&1 &
+	wait $! || rc=$?
+	! grep -q " /mnt/view " /proc/mounts || umount /mnt/view
+	amber_msg e-vol drop
+	ktap_print_msg "$used slots zeroed: $(tail -n 1 /tmp/corrupt-check.log)"
+	[ "$rc" -ne 0 ]
+}
+
 origin_checks_clean() {
 	umount /mnt/origin
 	fsck.ext4 -fn "$vol" >/tmp/fsck.log 2>&1 || { cat /tmp/fsck.log; return 1; }
@@ -74,7 +95,9 @@ mkdir -p /mnt/view
 ext4_mounted "$vol" /mnt/origin
 
 ktap_print_header
-ktap_set_plan 2
+ktap_set_plan 3
 ktap_step "each view of ext4 under load mounts and checks clean" views_are_clean_file_systems
+ktap_step "a view whose copied chunks are zeroed on the store fails the check" \
+	corrupt_view_is_caught
 ktap_step "the origin checks clean afterwards" origin_checks_clean
 ktap_finished

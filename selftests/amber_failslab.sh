@@ -4,8 +4,9 @@
 # failslab makes the allocations of table loads and messages fail at
 # random: each fails cleanly or works, and kmemleak (checked by the harness
 # at the end) finds nothing. fail_make_request fails I/O to the store disk
-# at random under a snapshot: the view may be given up, but every origin
-# write lands.
+# at random under a snapshot: the view is still the barrier's image or
+# given up for the store's errors (and unreadable), and every origin write
+# lands.
 . "$(dirname "$0")/amber_lib.sh"
 
 require_module dm-amber
@@ -52,9 +53,28 @@ allocation_failures_are_clean() {
 	ktap_print_msg "60 table loads under failslab, $made made"
 }
 
+# after_store_faults: the snapshot is still active with the view the image
+# of its barrier, or given up for the store's errors with the view failing
+# its reads; nothing else.
+after_store_faults() {
+	local state reason
+	state=$(amber_field s-vol state)
+	reason=$(amber_field s-vol reason)
+	ktap_print_msg "after random store errors: $state $reason, cbt $(amber_field s-vol cbt)"
+	case $state in
+	active) chunk_pattern_verify "$(dm_dev s-vol-view)" 0 "$chunks" before ;;
+	invalid)
+		[ "$reason" = store_io_error ] || { echo "# given up for $reason"; return 1; }
+		chunk_unreadable "$(dm_dev s-vol-view)" 0
+		;;
+	*) echo "# state $state"; return 1 ;;
+	esac
+}
+
 request_failures_lose_no_write() {
 	local disk
 	dm_create s-vol "$(amber_table "$origin" "$store" "$AMBER_CHUNK")"
+	dm_create s-vol-view "0 $(sectors "$origin") amber-view $(dm_dev s-vol)" --readonly
 	chunk_pattern_write "$(dm_dev s-vol)" 0 "$chunks" before
 	amber_msg s-vol snap >/dev/null
 	disk=$(basename "$(scratch_disk store)")
@@ -65,9 +85,10 @@ request_failures_lose_no_write() {
 	chunk_pattern_write "$(dm_dev s-vol)" 0 "$chunks" during
 	echo 0 >"/sys/block/$disk/make-it-fail"
 	echo 0 >"$failreq/probability"
-	ktap_print_msg "after random store errors: $(amber_field s-vol state) $(amber_field s-vol reason), cbt $(amber_field s-vol cbt)"
+	after_store_faults
 	chunk_pattern_verify "$(dm_dev s-vol)" 0 "$chunks" during
 	amber_msg s-vol drop
+	dm_remove s-vol-view
 	dm_remove s-vol
 }
 

@@ -7,11 +7,11 @@
 # test: the harness boots the same disks twice (selftests/vm/vmtest.sh).
 #
 # Boot 2: both tables load again, with no snapshot, mw-a's change tracking a
-# superset (its store was not shut down), mw-b's too; every write fio
-# completed before it saved its verify state (verify_state_save, checked
-# with verify_only) and every write acklog saw acknowledged is on mw-a; the
-# barrier of mw-b never cut its epoch; and a new backup of each volume
-# restores to its view.
+# superset (its store was not shut down), mw-b's too; every write fio had
+# completed when its trigger, the power cut, saved its verify state
+# (verify_state_save, checked with verify_only) and every write acklog saw
+# acknowledged is on mw-a; the barrier of mw-b never cut its epoch; and a
+# new backup of each volume restores to its view.
 . "$(dirname "$0")/amber_backup_lib.sh"
 
 require_module dm-amber
@@ -80,28 +80,29 @@ written_since() {
 	[ "$(sectors_written "$1")" -gt "$2" ]
 }
 
-# save_crash_writer_state <fio pid>: fio's trigger file makes it save the
-# state of its completed writes (verify_state_save) and stop; the state goes
-# to mw-fio-state, which outlives the kill. fio has not written all it was
-# given (100 writes/s for 80 s), or nothing would be left to crash on.
-save_crash_writer_state() {
-	kill -0 "$1" || fail_midway "fio ended before the crash point"
-	touch /tmp/fio-trigger
-	wait "$1" || fail_midway "fio: $(cat /tmp/crashw.log)"
-	tar -C /tmp/fio-state -cf /tmp/fio-state.tar .
-	dd if=/tmp/fio-state.tar of="$(dm_dev mw-fio-state)" bs=64k conv=fsync 2>/dev/null
+# fio's power-cut verification, as fio does it: when the trigger file
+# appears, fio saves the state of its completed writes (verify_state_save),
+# stops its threads and runs the trigger command, which stands for the
+# power cut: it stores the state on mw-fio-state, which outlives the kill,
+# and tells the test to print the crash line. fio has not written all it
+# was given (100 writes/s for 80 s), or nothing would be left to crash on.
+crash_trigger() {
+	printf '%s' "tar -C /tmp/fio-state -cf /tmp/fio-state.tar . &&" \
+		" dd if=/tmp/fio-state.tar of=$(dm_dev mw-fio-state) bs=64k conv=fsync 2>/dev/null &&" \
+		" touch /tmp/fio-cut"
 }
 
-# The kill comes while mw-a's backup waits on a pipe nobody reads yet and
-# mw-b's barrier waits for the write in flight. A VM still alive 120 s
-# after the crash point has a harness that did not kill it.
+# The kill comes while fio and acklog write to mw-a, mw-a's backup waits on
+# a pipe nobody reads yet and mw-b's barrier waits for the write in flight.
+# A VM still alive 120 s after the crash point has a harness that did not
+# kill it.
 crash_midway() {
 	local writer filled
 	fill_volume "$a"
 	mkdir -p /tmp/fio-state
 	filled=$(sectors_written mw-a)
 	crash_writer --do_verify=0 --rate_iops=100 --trigger-file=/tmp/fio-trigger \
-		--output=/tmp/crashw.log &
+		--trigger="$(crash_trigger)" --output=/tmp/crashw.log &
 	writer=$!
 	# fio takes seconds to start under TCG; a trigger before is no test.
 	wait_until 60 written_since mw-a "$filled" ||
@@ -111,8 +112,6 @@ crash_midway() {
 	amber backup mw-a --to - | { sleep 600; cat >/dev/null; } &
 	wait_until 30 amber_is mw-a state active ||
 		fail_midway "mw-a has no snapshot: $(dmsetup status mw-a)"
-	sleep 1
-	save_crash_writer_state "$writer"
 	chunk_pattern_write "$b" 0 1 slow &
 	# Its first write since the load waits for a map commit (status
 	# 'waited'), then goes on to dm-delay, where it stays 30 s.
@@ -123,6 +122,10 @@ crash_midway() {
 	wait_until 10 amber_is mw-b state frozen ||
 		fail_midway "mw-b is not frozen: $(dmsetup status mw-b) $(cat /tmp/mw-snap.out)"
 	amber_is mw-a state active || fail_midway "mw-a: $(dmsetup status mw-a)"
+	kill -0 "$writer" || fail_midway "fio ended before the crash point: $(cat /tmp/crashw.log)"
+	touch /tmp/fio-trigger
+	wait_until 60 test -e /tmp/fio-cut ||
+		fail_midway "fio's trigger did not run: $(cat /tmp/crashw.log)"
 	echo "amber-vm: crash"
 	sleep 120
 	ktap_exit_fail_msg "the VM was not killed"
@@ -208,7 +211,7 @@ boot_2() {
 	ktap_set_plan 4
 	ktap_step "both tables load: no snapshot, mw-b not cut, both supersets" \
 		reloaded_as_superset
-	ktap_step "every write fio completed before its state save is on mw-a" \
+	ktap_step "every write fio completed before its power-cut trigger is on mw-a" \
 		fio_writes_there
 	ktap_step "every write acknowledged before the kill is on mw-a" \
 		acklog_all_there "$a" "$log"

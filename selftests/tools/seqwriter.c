@@ -3,7 +3,7 @@
  * seqwriter: prove the commit barrier's prefix property under load.
  *
  *   seqwriter [-t threads] [-n snaps] [-i interval_ms] [-b blocks]
- *             [-s gap_ms] VOL [VOL2]
+ *             [-s gap_ms] [-l] VOL [VOL2]
  *
  * Writer threads write numbered 4 KiB records with O_DIRECT to the amber
  * device /dev/mapper/VOL, one at a time each: thread T writes its record S
@@ -23,7 +23,9 @@
  *     record it depends on.
  * then drops the snapshots and does it again. With -s the volumes get one
  * barrier each, gap_ms apart, instead of one over both: the dependency
- * check must then catch the torn pair (this proves it can fail).
+ * check must then catch the torn pair (this proves it can fail). With -l
+ * the checks read the live volumes instead of their views, where the
+ * writers go on: the prefix check must then fail (this proves it can).
  * Exit status 0 when every
  * snapshot passed, 1 on a violation (each is printed), 2 on an error.
  */
@@ -70,6 +72,7 @@ static int origin_fd[MAX_VOLS];
 static unsigned int nr_vols, nr_threads = 4, nr_snaps = 20;
 static unsigned int interval_ms = 200;
 static int separate_gap_ms = -1;	/* -s: one barrier per volume */
+static bool read_live;			/* -l: the volume, not its view */
 static int64_t blocks = 256;		/* per thread */
 static struct writer writers[MAX_THREADS];
 static atomic_bool stop;
@@ -246,7 +249,8 @@ static void *read_view(unsigned int vol)
 	ssize_t n;
 	int fd;
 
-	snprintf(path, sizeof(path), "/dev/mapper/%s-view", names[vol]);
+	snprintf(path, sizeof(path), "/dev/mapper/%s%s", names[vol],
+		 read_live ? "" : "-view");
 	fd = open(path, O_RDONLY | O_DIRECT);
 	if (fd < 0)
 		die(path);
@@ -324,7 +328,7 @@ static void parse_args(int argc, char **argv)
 {
 	int opt;
 
-	while ((opt = getopt(argc, argv, "t:n:i:b:s:")) != -1) {
+	while ((opt = getopt(argc, argv, "t:n:i:b:s:l")) != -1) {
 		switch (opt) {
 		case 't':
 			nr_threads = atoi(optarg);
@@ -341,6 +345,9 @@ static void parse_args(int argc, char **argv)
 		case 's':
 			separate_gap_ms = atoi(optarg);
 			break;
+		case 'l':
+			read_live = true;
+			break;
 		default:
 			goto usage;
 		}
@@ -353,7 +360,7 @@ static void parse_args(int argc, char **argv)
 	names[1] = nr_vols == 2 ? argv[optind + 1] : NULL;
 	return;
 usage:
-	fprintf(stderr, "usage: seqwriter [-t threads<=16] [-n snaps] [-i interval_ms] [-b blocks] [-s gap_ms] VOL [VOL2]\n");
+	fprintf(stderr, "usage: seqwriter [-t threads<=16] [-n snaps] [-i interval_ms] [-b blocks] [-s gap_ms] [-l] VOL [VOL2]\n");
 	exit(2);
 }
 
