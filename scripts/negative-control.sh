@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Negative controls: a test is worth the bug it catches. Each patch in
-# selftests/negative/ plants one defect in dm-amber; its header names the
-# tests that must catch it ("Catches: test..."). For each patch, build the
-# defective module, run those tests with it in a VM, and require that each
-# of them FAILS there.
+# selftests/negative/ plants one defect in dm-amber; its header says
+#   Catches: <test>...     the tests that must catch it
+#   Expect: <ERE>          what their failure must say (vmtest's report of
+#                          a failed test shows its output)
+#   Env: NAME=value...     for the VM (VM_ENV), e.g. more power cuts
+# For each patch, build the defective module, run those tests with it in a
+# VM, and require that each of them FAILS there, saying what Expect says:
+# a failure for another reason (a timeout, a flaky step) is not a catch.
 #
 #   scripts/negative-control.sh [-k 6.1|6.12] [patch...]
 #
@@ -18,10 +22,16 @@ build=${AMBER_BUILD:-$top/build}
 
 # control <kernel> <patch> <results>: one result per test the patch names.
 control() {
-	local kernel=$1 patch=$2 results=$3 name src kdir ko test tests args=()
+	local kernel=$1 patch=$2 results=$3 name src kdir ko test tests expect env
+	local run out args=()
 	name=$(basename "$patch" .patch)
 	tests=$(sed -n 's/^Catches: //p' "$patch")
-	[ -n "$tests" ] || { result "$results" FAIL "$name" "no Catches: line"; return; }
+	expect=$(sed -n 's/^Expect: //p' "$patch")
+	env=$(sed -n 's/^Env: //p' "$patch")
+	if [ -z "$tests" ] || [ -z "$expect" ]; then
+		result "$results" FAIL "$name" "no Catches: or Expect: line"
+		return
+	fi
 	src=$build/negative/$name/src
 	rm -rf "$src"
 	mkdir -p "$src"
@@ -36,12 +46,19 @@ control() {
 	for test in $tests; do
 		args+=(-t "$test")
 	done
-	"$top/selftests/vm/vmtest.sh" -k "$kernel" -o "negative-$name" -m "$ko" "${args[@]}" || true
+	run=$build/vm/negative-$name
+	out=$build/vm/negative-$name.out
+	rm -rf "$run" "$out"
+	VM_ENV="${VM_ENV:-} $env" VM_TEST_TIMEOUT=${VM_TEST_TIMEOUT:-3600} \
+		VM_TIMEOUT=${VM_TIMEOUT:-4000} "$top/selftests/vm/vmtest.sh" -k "$kernel" \
+		-o "negative-$name" -m "$ko" "${args[@]}" >"$out" 2>&1 || true
 	for test in $tests; do
-		if grep -q "^FAIL $kernel/$test\b" "$build/vm/negative-$name/results"; then
-			result "$results" PASS "$name/$test" "caught"
+		if ! grep -q "^FAIL $kernel/$test\$" "$run/results" 2>/dev/null; then
+			result "$results" FAIL "$name/$test" "not failed with the defect (see $out)"
+		elif ! grep -Eq -- "$expect" "$out"; then
+			result "$results" FAIL "$name/$test" "failed, but not saying /$expect/ (see $out)"
 		else
-			result "$results" FAIL "$name/$test" "passed with the defect"
+			result "$results" PASS "$name/$test" "caught: $(grep -Em 1 -- "$expect" "$out" | sed 's/^ *//')"
 		fi
 	done
 }

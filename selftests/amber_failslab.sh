@@ -92,6 +92,9 @@ request_failures_lose_no_write() {
 	dm_remove s-vol
 }
 
+# The volume of a failed step, removed before the slices under it.
+defer dm_remove s-vol
+defer dm_remove s-vol-view
 ktap_print_header
 ktap_set_plan 2
 ktap_step "allocation failures in table loads and messages are clean" allocation_failures_are_clean

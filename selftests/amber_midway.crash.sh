@@ -92,8 +92,10 @@ crash_trigger() {
 		" touch /tmp/fio-cut"
 }
 
-# The kill comes while fio and acklog write to mw-a, mw-a's backup waits on
-# a pipe nobody reads yet and mw-b's barrier waits for the write in flight.
+# The kill comes right after fio's trigger (fio stops its threads to save
+# its state, as its power-cut testing does) while acklog writes to mw-a,
+# mw-a's backup waits on a pipe nobody reads yet and mw-b's barrier waits
+# for the write in flight.
 # A VM still alive 120 s after the crash point has a harness that did not
 # kill it.
 crash_midway() {

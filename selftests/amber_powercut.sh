@@ -30,6 +30,7 @@
 require_module dm-amber
 require_module dm-log-writes
 POINTS=${AMBER_POWERCUT_POINTS:-60}
+MIN_POINTS=$([ "$POINTS" = all ] && echo 1000 || echo "$POINTS")
 bk=/mnt/backups
 entries=/tmp/powercut.entries
 # The data device, in sectors: origin 8 MiB, store 16 MiB, ack log 1 MiB.
@@ -103,6 +104,8 @@ workload() {
 	acklog write "$(dm_dev pc-vol)" "$(dm_dev pc-ack)" $((blocks / 2)) \
 		$((blocks / 2)) dsync &
 	ack_pid=$!
+	# A failed backup must not leave the writers on the volume.
+	trap 'kill "$fio_pid" "$ack_pid" 2>/dev/null; wait' EXIT
 	for i in 1 2 3; do
 		sleep 2
 		amber backup pc-vol --incremental-from "$parent" --to "$bk/incr-$i.amb" |
@@ -112,8 +115,10 @@ workload() {
 	wait "$ack_pid"
 	kill -INT "$fio_pid"
 	wait "$fio_pid" || true
+	trap - EXIT
 	grep -q 'err= 0' /tmp/pc-fio.log || { sed 's/^/# /' /tmp/pc-fio.log; return 1; }
 	[ "$(amber_field pc-vol copied)" -gt 0 ]
+	[ "$(amber_field pc-vol released)" -gt 0 ]
 	ktap_print_msg "$(amber_field pc-vol copied) chunks copied, $(amber_field pc-vol released) released"
 	unvolume pc-vol
 	dm_remove pc-ack
@@ -155,54 +160,60 @@ chain() {
 }
 
 # incremental_restores <parent>: an incremental of pc-cut from <parent>,
-# restored with <parent>'s chain, is the replayed origin.
+# restored with <parent>'s chain onto a zeroed target, is the replayed
+# origin. Called as a plain statement, so that errexit holds in it.
 incremental_restores() {
 	local files
 	mapfile -t files < <(chain "$1")
+	[ "${#files[@]}" -ge 1 ]
 	rm -f /tmp/pc-point.amb
 	amber backup pc-cut --incremental-from "$1" --to /tmp/pc-point.amb \
 		>/tmp/pc-backup.out 2>&1 || { sed 's/^/# /' /tmp/pc-backup.out; return 1; }
-	amber restore "${files[@]}" /tmp/pc-point.amb --to "$(dm_dev pc-target)" >/dev/null
+	scratch_wipe "$(dm_dev pc-target)"
+	amber restore "${files[@]}" /tmp/pc-point.amb --to "$(dm_dev pc-target)" \
+		>/tmp/pc-restore.out 2>&1 || { sed 's/^/# /' /tmp/pc-restore.out; return 1; }
 	cmp "$(dm_dev pc-target)" "$(dm_dev r-origin)" >/tmp/pc-cmp.out 2>&1 ||
 		{ echo "# from $(basename "$1"): $(cat /tmp/pc-cmp.out)"; return 1; }
 }
 
 # cut_at <entry>: the power cut after <entry>: on a copy of the replayed
-# store, the table loads and all that the header says holds. Each check
-# says which entry it failed after.
+# store, the table loads and all that the header says holds. Every line
+# runs under errexit; the step's exit trap names the entry of a failure.
 last_epoch=1
 cut_at() {
-	local at=$1 epoch cbt
+	local epoch cbt
+	cut_entry=$1
 	copy_dev "$(dm_dev r-store)" "$(dm_dev pc-copy)"
-	volume pc-cut "$(dm_dev r-origin)" "$(dm_dev pc-copy)" ||
-		failed_after "$at" "the table does not load"
-	amber_expect pc-cut state idle || failed_after "$at" "a snapshot outlived the cut"
+	volume pc-cut "$(dm_dev r-origin)" "$(dm_dev pc-copy)"
+	amber_expect pc-cut state idle
 	cbt=$(amber_field pc-cut cbt)
-	[ "$cbt" = exact ] || [ "$cbt" = superset ] || failed_after "$at" "tracking is $cbt"
+	[ "$cbt" = exact ] || [ "$cbt" = superset ] || { echo "# tracking is $cbt"; return 1; }
 	epoch=$(amber_field pc-cut epoch)
 	if [ "$epoch" -lt "$last_epoch" ] || [ "$epoch" -gt 4 ]; then
-		failed_after "$at" "epoch $epoch after $last_epoch"
+		echo "# epoch $epoch after $last_epoch"
+		return 1
 	fi
 	last_epoch=$epoch
 	acklog check "$(dm_dev r-origin)" "$(dm_dev r-ack)" >/tmp/pc-ack.out ||
-		failed_after "$at" "$(cat /tmp/pc-ack.out)"
-	incremental_restores "$bk/full.amb" || failed_after "$at" "the incremental from the full"
+		{ sed 's/^/# /' /tmp/pc-ack.out | head -n 20; return 1; }
+	incremental_restores "$bk/full.amb"
 	if [ "$epoch" -gt 1 ]; then
-		incremental_restores "$bk/incr-$((epoch - 1)).amb" ||
-			failed_after "$at" "the incremental from epoch $epoch's backup"
+		incremental_restores "$bk/incr-$((epoch - 1)).amb"
 	fi
 	unvolume pc-cut
+	cut_entry=
 }
 
-# failed_after <entry> <what>: say where, and fail.
-failed_after() {
-	echo "# power cut after entry $1 ($(sed -n "$(($1 + 1))p" "$entries")): $2" |
-		head -n 20
-	return 1
+# name_the_cut: at the exit of a failed step, the cut it failed at.
+cut_entry=
+name_the_cut() {
+	[ -n "$cut_entry" ] || return 0
+	echo "# at the power cut after entry $cut_entry: $(sed -n "$((cut_entry + 1))p" "$entries")"
 }
 
 every_point_recovers() {
 	local at done=0 checked=0 acked
+	trap name_the_cut EXIT
 	copy_dev "$(dm_dev pc-base)" "$replay"
 	parts r "$replay"
 	for at in $(points); do
@@ -213,7 +224,8 @@ every_point_recovers() {
 	done
 	acked=$(tail -n 1 /tmp/pc-ack.out)
 	ktap_print_msg "$checked power cuts, the last at entry $done: epoch $last_epoch, $acked writes acknowledged"
-	[ "$checked" -ge "$(points | wc -l)" ] && [ "$acked" -gt 0 ] && [ "$last_epoch" -eq 4 ]
+	[ "$checked" -ge "$MIN_POINTS" ] || { echo "# only $checked cuts"; return 1; }
+	[ "$acked" -gt 0 ] && [ "$last_epoch" -eq 4 ]
 }
 
 # The rest of the log: replayed whole it is the data device.

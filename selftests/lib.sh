@@ -168,7 +168,7 @@ dm_dev() {
 dm_create() {
 	local name=$1 table=$2
 	shift 2
-	dmsetup create "$name" "$@" --table "$table"
+	dmsetup create "$name" "$@" --table "$table" || return
 	defer dm_remove "$name"
 }
 

@@ -337,7 +337,7 @@ boot1_problem() {
 	tr -d '\r' <"$1/ktap.log" | awk -v name="$2" '
 		$0 == "# selftest: " name { on = 1; next }
 		!on { next }
-		/^# 1\.\.[0-9]+$/ { plan = substr($2, 4) }
+		/^# 1\.\.[0-9]+$/ { plan = substr($2, 4) + 0 }
 		/^# (not )?ok [0-9]+ / {
 			ran++
 			if ($2 == "not" || / # SKIP/)
