@@ -24,8 +24,9 @@
  * then drops the snapshots and does it again. With -s the volumes get one
  * barrier each, gap_ms apart, instead of one over both: the dependency
  * check must then catch the torn pair (this proves it can fail). With -l
- * the checks read the live volumes instead of their views, where the
- * writers go on: the prefix check must then fail (this proves it can).
+ * the checks read the live volumes instead of their views, once every
+ * writer has had a record submitted after the barrier acknowledged: the
+ * check must then fail (this proves it can).
  * Exit status 0 when every
  * snapshot passed, 1 on a violation (each is printed), 2 on an error.
  */
@@ -303,6 +304,20 @@ static int check_snapshot(unsigned int round, const int64_t *acked,
 	return failed;
 }
 
+/*
+ * -l: wait until every writer has had a record submitted after the barrier
+ * acknowledged, so the live volume certainly holds one and the check must
+ * fail, however slowly the writers run (copy-outs, a debug kernel).
+ */
+static void wait_for_acks(const int64_t *issued)
+{
+	unsigned int t;
+
+	for (t = 0; t < nr_threads; t++)
+		while (atomic_load(&writers[t].acked) < issued[t])
+			sleep_ms(1);
+}
+
 static int run_rounds(void)
 {
 	int64_t acked[MAX_THREADS], issued[MAX_THREADS];
@@ -317,6 +332,8 @@ static int run_rounds(void)
 		/* A record submitted from now on must not be in the view. */
 		for (t = 0; t < nr_threads; t++)
 			issued[t] = atomic_load(&writers[t].issued) + 1;
+		if (read_live)
+			wait_for_acks(issued);
 		failed |= check_snapshot(round, acked, issued);
 		for (vol = 0; vol < nr_vols; vol++)
 			drop(vol);
