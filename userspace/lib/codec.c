@@ -58,30 +58,43 @@ static size_t compress(struct chunk_encoder *e, const void *data, uint32_t len,
 	return ZSTD_isError(n) ? 0 : n;
 }
 
-int chunk_encode(struct chunk_encoder *e, uint64_t chunk, const void *data,
-		 void *scratch, struct bkp_record *rec)
+int chunk_leaf(struct chunk_encoder *e, uint64_t chunk, const void *data,
+	       struct bkp_record *rec)
 {
 	uint32_t len = chunk_length(e->geo, chunk);
-	size_t packed;
 
 	*rec = (struct bkp_record){ .chunk = chunk, .length = len,
 				    .codec = CODEC_RAW, .payload = data };
 	if (all_zero(data, len)) {
 		rec->flags = REC_ZERO;
-		rec->payload_csum = XXH3_64bits(NULL, 0);
 		memcpy(rec->leaf, zero_leaf(&e->zeros, len), 32);
 		return 0;
 	}
-	if (leaf_hash(e->hasher, data, len, rec->leaf))
-		return -1;
-	rec->stored_bytes = len;
-	packed = compress(e, data, len, scratch);
-	if (packed) {
-		rec->codec = CODEC_ZSTD;
-		rec->payload = scratch;
-		rec->stored_bytes = packed;
+	return leaf_hash(e->hasher, data, len, rec->leaf);
+}
+
+void chunk_pack(struct chunk_encoder *e, void *scratch, struct bkp_record *rec)
+{
+	size_t packed;
+
+	if (!(rec->flags & REC_ZERO)) {
+		rec->stored_bytes = rec->length;
+		packed = compress(e, rec->payload, rec->length, scratch);
+		if (packed) {
+			rec->codec = CODEC_ZSTD;
+			rec->payload = scratch;
+			rec->stored_bytes = packed;
+		}
 	}
 	rec->payload_csum = XXH3_64bits(rec->payload, rec->stored_bytes);
+}
+
+int chunk_encode(struct chunk_encoder *e, uint64_t chunk, const void *data,
+		 void *scratch, struct bkp_record *rec)
+{
+	if (chunk_leaf(e, chunk, data, rec))
+		return -1;
+	chunk_pack(e, scratch, rec);
 	return 0;
 }
 

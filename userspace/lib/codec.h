@@ -22,6 +22,15 @@ struct chunk_encoder *chunk_encoder_new(const struct geometry *g, int level);
  */
 int chunk_encode(struct chunk_encoder *e, uint64_t chunk, const void *data,
 		 void *scratch, struct bkp_record *rec);
+/*
+ * chunk_encode() in two steps, so that a chunk can be dropped once its leaf
+ * is known: chunk_leaf() fills @rec but for the payload (zero test and
+ * SHA-256); chunk_pack() compresses it and sets the payload checksum. @data
+ * must stay valid in between.
+ */
+int chunk_leaf(struct chunk_encoder *e, uint64_t chunk, const void *data,
+	       struct bkp_record *rec);
+void chunk_pack(struct chunk_encoder *e, void *scratch, struct bkp_record *rec);
 void chunk_encoder_free(struct chunk_encoder *e);
 
 struct chunk_decoder;

@@ -36,6 +36,7 @@ struct job {
 	uint32_t nr_chunks;
 	uint8_t *in, *scratch;		/* io_bytes each */
 	struct bkp_record *recs;	/* job_chunks */
+	uint32_t nr_recs;		/* to write: the chunks not unchanged */
 };
 
 /* What to read next: store first, then the sweep. Runs under the lock. */
@@ -281,19 +282,31 @@ static struct job *next_to_encode(struct pipeline *p)
 	return oldest;
 }
 
-static int encode_job(struct job *job, struct chunk_encoder *enc, const struct geometry *g)
+/* Its leaf is the base's: the chunk is not sent. */
+static bool unchanged(const struct stream_config *cfg, const struct bkp_record *rec)
 {
-	struct bkp_record *rec = job->recs;
+	return cfg->base_leaves && !memcmp(cfg->base_leaves[rec->chunk], rec->leaf, 32);
+}
+
+static int encode_job(struct job *job, struct chunk_encoder *enc,
+		      const struct stream_config *cfg)
+{
+	struct bkp_record *rec;
 	uint64_t offset = 0, c;
 	unsigned int s;
 
+	job->nr_recs = 0;
 	for (s = 0; s < job->nr_segs; s++)
 		for (c = job->seg[s].first; c < job->seg[s].first + job->seg[s].count; c++) {
-			if (chunk_encode(enc, c, job->in + offset, job->scratch + offset, rec))
+			rec = &job->recs[job->nr_recs];
+			if (chunk_leaf(enc, c, job->in + offset, rec))
 				return -1;
-			rec->flags |= job->early ? REC_EARLY : 0;
-			offset += chunk_length(g, c);
-			rec++;
+			if (!unchanged(cfg, rec)) {
+				chunk_pack(enc, job->scratch + offset, rec);
+				rec->flags |= job->early ? REC_EARLY : 0;
+				job->nr_recs++;
+			}
+			offset += chunk_length(cfg->geo, c);
 		}
 	return 0;
 }
@@ -309,7 +322,7 @@ static void *encoder(void *arg)
 		return NULL;
 	}
 	while ((job = next_to_encode(p))) {
-		if (encode_job(job, enc, p->cfg->geo)) {
+		if (encode_job(job, enc, p->cfg)) {
 			pipeline_abort(p);
 			break;
 		}
@@ -416,16 +429,16 @@ static int write_job(struct pipeline *p, struct job *job, struct bkp_writer *w,
 	uint64_t before = bkp_writer_offset(w);
 	unsigned int i;
 
-	for (i = 0; i < job->nr_chunks; i++) {
+	for (i = 0; i < job->nr_recs; i++)
 		if (bkp_writer_put(w, &job->recs[i]))
 			return -1;
-		prog->done_bytes += job->recs[i].length;
-	}
-	for (i = 0; i < job->nr_segs; i++)
+	for (i = 0; i < job->nr_segs; i++) {
 		if (releaser_add(r, &job->seg[i]))
 			return -1;
-	prog->records += job->nr_chunks;
-	prog->early_records += job->early ? job->nr_chunks : 0;
+		prog->done_bytes += segment_bytes(p->cfg->geo, &job->seg[i]);
+	}
+	prog->records += job->nr_recs;
+	prog->early_records += job->early ? job->nr_recs : 0;
 	prog->backup_bytes = bkp_writer_offset(w);
 	r->unsynced_bytes += prog->backup_bytes - before;
 	set_state(p, job, JOB_FREE);

@@ -34,8 +34,8 @@ struct stream_source {
 };
 
 struct stream_progress {
-	uint64_t done_bytes;		/* content bytes written */
-	uint64_t total_bytes;		/* content bytes to write */
+	uint64_t done_bytes;		/* content bytes read and sent or skipped */
+	uint64_t total_bytes;		/* content bytes to read */
 	uint64_t records;
 	uint64_t early_records;
 	uint64_t backup_bytes;		/* backup written so far */
@@ -45,7 +45,13 @@ struct stream_config {
 	int view_fd;			/* the frozen image */
 	int out_fd;			/* the writer's medium */
 	const struct geometry *geo;
-	const uint64_t *wanted;		/* chunks to send; NULL: every chunk */
+	const uint64_t *wanted;		/* chunks to read; NULL: every chunk */
+	/*
+	 * The leaf of every chunk in the backup an incremental continues, when
+	 * the chunks changed since are not known: a chunk read whose leaf is
+	 * its base leaf is not sent. NULL: every chunk read is sent.
+	 */
+	const uint8_t (*base_leaves)[32];
 	int level;			/* zstd level, 0: raw */
 	unsigned int encoders;		/* 0: one per CPU */
 	size_t io_bytes;		/* per read, 0: 2 MiB */
@@ -56,8 +62,8 @@ struct stream_config {
 };
 
 /*
- * Send every wanted chunk through @w (not finished here), release it once
- * durable, and release every unwanted chunk at the start. Stops with an
+ * Send every wanted chunk (but the unchanged ones, with @base_leaves)
+ * through @w (not finished here), release it once durable, and release every unwanted chunk at the start. Stops with an
  * "interrupted" error when `interrupted` is set. @out, when not NULL, gets
  * the final counts.
  */
