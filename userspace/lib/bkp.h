@@ -151,6 +151,13 @@ size_t bkp_index_extents(const struct bkp_index *x);
  * (chunk_length() bytes), 0 if the backup has no record of @chunk, -1.
  */
 int bkp_index_read(struct bkp_index *x, uint64_t chunk, void *buf);
+/*
+ * The leaf of each chunk the backup holds into @leaves[chunk], from its
+ * record headers (checksums checked; payloads are not read). Fails
+ * (AMBER_EDATA) unless these leaves give the trailer's image digest.
+ */
+int bkp_index_leaves(struct bkp_index *x, const struct bkp_summary *summary,
+		     uint8_t (*leaves)[32]);
 void bkp_index_free(struct bkp_index *x);
 
 #endif

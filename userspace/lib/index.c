@@ -6,6 +6,7 @@
 #include "bkp.h"
 #include "codec.h"
 #include "checks.h"
+#include "digest.h"
 #include "error.h"
 #include "index.h"
 #include "layout.h"
@@ -271,6 +272,76 @@ int bkp_index_read(struct bkp_index *x, uint64_t chunk, void *buf)
 		return -1;
 	memcpy(buf, rec.data, rec.length);
 	return 1;
+}
+
+/* The leaves of extent @e's records, walking their headers only. */
+static int extent_leaves(struct bkp_index *x, const struct index_entry *e,
+			 uint8_t (*leaves)[32])
+{
+	uint64_t at = e->offset, end = e->offset + e->bytes, seq;
+	struct disk_record header;
+	struct bkp_record rec;
+	uint32_t i;
+
+	for (i = 0; i < e->count; i++) {
+		if (end - at < sizeof(header))
+			return fail(AMBER_EDATA, "extent at offset %" PRIu64
+				    " ends inside a record header", e->offset);
+		if (pread_full(x->fd, &header, sizeof(header), at) ||
+		    record_decode(&header, &x->info.geo, &rec, &seq))
+			return error_prefix("record at offset %" PRIu64 ": ", at);
+		if (rec.chunk != e->first_chunk + i)
+			return fail(AMBER_EDATA, "record at offset %" PRIu64 ": chunk %" PRIu64
+				    " where the index puts %" PRIu64, at, rec.chunk,
+				    e->first_chunk + i);
+		at += sizeof(header);
+		if (rec.stored_bytes > end - at)
+			return fail(AMBER_EDATA, "record at offset %" PRIu64
+				    ": extent ends inside its payload", at - sizeof(header));
+		at += rec.stored_bytes;
+		memcpy(leaves[rec.chunk], rec.leaf, 32);
+	}
+	if (at != end)
+		return fail(AMBER_EDATA, "extent at offset %" PRIu64 ": %" PRIu64
+			    " bytes past its records", e->offset, end - at);
+	return 0;
+}
+
+/* The image digest of the leaves of the chunks the index holds. */
+static int leaves_digest(const struct bkp_index *x, uint8_t (*leaves)[32], uint8_t out[32])
+{
+	struct image_digest *d = image_digest_new(&x->info.geo);
+	uint64_t c;
+	size_t i;
+	int ret = -1;
+
+	if (!d)
+		return -1;
+	for (i = 0; i < x->n; i++)
+		for (c = x->v[i].first_chunk; c < x->v[i].first_chunk + x->v[i].count; c++)
+			if (image_digest_add(d, c, leaves[c], false))
+				goto out;
+	ret = image_digest_final(d, out);
+out:
+	image_digest_free(d);
+	return ret;
+}
+
+int bkp_index_leaves(struct bkp_index *x, const struct bkp_summary *summary,
+		     uint8_t (*leaves)[32])
+{
+	uint8_t digest[32];
+	size_t i;
+
+	for (i = 0; i < x->n; i++)
+		if (extent_leaves(x, &x->v[i], leaves))
+			return -1;
+	if (leaves_digest(x, leaves, digest))
+		return -1;
+	if (digest_differs(digest, summary->digest))
+		return fail(AMBER_EDATA, "the leaves of its records do not give the image"
+			    " digest of its trailer");
+	return 0;
 }
 
 void bkp_index_free(struct bkp_index *x)
