@@ -1,11 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
-/* amber backup: stream a volume's snapshot into a backup. */
+/*
+ * amber backup: stream a volume's snapshot, or an image that is no amber
+ * volume (--image), into a backup. Both go through the one stream engine
+ * (stream.h): a volume's view with its store to drain and the kernel's
+ * change maps, an image alone with the leaves of the backup it continues.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,6 +29,8 @@
 static const char usage[] =
 "Usage: amber backup NAME --to FILE|- [--incremental-from BACKUP] [--level N]\n"
 "                    [--no-compress] [--progress] [--use-snapshot]\n"
+"       amber backup --image PATH --to FILE|- [--incremental-from BACKUP]\n"
+"                    [--chunk SIZE] [--level N] [--no-compress] [--progress]\n"
 "\n"
 "Take a snapshot of the amber volume NAME and stream its frozen image into a\n"
 "backup: FILE (created; never overwritten), a tape or other device, or\n"
@@ -30,10 +38,20 @@ static const char usage[] =
 "on the medium; the snapshot is dropped at the end, also on errors and\n"
 "interrupts.\n"
 "\n"
+"With --image, back up PATH instead, a regular file or a block device that is\n"
+"no amber volume (an LVM or ZFS snapshot, a cold volume, a VM image), in the\n"
+"same format. PATH must not change while it is read: snapshot it first. A\n"
+"change of a file's size or modification time fails the backup.\n"
+"\n"
 "  -t, --to FILE|-        where the backup goes\n"
 "  -i, --incremental-from BACKUP\n"
 "                         only the chunks changed since BACKUP (a seekable\n"
-"                         file: full, incremental or consolidated)\n"
+"                         file: full, incremental or consolidated; with\n"
+"                         --image a full or consolidated backup of PATH, whose\n"
+"                         leaves tell the changed chunks)\n"
+"      --image PATH       back up PATH, not an amber volume\n"
+"  -c, --chunk SIZE       --image: chunk size, 4K..1M, a power of two (64K;\n"
+"                         an incremental's: its base's)\n"
 "  -l, --level N          zstd level, 1..19 (3); 0 stores chunks raw\n"
 "      --no-compress      same as --level 0\n"
 "  -p, --progress         show progress when stderr is not a terminal too\n"
@@ -42,7 +60,7 @@ static const char usage[] =
 "                         taking one\n";
 
 enum { OPT_TO, OPT_INCREMENTAL_FROM, OPT_LEVEL, OPT_NO_COMPRESS, OPT_PROGRESS,
-       OPT_USE_SNAPSHOT };
+       OPT_USE_SNAPSHOT, OPT_IMAGE, OPT_CHUNK };
 
 static const struct cli_option options[] = {
 	[OPT_TO]		= CLI_VALUE("to", 't'),
@@ -51,38 +69,64 @@ static const struct cli_option options[] = {
 	[OPT_NO_COMPRESS]	= CLI_FLAG("no-compress", 0),
 	[OPT_PROGRESS]		= CLI_FLAG("progress", 'p'),
 	[OPT_USE_SNAPSHOT]	= CLI_FLAG("use-snapshot", 0),
+	[OPT_IMAGE]		= CLI_VALUE("image", 0),
+	[OPT_CHUNK]		= CLI_VALUE("chunk", 'c'),
 	{ },
 };
 
 struct backup {
-	const char *name, *to, *parent_path;
-	uint64_t level;
+	const char *name;		/* the volume's, or the image's path */
+	const char *image, *to, *parent_path;
+	uint64_t level, chunk;		/* chunk: --chunk, 0 when not given */
 	bool show_progress, use_snapshot;
 	struct amber_volume vol;
 	struct geometry geo;
 	uint8_t uuid[16];
 	struct bkp_info parent;
 	struct bkp_summary parent_summary;
-	int ctl, view_fd, out_fd;
+	int ctl, view_fd, out_fd;	/* view_fd: the snapshot's view or the image */
 	bool created_out, snapshot_held;
 	uint64_t epoch;
-	uint64_t *wanted;		/* incremental: changed chunks */
+	uint64_t *wanted;		/* incremental of a volume: changed chunks */
 	bool changes_exact;
+	struct stat image_stat;		/* as the backup started */
+	uint8_t (*base_leaves)[32];	/* incremental of an image */
 	struct bkp_summary summary;
 	struct stream_progress counts;
 	double seconds;
 };
 
+static int parse_target(const struct cli *c, struct backup *b)
+{
+	b->image = c->value[OPT_IMAGE];
+	if (!b->image) {
+		if (cli_args(c, 1, 1, "NAME"))
+			return -1;
+		if (cli_flag(c, OPT_CHUNK))
+			return fail(AMBER_EUSAGE, "--chunk goes with --image: a volume's"
+				    " chunk size is its store's");
+		b->name = c->args[0];
+		return 0;
+	}
+	if (c->nr_args)
+		return fail(AMBER_EUSAGE, "--image PATH or a volume NAME, not both");
+	if (cli_flag(c, OPT_USE_SNAPSHOT))
+		return fail(AMBER_EUSAGE, "--use-snapshot is for a volume, not --image");
+	if (cli_size(c, OPT_CHUNK, 0, &b->chunk))
+		return -1;
+	b->name = b->image;
+	return 0;
+}
+
 static int parse_args(const struct cli *c, struct backup *b)
 {
-	if (cli_args(c, 1, 1, "NAME") || cli_required(c, OPT_TO, &b->to) ||
+	if (parse_target(c, b) || cli_required(c, OPT_TO, &b->to) ||
 	    cli_number(c, OPT_LEVEL, 0, ZSTD_LEVEL_MAX, ZSTD_LEVEL_DEFAULT, &b->level))
 		return -1;
 	if (cli_flag(c, OPT_NO_COMPRESS) && cli_flag(c, OPT_LEVEL))
 		return fail(AMBER_EUSAGE, "--no-compress and --level exclude each other");
 	if (cli_flag(c, OPT_NO_COMPRESS))
 		b->level = 0;
-	b->name = c->args[0];
 	b->parent_path = c->value[OPT_INCREMENTAL_FROM];
 	b->show_progress = cli_flag(c, OPT_PROGRESS);
 	b->use_snapshot = cli_flag(c, OPT_USE_SNAPSHOT);
@@ -224,18 +268,18 @@ static void header_info(const struct backup *b, struct bkp_info *info)
 	memcpy(info->parent_link, b->parent_summary.link, 32);
 }
 
-static int stream(struct backup *b)
+/* Stream the image at b->view_fd; @src: the store to drain, or NULL. */
+static int stream(struct backup *b, const struct stream_source *src)
 {
-	struct kernel_source k = { .ctl = b->ctl, .dev = b->vol.dev };
-	struct stream_source src = { copied_chunks, release_chunks, &k };
 	struct progress prog;
 	struct stream_config cfg = {
 		.view_fd = b->view_fd,
 		.out_fd = b->out_fd,
 		.geo = &b->geo,
 		.wanted = b->wanted,
+		.base_leaves = (const uint8_t (*)[32])b->base_leaves,
 		.level = b->level,
-		.src = &src,
+		.src = src,
 		.progress = progress_show,
 		.progress_ctx = &prog,
 	};
@@ -245,7 +289,7 @@ static int stream(struct backup *b)
 	int ret = -1;
 
 	header_info(b, &info);
-	progress_init(&prog, b->show_progress || isatty(STDERR_FILENO), b->name);
+	progress_init(&prog, b->show_progress || isatty(STDERR_FILENO), src ? b->name : NULL);
 	w = bkp_writer_new(b->out_fd, &info);
 	if (w && !stream_backup(&cfg, w, &b->counts) &&
 	    !bkp_writer_finish(w, NULL, &b->summary) && !sync_medium(b->out_fd))
@@ -286,9 +330,11 @@ static void report(const struct backup *b)
 	char content[32], stored[32], rate[32], digest[65];
 
 	fprintf(out, "%s: %s backup of epoch %" PRIu64 ": %" PRIu64 " chunks (%" PRIu64
-		" zero, %" PRIu64 " from the store first), %s in %s, %.1f s, %s/s%s\n",
+		" zero, %" PRIu64 " %s), %s in %s, %.1f s, %s/s%s\n",
 		b->name, b->parent_path ? "incremental" : "full", b->epoch, b->summary.records,
-		b->summary.zero_records, b->counts.early_records,
+		b->summary.zero_records,
+		b->image ? b->geo.nr_chunks - b->summary.records : b->counts.early_records,
+		b->image ? "unchanged" : "from the store first",
 		format_size(b->summary.logical_bytes, content, sizeof(content)),
 		format_size(b->summary.file_bytes, stored, sizeof(stored)), b->seconds,
 		format_size(b->seconds > 0 ? b->summary.logical_bytes / b->seconds : 0, rate,
@@ -297,19 +343,164 @@ static void report(const struct backup *b)
 	fprintf(out, "%s: digest %s\n", b->name, format_hex(b->summary.digest, 32, digest));
 }
 
-static int run_backup(struct backup *b)
+static int back_up_volume(struct backup *b)
 {
+	struct kernel_source k;
+	struct stream_source src = { copied_chunks, release_chunks, &k };
+
 	if (load_volume(b) || load_parent(b) || open_backup_output(b))
 		return -1;
 	catch_interrupts();
 	b->ctl = control_open();
 	if (b->ctl < 0 || take_snapshot(b) || load_changes(b) || open_view(b))
 		return -1;
-	if (stream(b)) {
+	k = (struct kernel_source){ .ctl = b->ctl, .dev = b->vol.dev };
+	if (stream(b, &src)) {
 		explain_invalid(b);
 		return -1;
 	}
 	return drop_snapshot(b);
+}
+
+/* ---- an image ---- */
+
+/* Image backups have a uuid of their own, RFC 9562 version 8 (FORMAT.md). */
+static bool is_image_uuid(const uint8_t uuid[16])
+{
+	return (uuid[6] >> 4) == 8 && (uuid[8] & 0xc0) == 0x80;
+}
+
+static int new_image_uuid(uint8_t uuid[16])
+{
+	if (random_bytes(uuid, 16))
+		return -1;
+	uuid[6] = (uuid[6] & 0x0f) | 0x80;
+	uuid[8] = (uuid[8] & 0x3f) | 0x80;
+	return 0;
+}
+
+static int image_size(struct backup *b, uint64_t *bytes)
+{
+	const struct stat *st = &b->image_stat;
+
+	if (!S_ISREG(st->st_mode) && !S_ISBLK(st->st_mode))
+		return fail(AMBER_ESYS, "%s is neither a regular file nor a block device",
+			    b->image);
+	if (S_ISBLK(st->st_mode) && refuse_amber_device(major(st->st_rdev),
+							minor(st->st_rdev), b->image))
+		return -1;
+	if (fd_size(b->view_fd, bytes))
+		return error_prefix("%s: ", b->image);
+	if (!*bytes || *bytes % 512)
+		return fail(AMBER_ESYS, "%s is %" PRIu64 " bytes, not a positive multiple"
+			    " of 512", b->image, *bytes);
+	return 0;
+}
+
+static int open_image(struct backup *b, uint64_t *bytes)
+{
+	b->view_fd = open(b->image, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	if (b->view_fd < 0 && errno == EINVAL)	/* no O_DIRECT here */
+		b->view_fd = open(b->image, O_RDONLY | O_CLOEXEC);
+	if (b->view_fd < 0)
+		return fail_errno(AMBER_ESYS, "%s", b->image);
+	if (fstat(b->view_fd, &b->image_stat))
+		return fail_errno(AMBER_ESYS, "%s", b->image);
+	return image_size(b, bytes);
+}
+
+/*
+ * The base of an incremental: a backup of this image (its uuid and
+ * geometry) whose records give the leaf of every chunk.
+ */
+static int load_image_base(struct backup *b, uint64_t volume_bytes)
+{
+	const struct parent_want want = {
+		.volume = b->image,
+		.volume_bytes = volume_bytes,
+		.chunk_bytes = b->chunk,
+	};
+
+	if (chain_read_parent(b->parent_path, &want, &b->parent, &b->parent_summary))
+		return -1;
+	if (!is_image_uuid(b->parent.volume_uuid))
+		return fail(AMBER_EDATA, "%s is a backup of an amber volume: an image backup"
+			    " continues an image backup", b->parent_path);
+	if (b->parent.kind != BKP_FULL)
+		return fail(AMBER_EDATA, "%s is an incremental backup: an image backup"
+			    " continues a full or consolidated one, whose records hold every"
+			    " chunk's leaf ('amber consolidate' the chain first)",
+			    b->parent_path);
+	if (b->parent.epoch >= INT64_MAX)
+		return fail(AMBER_EDATA, "%s: epoch %" PRIu64 " is the last one",
+			    b->parent_path, b->parent.epoch);
+	b->chunk = b->parent.geo.chunk_bytes;
+	return 0;
+}
+
+static int load_base_leaves(struct backup *b)
+{
+	struct bkp_index *x = NULL;
+	int fd, ret = -1;
+
+	b->base_leaves = calloc(b->geo.nr_chunks, sizeof(*b->base_leaves));
+	if (!b->base_leaves)
+		return fail(AMBER_ESYS, "out of memory (%" PRIu64 " leaves)", b->geo.nr_chunks);
+	fd = open(b->parent_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail_errno(AMBER_ESYS, "%s", b->parent_path);
+	x = bkp_index_load(fd, &b->parent, &b->parent_summary);
+	if (x && !bkp_index_leaves(x, &b->parent_summary, b->base_leaves))
+		ret = 0;
+	else
+		error_prefix("%s: ", b->parent_path);
+	bkp_index_free(x);
+	close(fd);
+	return ret;
+}
+
+/* Geometry, uuid, epoch and, for an incremental, the base's leaves. */
+static int load_image(struct backup *b)
+{
+	uint64_t bytes;
+
+	if (open_image(b, &bytes) || (b->parent_path && load_image_base(b, bytes)))
+		return -1;
+	if (geometry_init(&b->geo, bytes, b->chunk ? b->chunk : STORE_DEFAULT_CHUNK))
+		return error_prefix("%s: ", b->image);
+	if (!b->parent_path) {
+		b->epoch = 1;
+		return new_image_uuid(b->uuid);
+	}
+	b->epoch = b->parent.epoch + 1;
+	memcpy(b->uuid, b->parent.volume_uuid, 16);
+	return load_base_leaves(b);
+}
+
+/* The user keeps the image still; a file's size or mtime tells if not. */
+static int check_image_unchanged(const struct backup *b)
+{
+	const struct stat *was = &b->image_stat;
+	uint64_t bytes, size;
+	struct stat now;
+
+	if (fstat(b->view_fd, &now) || fd_size(b->view_fd, &bytes))
+		return fail_errno(AMBER_ESYS, "%s", b->image);
+	size = b->geo.volume_bytes;
+	if (bytes != size || (S_ISREG(was->st_mode) &&
+			      (now.st_mtim.tv_sec != was->st_mtim.tv_sec ||
+			       now.st_mtim.tv_nsec != was->st_mtim.tv_nsec)))
+		return fail(AMBER_ESYS, "%s changed while it was backed up (size or"
+			    " modification time): back up a snapshot of it", b->image);
+	return 0;
+}
+
+static int back_up_image(struct backup *b)
+{
+	if (load_image(b) || open_backup_output(b))
+		return -1;
+	catch_interrupts();
+	return stream(b, NULL) || check_image_unchanged(b) ? -1 : 0;
 }
 
 /* Never leave the volume frozen or a partial backup behind. */
@@ -330,6 +521,7 @@ static void clean_up(struct backup *b, bool failed)
 	if (b->out_fd > STDOUT_FILENO)
 		close(b->out_fd);
 	free(b->wanted);
+	free(b->base_leaves);
 }
 
 int backup_main(int argc, char **argv)
@@ -343,7 +535,7 @@ int backup_main(int argc, char **argv)
 		return ret > 0 ? 0 : -1;
 	if (parse_args(&c, &b))
 		return -1;
-	ret = run_backup(&b);
+	ret = b.image ? back_up_image(&b) : back_up_volume(&b);
 	clean_up(&b, ret);
 	if (!ret)
 		report(&b);

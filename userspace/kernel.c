@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libdevmapper.h>
@@ -478,4 +479,112 @@ int open_dev_node(uint32_t major, uint32_t minor, int flags)
 		return fail(AMBER_ESYS, "%s is not block device %u:%u", path, major, minor);
 	}
 	return fd;
+}
+
+/* ---- amber's own devices among block devices ---- */
+
+/* The dm name of the block device at /sys/class/block/@sysname, "" if not dm. */
+static int dm_name_of(const char *sysname, char *name, size_t len)
+{
+	char path[300];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/class/block/%s/dm/name", sysname);
+	*name = 0;
+	f = fopen(path, "r");
+	if (!f)
+		return errno == ENOENT ? 0 : fail_errno(AMBER_ESYS, "%s", path);
+	if (!fgets(name, len, f))
+		*name = 0;
+	fclose(f);
+	name[strcspn(name, "\n")] = 0;
+	return 0;
+}
+
+/* The type of the first target of dm device @name (amber's have one). */
+static int first_target(const char *name, char *target, size_t len)
+{
+	struct dm_task *dmt = task_for(DM_DEVICE_TABLE, name);
+	char *type = NULL, *params;
+	uint64_t start, length;
+	int ret = -1;
+
+	if (!dmt)
+		return error_prefix("to tell whether %s is an amber device: ", name);
+	if (!run_task(dmt, false, "table", name)) {
+		dm_get_next_target(dmt, NULL, &start, &length, &type, &params);
+		snprintf(target, len, "%s", type ? type : "");
+		ret = 0;
+	}
+	dm_task_destroy(dmt);
+	return ret;
+}
+
+/* "volume", "view" or NULL: what the block device @sysname is to amber. */
+static int amber_kind(const char *sysname, const char **kind)
+{
+	char name[DM_NAME_MAX + 2], target[64];
+
+	*kind = NULL;
+	if (dm_name_of(sysname, name, sizeof(name)))
+		return -1;
+	if (!*name)
+		return 0;
+	if (first_target(name, target, sizeof(target)))
+		return -1;
+	if (!strcmp(target, AMBER_TARGET))
+		*kind = "volume";
+	else if (!strcmp(target, AMBER_VIEW_TARGET))
+		*kind = "view";
+	return 0;
+}
+
+/* Is a device stacked on @sysname an amber volume or view? */
+static int amber_holder(const char *sysname, bool *held)
+{
+	char path[300];
+	const char *kind = NULL;
+	struct dirent *d;
+	DIR *dir;
+	int ret = 0;
+
+	*held = false;
+	snprintf(path, sizeof(path), "/sys/class/block/%s/holders", sysname);
+	dir = opendir(path);
+	if (!dir)
+		return errno == ENOENT ? 0 : fail_errno(AMBER_ESYS, "%s", path);
+	while (!ret && !*held && (d = readdir(dir)))
+		if (d->d_name[0] != '.') {
+			ret = amber_kind(d->d_name, &kind);
+			*held = kind != NULL;
+		}
+	closedir(dir);
+	return ret;
+}
+
+int refuse_amber_device(uint32_t major, uint32_t minor, const char *path)
+{
+	char link[64], target[300], *sysname;
+	const char *kind;
+	bool held;
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/sys/dev/block/%u:%u", major, minor);
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n < 0)
+		return fail_errno(AMBER_ESYS, "%s: %s", path, link);
+	target[n] = 0;
+	sysname = strrchr(target, '/') + 1;
+	if (amber_kind(sysname, &kind) || amber_holder(sysname, &held))
+		return error_prefix("%s: ", path);
+	if (kind && !strcmp(kind, "volume"))
+		return fail(AMBER_ESYS, "%s is an amber volume, live: back it up with"
+			    " 'amber backup NAME'", path);
+	if (kind)
+		return fail(AMBER_ESYS, "%s is the view of an amber snapshot: back it up"
+			    " with 'amber backup NAME --use-snapshot'", path);
+	if (held)
+		return fail(AMBER_ESYS, "%s lies under an amber volume (its origin or"
+			    " store): back up the volume with 'amber backup NAME'", path);
+	return 0;
 }

@@ -54,6 +54,14 @@ int control_copied(int ctl, uint32_t dev, uint64_t start, uint64_t *out, size_t 
 		   size_t *count);
 int control_release(int ctl, uint32_t dev, uint64_t first, uint64_t count);
 
+/*
+ * Fails (AMBER_ESYS, naming a better command) when the block device
+ * @major:@minor (opened at @path) is an amber volume, the view of an amber
+ * snapshot, or lies under an amber volume (its origin or its store). Needs
+ * root only for a device-mapper device.
+ */
+int refuse_amber_device(uint32_t major, uint32_t minor, const char *path);
+
 /* Open the block device @major:@minor by its /dev node. */
 int open_dev_node(uint32_t major, uint32_t minor, int flags);
 

@@ -208,7 +208,7 @@ int chain_read_parent(const char *path, const struct parent_want *want, struct b
 		return fail(AMBER_EDATA, "%s is not a backup of %s (another volume uuid: its"
 			    " store was formatted since)", path, want->volume);
 	if (info->geo.volume_bytes != want->volume_bytes ||
-	    info->geo.chunk_bytes != want->chunk_bytes)
+	    (want->chunk_bytes && info->geo.chunk_bytes != want->chunk_bytes))
 		return fail(AMBER_EDATA, "%s is not a backup of %s (volume or chunk size differs)",
 			    path, want->volume);
 	return want->epoch ? chain_parent_before(path, info->epoch, want->epoch) : 0;

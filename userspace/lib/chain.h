@@ -61,7 +61,8 @@ int chain_apply(struct chain *c, chain_apply_fn apply, void *ctx);
 struct parent_want {
 	const char *volume;		/* the volume's name, for messages */
 	const uint8_t *uuid;		/* its store's volume uuid; NULL: not checked */
-	uint64_t volume_bytes, chunk_bytes;
+	uint64_t volume_bytes;
+	uint64_t chunk_bytes;		/* 0: any */
 	uint64_t epoch;			/* the new backup's; 0: not known yet */
 };
 
