@@ -21,6 +21,10 @@
 #   make sparse               sparse (C=2) over the module, for each kernel
 #   make checkpatch           checkpatch.pl --strict over module/
 #   make demo | bench         scripts/demo.sh, scripts/bench.sh
+#   make bench-native         the backup stream engine on the host, no VM:
+#                             amber backup --image, verify and restore of a
+#                             1 GiB file against raw reads, writes and the
+#                             codecs (scripts/bench-native.sh)
 #   make clean
 #
 # Objects go to build/: build/<release>/module/dm-amber.ko per kernel.
@@ -52,7 +56,7 @@ SELFTEST_CFLAGS := -O2 -g -Wall -Wextra -Wno-unused-parameter -Werror \
 SELFTEST_LDLIBS := -ldevmapper
 
 .PHONY: all deps modules module userspace selftests check vmtest soak cycle powercut negative \
-	vmtest-selftest sparse checkpatch demo bench clean
+	vmtest-selftest sparse checkpatch demo bench bench-native clean
 
 all: modules userspace selftests
 
@@ -147,6 +151,9 @@ checkpatch: $(CHECKPATCH) $(CHECKPATCH_DATA)
 demo bench: all
 	@if [ ! -x scripts/$@.sh ]; then echo "make $@: scripts/$@.sh is not written yet" >&2; exit 1; fi
 	@scripts/$@.sh
+
+bench-native: userspace
+	@scripts/bench-native.sh
 
 clean:
 	rm -rf $(BUILD)
