@@ -95,9 +95,9 @@ RATIOS = [
      'release.rw4k.linear', 0.95, 'amber / dm-linear, steady state'),
     ('release_firstpass', 'after release, first pass', 'release.firstpass.amber',
      'release.firstpass.linear', None, 'amber / dm-linear, one 4k write per chunk'),
-    ('streaming', 'backup stream, no compression', 'backup.stream.nocompress',
+    ('streaming', 'backup stream in the VM (TCG-bound), no compression', 'backup.stream.nocompress',
      'backup.rawread.view', 0.9, 'amber backup / raw sequential read of the view'),
-    ('streaming_zstd1', 'backup stream, zstd -1', 'backup.stream.zstd1',
+    ('streaming_zstd1', 'backup stream in the VM (TCG-bound), zstd -1', 'backup.stream.zstd1',
      'backup.rawread.view', None, 'amber backup --level 1 / raw read'),
 ]
 for _g in (1, 4, 16):
@@ -253,7 +253,7 @@ def table(res):
     row('first pass (map writes)', 'release.firstpass.amber', 'release.firstpass.linear', 'release_firstpass')
     w(f"  writes that waited (status 'waited'): {fmt(v.get('release.waited_before'), 0)} before the "
       f"steady runs, {fmt(v.get('release.waited_after'), 0)} after")
-    w('-- backup streaming (MB/s) vs raw sequential read of the view')
+    w('-- backup streaming in the VM, TCG-bound (MB/s) vs raw sequential read of the view')
     row('amber backup --no-compress', 'backup.stream.nocompress', 'backup.rawread.view', 'streaming')
     row('amber backup --level 1', 'backup.stream.zstd1', 'backup.rawread.view', 'streaming_zstd1')
     w(f"{'raw read of the origin (MB/s)':34} {'':>9} {fmt(m.get('backup.rawread.origin')):>9}")
