@@ -406,7 +406,12 @@ static int open_image(struct backup *b, uint64_t *bytes)
 		return fail_errno(AMBER_ESYS, "%s", b->image);
 	if (fstat(b->view_fd, &b->image_stat))
 		return fail_errno(AMBER_ESYS, "%s", b->image);
-	return image_size(b, bytes);
+	if (image_size(b, bytes))
+		return -1;
+	/* A tail that is not whole 4 KiB blocks: no direct read of it on 4Kn disks. */
+	if (*bytes % 4096 && fcntl(b->view_fd, F_SETFL, 0))
+		return fail_errno(AMBER_ESYS, "%s", b->image);
+	return 0;
 }
 
 /*
@@ -481,15 +486,16 @@ static int load_image(struct backup *b)
 static int check_image_unchanged(const struct backup *b)
 {
 	const struct stat *was = &b->image_stat;
-	uint64_t bytes, size;
 	struct stat now;
+	uint64_t bytes;
 
-	if (fstat(b->view_fd, &now) || fd_size(b->view_fd, &bytes))
+	if (fstat(b->view_fd, &now))
 		return fail_errno(AMBER_ESYS, "%s", b->image);
-	size = b->geo.volume_bytes;
-	if (bytes != size || (S_ISREG(was->st_mode) &&
-			      (now.st_mtim.tv_sec != was->st_mtim.tv_sec ||
-			       now.st_mtim.tv_nsec != was->st_mtim.tv_nsec)))
+	if (fd_size(b->view_fd, &bytes))
+		return error_prefix("%s: ", b->image);
+	if (bytes != b->geo.volume_bytes ||
+	    (S_ISREG(was->st_mode) && (now.st_mtim.tv_sec != was->st_mtim.tv_sec ||
+				       now.st_mtim.tv_nsec != was->st_mtim.tv_nsec)))
 		return fail(AMBER_ESYS, "%s changed while it was backed up (size or"
 			    " modification time): back up a snapshot of it", b->image);
 	return 0;
