@@ -50,6 +50,10 @@
  *     backup does not hold (an incremental's unchanged chunks). Every chunk
  *     is read for volumes up to READ_ALL_MAX chunks, else the held ones and
  *     a sample.
+ *  5. the leaves an image backup's incremental takes from its base
+ *     (bkp_index_leaves(), from the record headers alone) are the leaves
+ *     of the records the stream returned, for volumes up to LEAVES_MAX
+ *     chunks.
  *
  * The converse is not required: list and info may accept an input verify
  * refuses, since they read the header, trailer and index but not the
@@ -86,6 +90,7 @@
 #define IMAGE_MAX	(4U << 20)	/* restores images up to this size */
 #define READ_ALL_MAX	1024		/* reads every chunk up to this many */
 #define READ_SAMPLES	16		/* else the held ones and this many */
+#define LEAVES_MAX	65536		/* reads the leaves up to this many chunks */
 #define OLD_BYTE	0xa5		/* the target before: not zero */
 #define REPAIR_CHUNKS_MAX (1U << 20)	/* the writer's bitmap stays small */
 
@@ -120,6 +125,7 @@ struct stream {
 
 static uint8_t image[IMAGE_MAX];
 static uint8_t chunk_buf[BKP_MAX_CHUNK];
+static uint8_t leaves[LEAVES_MAX][32];
 
 static struct {
 	uint64_t inputs, accepted, genuine, imaged;
@@ -250,7 +256,8 @@ static void check_counts(struct stream *s)
 		 "verify reports %" PRIu64 " records, %" PRIu64 " zero, %" PRIu64
 		 " bytes; the stream gave %zu, %" PRIu64 ", %" PRIu64, t->records,
 		 t->zero_records, t->logical_bytes, s->n, s->zero_records, s->logical_bytes);
-	qsort(s->v, s->n, sizeof(*s->v), by_chunk);
+	if (s->n)		/* s->v is NULL until a record is held */
+		qsort(s->v, s->n, sizeof(*s->v), by_chunk);
 	for (i = 1; i < s->n; i++)
 		PROPERTY(s->v[i - 1].chunk != s->v[i].chunk, "chunk %" PRIu64 " held twice",
 			 s->v[i].chunk);
@@ -307,7 +314,7 @@ static const struct held *find_held(const struct stream *s, uint64_t chunk)
 {
 	struct held key = { .chunk = chunk };
 
-	return bsearch(&key, s->v, s->n, sizeof(*s->v), by_chunk);
+	return s->n ? bsearch(&key, s->v, s->n, sizeof(*s->v), by_chunk) : NULL;
 }
 
 /* Chunk @c through the index: the stream's bytes, or none if not held. */
@@ -342,6 +349,21 @@ static void check_reads(struct bkp_index *x, const struct stream *s)
 		check_read(x, s, c);
 }
 
+/* The leaves from the record headers are those the stream returned. */
+static void check_leaves(struct bkp_index *x, const struct stream *s)
+{
+	size_t i;
+
+	if (s->info.geo.nr_chunks > LEAVES_MAX)
+		return;
+	PROPERTY(!bkp_index_leaves(x, &s->summary, leaves),
+		 "the leaves of what verify accepts are refused: %s", error_msg());
+	for (i = 0; i < s->n; i++)
+		PROPERTY(!memcmp(leaves[s->v[i].chunk], s->v[i].leaf, 32),
+			 "chunk %" PRIu64 ": its leaf from the headers is not the stream's",
+			 s->v[i].chunk);
+}
+
 /* list (bkp_peek) and info (bkp_index_load) on what verify accepted. */
 static void check_agreement(int fd, const struct stream *s)
 {
@@ -359,6 +381,7 @@ static void check_agreement(int fd, const struct stream *s)
 		 "info shows %zu extents, the trailer says %" PRIu64, bkp_index_extents(x),
 		 summary.index_entries);
 	check_reads(x, s);
+	check_leaves(x, s);
 	bkp_index_free(x);
 }
 
@@ -378,6 +401,8 @@ static void read_at_random(int fd)
 	step = info.geo.nr_chunks / 16 + 1;
 	for (c = 0; c < info.geo.nr_chunks; c += step)
 		bkp_index_read(x, c, chunk_buf);
+	if (info.geo.nr_chunks <= LEAVES_MAX)
+		bkp_index_leaves(x, &summary, leaves);
 	bkp_index_free(x);
 }
 
