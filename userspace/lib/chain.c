@@ -207,9 +207,13 @@ int chain_read_parent(const char *path, const struct parent_want *want, struct b
 	if (want->uuid && memcmp(info->volume_uuid, want->uuid, 16))
 		return fail(AMBER_EDATA, "%s is not a backup of %s (another volume uuid: its"
 			    " store was formatted since)", path, want->volume);
-	if (info->geo.volume_bytes != want->volume_bytes ||
-	    (want->chunk_bytes && info->geo.chunk_bytes != want->chunk_bytes))
-		return fail(AMBER_EDATA, "%s is not a backup of %s (volume or chunk size differs)",
-			    path, want->volume);
+	if (info->geo.volume_bytes != want->volume_bytes)
+		return fail(AMBER_EDATA, "%s is not a backup of %s (volume size differs: %"
+			    PRIu64 " bytes, not %" PRIu64 ")", path, want->volume,
+			    info->geo.volume_bytes, want->volume_bytes);
+	if (want->chunk_bytes && info->geo.chunk_bytes != want->chunk_bytes)
+		return fail(AMBER_EDATA, "%s is not a backup of %s (chunk size differs: %" PRIu32
+			    " bytes, not %" PRIu64 ")", path, want->volume, info->geo.chunk_bytes,
+			    want->chunk_bytes);
 	return want->epoch ? chain_parent_before(path, info->epoch, want->epoch) : 0;
 }

@@ -420,7 +420,7 @@ TEST(chain_parent_of_an_incremental_is_checked)
 	want.epoch = 0;
 	want.chunk_bytes *= 2;
 	CHECK_FAILS(chain_read_parent("full.amb", &want, &info, &s), AMBER_EDATA,
-		    "full.amb is not a backup of vol (volume or chunk size differs)");
+		    "full.amb is not a backup of vol (chunk size differs: 4096 bytes, not 8192)");
 	want.chunk_bytes /= 2;
 	want.uuid = other;
 	CHECK_FAILS(chain_read_parent("full.amb", &want, &info, &s), AMBER_EDATA,

@@ -122,7 +122,7 @@ TEST(image_base_of_another_geometry_or_lineage_is_refused)
 		    "incr.amb is an incremental backup");
 	CHECK_FAILS(run_cmd(backup_main, "backup", "--image", "img", "--to", "x.amb",
 			    "--incremental-from", "full.amb", "--chunk", "8K", NULL),
-		    AMBER_EDATA, "volume or chunk size differs");
+		    AMBER_EDATA, "chunk size differs: 4096 bytes, not 8192");
 
 	info = test_info(&im, BKP_FULL, 1);		/* a volume's backup */
 	write_all("volume.amb", &info, &im, 0, NULL);
@@ -132,7 +132,7 @@ TEST(image_base_of_another_geometry_or_lineage_is_refused)
 	image_make(&other, im.geo.volume_bytes + 4096, 4096, 74);
 	write_image(&other);
 	CHECK_FAILS(backup_image("x.amb", "full.amb", NULL), AMBER_EDATA,
-		    "volume or chunk size differs");
+		    "volume size differs: 1230336 bytes, not 1234432");
 	CHECK(access("x.amb", F_OK));			/* nothing left behind */
 	image_free(&im);
 	image_free(&other);
