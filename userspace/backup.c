@@ -41,7 +41,8 @@ static const char usage[] =
 "With --image, back up PATH instead, a regular file or a block device that is\n"
 "no amber volume (an LVM or ZFS snapshot, a cold volume, a VM image), in the\n"
 "same format. PATH must not change while it is read: snapshot it first. A\n"
-"change of a file's size or modification time fails the backup.\n"
+"change of its size, or of a file's modification or change time, fails the\n"
+"backup before its end.\n"
 "\n"
 "  -t, --to FILE|-        where the backup goes\n"
 "  -i, --incremental-from BACKUP\n"
@@ -268,6 +269,36 @@ static void header_info(const struct backup *b, struct bkp_info *info)
 	memcpy(info->parent_link, b->parent_summary.link, 32);
 }
 
+static bool same_time(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+/*
+ * The user keeps the image still; a file's size, modification or change
+ * time tells if not. Checked before the trailer is written, so that a backup
+ * of an image that changed is never complete, not even on a pipe or device.
+ */
+static int check_image_unchanged(const struct backup *b)
+{
+	const struct stat *was = &b->image_stat;
+	struct stat now;
+	uint64_t bytes;
+
+	if (!b->image)
+		return 0;
+	if (fstat(b->view_fd, &now))
+		return fail_errno(AMBER_ESYS, "%s", b->image);
+	if (fd_size(b->view_fd, &bytes))
+		return error_prefix("%s: ", b->image);
+	if (bytes != b->geo.volume_bytes ||
+	    (S_ISREG(was->st_mode) && (!same_time(&now.st_mtim, &was->st_mtim) ||
+				       !same_time(&now.st_ctim, &was->st_ctim))))
+		return fail(AMBER_ESYS, "%s changed while it was backed up (size, modification"
+			    " or change time): back up a snapshot of it", b->image);
+	return 0;
+}
+
 /* Stream the image at b->view_fd; @src: the store to drain, or NULL. */
 static int stream(struct backup *b, const struct stream_source *src)
 {
@@ -291,7 +322,7 @@ static int stream(struct backup *b, const struct stream_source *src)
 	header_info(b, &info);
 	progress_init(&prog, b->show_progress || isatty(STDERR_FILENO), src ? b->name : NULL);
 	w = bkp_writer_new(b->out_fd, &info);
-	if (w && !stream_backup(&cfg, w, &b->counts) &&
+	if (w && !stream_backup(&cfg, w, &b->counts) && !check_image_unchanged(b) &&
 	    !bkp_writer_finish(w, NULL, &b->summary) && !sync_medium(b->out_fd))
 		ret = 0;
 	progress_done(&prog);
@@ -482,31 +513,12 @@ static int load_image(struct backup *b)
 	return load_base_leaves(b);
 }
 
-/* The user keeps the image still; a file's size or mtime tells if not. */
-static int check_image_unchanged(const struct backup *b)
-{
-	const struct stat *was = &b->image_stat;
-	struct stat now;
-	uint64_t bytes;
-
-	if (fstat(b->view_fd, &now))
-		return fail_errno(AMBER_ESYS, "%s", b->image);
-	if (fd_size(b->view_fd, &bytes))
-		return error_prefix("%s: ", b->image);
-	if (bytes != b->geo.volume_bytes ||
-	    (S_ISREG(was->st_mode) && (now.st_mtim.tv_sec != was->st_mtim.tv_sec ||
-				       now.st_mtim.tv_nsec != was->st_mtim.tv_nsec)))
-		return fail(AMBER_ESYS, "%s changed while it was backed up (size or"
-			    " modification time): back up a snapshot of it", b->image);
-	return 0;
-}
-
 static int back_up_image(struct backup *b)
 {
 	if (load_image(b) || open_backup_output(b))
 		return -1;
 	catch_interrupts();
-	return stream(b, NULL) || check_image_unchanged(b) ? -1 : 0;
+	return stream(b, NULL);
 }
 
 /* Never leave the volume frozen or a partial backup behind. */

@@ -226,3 +226,38 @@ TEST(image_changed_during_the_backup_fails_it)
 	CHECK(access("x.amb", F_OK));
 	image_free(&im);
 }
+
+/* Run amber backup --image img --to -, its standard output into @path. */
+static int backup_image_to_stdout(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600), saved = dup(STDOUT_FILENO);
+	int ret;
+
+	CHECK(fd >= 0 && saved >= 0);
+	fflush(stdout);
+	CHECK(dup2(fd, STDOUT_FILENO) == STDOUT_FILENO);
+	ret = run_cmd(backup_main, "backup", "--image", "img", "--to", "-", NULL);
+	CHECK(dup2(saved, STDOUT_FILENO) == STDOUT_FILENO);
+	close(saved);
+	close(fd);
+	return ret;
+}
+
+/* On a pipe or a device nothing can be removed: the backup must not end. */
+TEST(image_changed_during_a_backup_to_a_pipe_leaves_it_without_trailer)
+{
+	struct bkp_summary sum;
+	struct image im;
+	pid_t toucher;
+	int ret;
+
+	image_make(&im, 64 << 20, 65536, 78);
+	write_image(&im);
+	toucher = keep_touching();
+	ret = backup_image_to_stdout("out.amb");
+	kill(toucher, SIGKILL);
+	waitpid(toucher, NULL, 0);
+	CHECK_FAILS(ret, AMBER_ESYS, "img changed while it was backed up");
+	CHECK_FAILS(read_backup("out.amb", NULL, &sum), AMBER_EDATA, "truncated");
+	image_free(&im);
+}
