@@ -513,9 +513,24 @@ static int load_image(struct backup *b)
 	return load_base_leaves(b);
 }
 
+/* Not the image itself: a device named twice, or standard output on it. */
+static int check_output_not_image(const struct backup *b)
+{
+	const struct stat *im = &b->image_stat;
+	struct stat out;
+
+	if (fstat(b->out_fd, &out))
+		return fail_errno(AMBER_ESYS, "%s", b->to);
+	if ((S_ISBLK(im->st_mode) && S_ISBLK(out.st_mode) && im->st_rdev == out.st_rdev) ||
+	    (out.st_dev == im->st_dev && out.st_ino == im->st_ino))
+		return fail(AMBER_EUSAGE, "--to %s is %s itself: the backup would overwrite"
+			    " the image it reads", b->to, b->image);
+	return 0;
+}
+
 static int back_up_image(struct backup *b)
 {
-	if (load_image(b) || open_backup_output(b))
+	if (load_image(b) || open_backup_output(b) || check_output_not_image(b))
 		return -1;
 	catch_interrupts();
 	return stream(b, NULL);

@@ -227,10 +227,10 @@ TEST(image_changed_during_the_backup_fails_it)
 	image_free(&im);
 }
 
-/* Run amber backup --image img --to -, its standard output into @path. */
-static int backup_image_to_stdout(const char *path)
+/* Run amber backup --image img --to -, its standard output @path opened @flags. */
+static int backup_image_to_stdout(const char *path, int flags)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600), saved = dup(STDOUT_FILENO);
+	int fd = open(path, flags, 0600), saved = dup(STDOUT_FILENO);
 	int ret;
 
 	CHECK(fd >= 0 && saved >= 0);
@@ -254,10 +254,27 @@ TEST(image_changed_during_a_backup_to_a_pipe_leaves_it_without_trailer)
 	image_make(&im, 64 << 20, 65536, 78);
 	write_image(&im);
 	toucher = keep_touching();
-	ret = backup_image_to_stdout("out.amb");
+	ret = backup_image_to_stdout("out.amb", O_WRONLY | O_CREAT | O_EXCL);
 	kill(toucher, SIGKILL);
 	waitpid(toucher, NULL, 0);
 	CHECK_FAILS(ret, AMBER_ESYS, "img changed while it was backed up");
 	CHECK_FAILS(read_backup("out.amb", NULL, &sum), AMBER_EDATA, "truncated");
+	image_free(&im);
+}
+
+TEST(image_backup_onto_the_image_itself_is_refused)
+{
+	struct image im;
+	uint8_t *now;
+	size_t len;
+
+	image_make(&im, 64 * 4096, 4096, 79);
+	write_image(&im);
+	CHECK_FAILS(backup_image_to_stdout("img", O_WRONLY), AMBER_EUSAGE,
+		    "--to - is img itself");
+	now = file_get("img", &len);
+	CHECK_EQ(len, im.geo.volume_bytes);
+	CHECK(!memcmp(now, im.data, len));
+	free(now);
 	image_free(&im);
 }
