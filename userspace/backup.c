@@ -115,6 +115,8 @@ static int parse_target(const struct cli *c, struct backup *b)
 		return fail(AMBER_EUSAGE, "--use-snapshot is for a volume, not --image");
 	if (cli_size(c, OPT_CHUNK, 0, &b->chunk))
 		return -1;
+	if (cli_flag(c, OPT_CHUNK) && !b->chunk)
+		return fail(AMBER_EUSAGE, "--chunk: 0 is no chunk size");
 	b->name = b->image;
 	return 0;
 }
@@ -428,11 +430,16 @@ static int image_size(struct backup *b, uint64_t *bytes)
 	return 0;
 }
 
+/* O_NONBLOCK until its type is known: a FIFO at @PATH must not hang the open. */
 static int open_image(struct backup *b, uint64_t *bytes)
 {
-	b->view_fd = open(b->image, O_RDONLY | O_DIRECT | O_CLOEXEC);
-	if (b->view_fd < 0 && errno == EINVAL)	/* no O_DIRECT here */
-		b->view_fd = open(b->image, O_RDONLY | O_CLOEXEC);
+	int direct = O_DIRECT;
+
+	b->view_fd = open(b->image, O_RDONLY | O_DIRECT | O_NONBLOCK | O_CLOEXEC);
+	if (b->view_fd < 0 && errno == EINVAL) {	/* no O_DIRECT here */
+		direct = 0;
+		b->view_fd = open(b->image, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	}
 	if (b->view_fd < 0)
 		return fail_errno(AMBER_ESYS, "%s", b->image);
 	if (fstat(b->view_fd, &b->image_stat))
@@ -440,7 +447,9 @@ static int open_image(struct backup *b, uint64_t *bytes)
 	if (image_size(b, bytes))
 		return -1;
 	/* A tail that is not whole 4 KiB blocks: no direct read of it on 4Kn disks. */
-	if (*bytes % 4096 && fcntl(b->view_fd, F_SETFL, 0))
+	if (*bytes % 4096)
+		direct = 0;
+	if (fcntl(b->view_fd, F_SETFL, direct))
 		return fail_errno(AMBER_ESYS, "%s", b->image);
 	return 0;
 }

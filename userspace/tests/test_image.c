@@ -188,6 +188,11 @@ TEST(image_paths_that_cannot_be_backed_up_are_refused)
 	CHECK(!mkdir("dir", 0700));
 	CHECK_FAILS(run_cmd(backup_main, "backup", "--image", "dir", "--to", "x.amb", NULL),
 		    AMBER_ESYS, "dir is neither a regular file nor a block device");
+	CHECK(!mkfifo("fifo", 0600));		/* no writer: an open would block */
+	CHECK_FAILS(run_cmd(backup_main, "backup", "--image", "fifo", "--to", "x.amb", NULL),
+		    AMBER_ESYS, "fifo is neither a regular file nor a block device");
+	CHECK_FAILS(run_cmd(backup_main, "backup", "--image", "img", "--to", "x.amb", "--chunk",
+			    "0", NULL), AMBER_EUSAGE, "--chunk: 0 is no chunk size");
 	CHECK_FAILS(run_cmd(backup_main, "backup", "--image", "missing", "--to", "x.amb", NULL),
 		    AMBER_ESYS, "missing: No such file or directory");
 	CHECK_FAILS(run_cmd(backup_main, "backup", "vol", "--image", "img", "--to", "x.amb",
