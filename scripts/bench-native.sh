@@ -25,12 +25,28 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 mib=${BENCH_NATIVE_MIB:-1024}
 reps=${BENCH_NATIVE_REPS:-3}
+for n in "$mib" "$reps"; do	# both go through $((...)), which evaluates
+	if ! [[ $n =~ ^[1-9][0-9]{0,6}$ ]]; then
+		echo "bench-native: BENCH_NATIVE_MIB and BENCH_NATIVE_REPS are positive integers, not '$n'" >&2
+		exit 2
+	fi
+done
 work=$top/build/bench-native
 amber=$top/userspace/amber
 image=$work/image-${mib}M
 bytes=$((mib * 1024 * 1024))
 
 mkdir -p "$work"
+# The backups and the restore target (1 GiB each) go however the run ends;
+# the image stays, to be reused. Only regular files of ours are removed.
+clean_up() {
+	local f
+	for f in "$work/l0.amb" "$work/l1.amb" "$work/target" "$work/fio.json"; do
+		if [ -f "$f" ] && [ ! -L "$f" ]; then rm -f "$f"; fi
+	done
+}
+trap clean_up EXIT
+trap 'exit 130' INT TERM
 make -s -C userspace >/dev/null
 
 if [ ! -f "$image" ] || [ "$(stat -c %s "$image")" != "$bytes" ]; then
@@ -196,7 +212,7 @@ echo "  (codecs: 1 / (1/zstd + 1/SHA-256 all cores); sha256sum, without SHA-NI:"
 	"$(mbps "$(ns_of sha256sum)") MB/s, not used)"
 printf 'level 1 backup: %s of the image\n' \
 	"$(awk -v a="$(stat -c %s "$work/l1.amb")" -v b="$bytes" 'BEGIN { printf "%.2f", a / b }')"
-rm -f "$work/l0.amb" "$work/l1.amb" "$work/target"
+clean_up
 
 echo
 echo "goals and other ratios (median of the per-round ratios)"

@@ -63,9 +63,9 @@ struct stream_config {
 
 /*
  * Send every wanted chunk (but the unchanged ones, with @base_leaves)
- * through @w (not finished here), release it once durable, and release every unwanted chunk at the start. Stops with an
- * "interrupted" error when `interrupted` is set. @out, when not NULL, gets
- * the final counts.
+ * through @w (not finished here), release it once durable, and release
+ * every unwanted chunk at the start. Stops with an "interrupted" error when
+ * `interrupted` is set. @out, when not NULL, gets the final counts.
  */
 int stream_backup(const struct stream_config *cfg, struct bkp_writer *w,
 		  struct stream_progress *out);
