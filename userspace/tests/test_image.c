@@ -283,3 +283,32 @@ TEST(image_backup_onto_the_image_itself_is_refused)
 	free(now);
 	image_free(&im);
 }
+
+/*
+ * Whole 4 KiB blocks (direct reads), 16K chunks: chunks that become zero,
+ * zero chunks that get data, a chunk that takes another's old content (the
+ * leaves compare by position) and the last one are sent, and nothing else.
+ */
+TEST(image_incremental_of_direct_reads_finds_every_kind_of_change)
+{
+	struct bkp_summary sum;
+	struct image im;
+
+	image_make(&im, 100 * 16384, 16384, 80);
+	write_image(&im);
+	CHECK_OK(backup_image("full.amb", NULL, "16K"));
+	memset(image_chunk(&im, 1), 0, 16384);				/* text -> zero */
+	image_change(&im, 3, 81);					/* zero -> data */
+	memcpy(image_chunk(&im, 5), image_chunk(&im, 2), 16384);	/* 2's content */
+	image_chunk(&im, 99)[16383] ^= 1;				/* the last byte */
+	write_image(&im);
+	CHECK_OK(backup_image("incr.amb", "full.amb", NULL));
+	CHECK_OK(read_backup("incr.amb", NULL, &sum));
+	CHECK_EQ(sum.records, 4);
+	CHECK_EQ(sum.zero_records, 1);
+	make_target(&im);
+	CHECK_OK(run_cmd(restore_main, "restore", "full.amb", "incr.amb", "--to", "target",
+			 NULL));
+	check_target(&im);
+	image_free(&im);
+}
