@@ -522,7 +522,10 @@ static int load_image(struct backup *b)
 	return load_base_leaves(b);
 }
 
-/* Not the image itself: a device named twice, or standard output on it. */
+/*
+ * Not the image itself: a device named twice, standard output open on it,
+ * or the device under the file system that holds it.
+ */
 static int check_output_not_image(const struct backup *b)
 {
 	const struct stat *im = &b->image_stat;
@@ -534,6 +537,9 @@ static int check_output_not_image(const struct backup *b)
 	    (out.st_dev == im->st_dev && out.st_ino == im->st_ino))
 		return fail(AMBER_EUSAGE, "--to %s is %s itself: the backup would overwrite"
 			    " the image it reads", b->to, b->image);
+	if (S_ISREG(im->st_mode) && S_ISBLK(out.st_mode) && out.st_rdev == im->st_dev)
+		return fail(AMBER_EUSAGE, "--to %s holds the file system of %s: the backup"
+			    " would overwrite the image it reads", b->to, b->image);
 	return 0;
 }
 
