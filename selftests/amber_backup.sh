@@ -176,8 +176,36 @@ restore_refuses_bad_targets() {
 	same_image "$fs" "$ref"
 }
 
+# A plain dm-linear device backed up with --image restores to it, and an
+# incremental against that backup carries exactly the chunks changed since.
+# amber's volume, its view and the origin under it are refused, naming why.
+image_backups_of_plain_devices() {
+	local img
+	img=$(dm_dev bk-ref)
+	amber backup --image "$img" --to "$bk/img.amb" 2>/tmp/img.err
+	sed 's/^/# /' /tmp/img.err
+	amber restore "$bk/img.amb" --to "$target"
+	same_image "$target" "$img"
+	dd if=/dev/urandom of="$img" bs=4096 count=1 seek=5 oflag=direct status=none
+	dd if=/dev/zero of="$img" bs=1M count=1 seek=40 oflag=direct status=none
+	amber backup --image "$img" --incremental-from "$bk/img.amb" \
+		--to "$bk/img-inc.amb" 2>/tmp/img.err
+	sed 's/^/# /' /tmp/img.err
+	# one 64 KiB chunk (the default) for the 4 KiB write, 16 zeroed
+	[ "$(backup_chunks "$bk/img-inc.amb")" -eq 17 ]
+	amber restore "$bk/img.amb" "$bk/img-inc.amb" --to "$target"
+	same_image "$target" "$img"
+	exits_with 1 "is an amber volume" amber backup --image "$vol" --to "$bk/x.amb"
+	exits_with 1 "is the view of an amber snapshot" \
+		amber backup --image "$view" --to "$bk/x.amb"
+	exits_with 1 "lies under an amber volume" \
+		amber backup --image "$(dm_dev bk-origin)" --to "$bk/x.amb"
+	[ ! -e "$bk/x.amb" ]
+	rm "$bk/img.amb" "$bk/img-inc.amb"
+}
+
 ktap_print_header
-ktap_set_plan 5
+ktap_set_plan 6
 ktap_step "a backup under fio load restores to the image at its barrier" \
 	backup_under_load_restores_the_barrier
 ktap_step "verify and restore refuse a flipped byte and a truncated file" \
@@ -187,4 +215,6 @@ ktap_step "a store far smaller than the writes during a backup suffices" \
 	release_driven_backup
 ktap_step "restore refuses a target too small or holding a filesystem" \
 	restore_refuses_bad_targets
+ktap_step "--image backs up a plain device; amber's own are refused" \
+	image_backups_of_plain_devices
 ktap_finished

@@ -337,9 +337,11 @@ slow_set_start() {
 	amber daemon backup slow >slow.out 2>&1 &
 	CLIENT=$!
 	wait_until 60 amberd_logged "group slow: set [0-9]+: one barrier"
-	wait_until 20 backup_of_ds >/dev/null || {
+	wait_until 60 backup_of_ds >/dev/null || {
 		echo "# no backup process of group slow; files open under $dir:"
 		find /proc/[0-9]*/fd -lname "$dir/*" -printf '# %p -> %l\n' 2>/dev/null
+		sed 's/^/# client: /' slow.out
+		tail -n 20 "$AMBERD_LOG" | sed 's/^/# amberd: /'
 		return 1
 	}
 	BACKUP=$(backup_of_ds)
