@@ -279,7 +279,9 @@ trigger_flood_is_logged_in_a_few_lines() {
 	sed 's/^/# /' spam.txt
 	grep -q "^final error group tg: a set was asked for on its trigger socket" spam.txt
 	asked=$(awk '/^asked/ { print $2 }' spam.txt)
-	[ "$asked" -ge 500 ]
+	# a flood: 2 log lines an ask against 10 lines logged per 5 s (a stock
+	# kernel asks about 3,000 times, the debug one under load 400)
+	[ "$asked" -ge 100 ]
 	wait_until 15 flood_accounted "$asked" || { echo "# $FLOOD, for $asked asks"; return 1; }
 	bytes=$(amberd_log_since_mark | wc -c)
 	echo "# $asked asks in 3 s: $FLOOD; $bytes bytes of log since the flood began"
@@ -339,7 +341,9 @@ slow_set_start() {
 	wait_until 60 amberd_logged "group slow: set [0-9]+: one barrier"
 	wait_until 60 backup_of_ds >/dev/null || {
 		echo "# no backup process of group slow; files open under $dir:"
-		find /proc/[0-9]*/fd -lname "$dir/*" -printf '# %p -> %l\n' 2>/dev/null
+		find /proc/[0-9]*/fd -lname "$dir/*" -printf '# %p -> %l\n' 2>/dev/null || true
+		echo "# amberd's processes:"
+		ps | sed "s/^/#   /" || true
 		sed 's/^/# client: /' slow.out
 		tail -n 20 "$AMBERD_LOG" | sed 's/^/# amberd: /'
 		return 1

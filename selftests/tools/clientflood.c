@@ -8,7 +8,7 @@
  *       as their sockets take) and never read, then IDLE connections that
  *       send nothing, all at once. Prints "held H refused R": connections
  *       whose first line was amberd's greeting (or that heard nothing in
- *       2 s: an amberd without one), or an error; and "refusal TEXT" once. Then
+ *       20 s: an amberd without one), or an error; and "refusal TEXT" once. Then
  *       waits until amberd has hung up on every held connection, WAIT
  *       seconds at most: prints "closed N of H after S s".
  *   clientflood time SOCKET REQUEST
@@ -131,7 +131,7 @@ static int flood(const char *path, int noread, int idle, const char *request, in
 		if (i < noread)
 			send_until_full(p[i].fd, req);
 	}
-	read_first_lines(p, c, n, 2000);
+	read_first_lines(p, c, n, 20000);
 	for (i = 0; i < n; i++) {
 		if (!strncmp(c[i].first, "error ", 6)) {
 			if (!refused++)
