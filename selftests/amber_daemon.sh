@@ -339,30 +339,36 @@ slow_set_start() {
 	amber daemon backup slow >slow.out 2>&1 &
 	CLIENT=$!
 	wait_until 60 amberd_logged "group slow: set [0-9]+: one barrier"
-	wait_until 60 backup_of_ds >/dev/null || {
+	wait_until 60 backup_found || {
 		echo "# no backup process of group slow; files open under $dir:"
-		find /proc/[0-9]*/fd -lname "$dir/*" -printf '# %p -> %l\n' 2>/dev/null || true
-		echo "# amberd's processes:"
+		{ ls -l /proc/[0-9]*/fd 2>/dev/null || true; } | grep -F -- "$dir/" | sed 's/^/# /' || true
+		echo "# processes:"
 		ps | sed "s/^/#   /" || true
 		sed 's/^/# client: /' slow.out
 		tail -n 20 "$AMBERD_LOG" | sed 's/^/# amberd: /'
 		return 1
 	}
+	JOB=$(awk '{ sub(/^.*\) /, ""); print $2 }' "/proc/$BACKUP/stat" 2>/dev/null) || {
+		echo "# backup process $BACKUP over as soon as found"
+		return 1
+	}
+}
+
+# backup_found: BACKUP gets the pid of the backup process of group slow.
+backup_found() {
 	BACKUP=$(backup_of_ds)
-	JOB=$(awk '{ sub(/^.*\) /, ""); print $2 }' "/proc/$BACKUP/stat")
 }
 
 # backup_of_ds: the pid of the backup process of a set of group slow,
 # known by the .part file it writes in the group's directory (amberd may
-# run a scheduled set of another group meanwhile).
+# run a scheduled set of another group meanwhile). One ls for all of /proc:
+# a readlink per descriptor forks hundreds of times, seconds under TCG, and
+# the backup may be over before such a scan is.
 backup_of_ds() {
-	local fd
-	for fd in /proc/[0-9]*/fd/*; do
-		case $(readlink "$fd" 2>/dev/null) in
-		*/slow/*.part) fd=${fd#/proc/}; echo "${fd%%/*}"; return 0 ;;
-		esac
-	done
-	return 1
+	{ ls -l /proc/[0-9]*/fd 2>/dev/null || true; } | awk '
+		/^\/proc\/[0-9]+\/fd:$/ { split($0, p, "/"); pid = p[3] }
+		/\/slow\/[^ ]*\.part$/ { print pid; found = 1; exit }
+		END { exit !found }'
 }
 
 # SIGKILL, first of a set's backup process and then of amberd itself: each
@@ -372,7 +378,7 @@ backup_of_ds() {
 sigkill_leaves_nothing() {
 	local rc=0
 	slow_set_start
-	kill -KILL "$BACKUP"
+	kill -KILL "$BACKUP" || { echo "# backup process $BACKUP gone before the kill"; return 1; }
 	wait "$CLIENT" || rc=$?
 	sed 's/^/# /' slow.out
 	[ "$rc" -eq 1 ]
