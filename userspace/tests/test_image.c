@@ -214,6 +214,12 @@ static pid_t keep_touching(void)
 	return pid;
 }
 
+static void stop_touching(pid_t toucher)
+{
+	kill(toucher, SIGKILL);
+	waitpid(toucher, NULL, 0);
+}
+
 TEST(image_changed_during_the_backup_fails_it)
 {
 	struct image im;
@@ -225,8 +231,7 @@ TEST(image_changed_during_the_backup_fails_it)
 	toucher = keep_touching();
 	ret = run_cmd(backup_main, "backup", "--image", "img", "--to", "x.amb", "--level",
 		      "3", NULL);
-	kill(toucher, SIGKILL);
-	waitpid(toucher, NULL, 0);
+	stop_touching(toucher);
 	CHECK_FAILS(ret, AMBER_ESYS, "img changed while it was backed up");
 	CHECK(access("x.amb", F_OK));
 	image_free(&im);
@@ -260,8 +265,7 @@ TEST(image_changed_during_a_backup_to_a_pipe_leaves_it_without_trailer)
 	write_image(&im);
 	toucher = keep_touching();
 	ret = backup_image_to_stdout("out.amb", O_WRONLY | O_CREAT | O_EXCL);
-	kill(toucher, SIGKILL);
-	waitpid(toucher, NULL, 0);
+	stop_touching(toucher);
 	CHECK_FAILS(ret, AMBER_ESYS, "img changed while it was backed up");
 	CHECK_FAILS(read_backup("out.amb", NULL, &sum), AMBER_EDATA, "truncated");
 	image_free(&im);
