@@ -145,11 +145,26 @@ int dm_message(const char *name, const char *message)
 	return ret;
 }
 
+/*
+ * The table (DM_DEVICE_TABLE) or status (DM_DEVICE_STATUS) of @name, for
+ * its targets to be read with dm_get_next_target(); NULL on an error.
+ */
+static struct dm_task *targets_of(const char *name, int type)
+{
+	struct dm_task *dmt = task_for(type, name);
+
+	if (dmt && run_task(dmt, false, type == DM_DEVICE_TABLE ? "table" : "status", name)) {
+		dm_task_destroy(dmt);
+		return NULL;
+	}
+	return dmt;
+}
+
 /* The one target of @name: its type, length and status or table line. */
 static int target_line(const char *name, int type, char *target, size_t target_len,
 		       uint64_t *sectors, char *params, size_t params_len)
 {
-	struct dm_task *dmt = task_for(type, name);
+	struct dm_task *dmt = targets_of(name, type);
 	char *t = NULL, *p = NULL;
 	uint64_t start, length;
 	void *next;
@@ -157,8 +172,6 @@ static int target_line(const char *name, int type, char *target, size_t target_l
 
 	if (!dmt)
 		return -1;
-	if (run_task(dmt, false, type == DM_DEVICE_TABLE ? "table" : "status", name))
-		goto out;
 	next = dm_get_next_target(dmt, NULL, &start, &length, &t, &p);
 	if (!t || next || start) {
 		fail(AMBER_ESYS, "%s does not have exactly one target", name);
@@ -501,23 +514,22 @@ static int dm_name_of(const char *sysname, char *name, size_t len)
 	return 0;
 }
 
-/* The type of the first target of dm device @name (amber's have one). */
+/*
+ * The type of the first target of dm device @name (amber's have one; a
+ * device of several targets, whatever the first, is no amber device).
+ */
 static int first_target(const char *name, char *target, size_t len)
 {
-	struct dm_task *dmt = task_for(DM_DEVICE_TABLE, name);
+	struct dm_task *dmt = targets_of(name, DM_DEVICE_TABLE);
 	char *type = NULL, *params;
 	uint64_t start, length;
-	int ret = -1;
 
 	if (!dmt)
 		return error_prefix("to tell whether %s is an amber device: ", name);
-	if (!run_task(dmt, false, "table", name)) {
-		dm_get_next_target(dmt, NULL, &start, &length, &type, &params);
-		snprintf(target, len, "%s", type ? type : "");
-		ret = 0;
-	}
+	dm_get_next_target(dmt, NULL, &start, &length, &type, &params);
+	snprintf(target, len, "%s", type ? type : "");
 	dm_task_destroy(dmt);
-	return ret;
+	return 0;
 }
 
 /* "volume", "view" or NULL: what the block device @sysname is to amber. */
