@@ -185,7 +185,26 @@ def compute(kernel, samples, values):
             'value': peak, 'goal': f'<= {would / 2:.0f} chunks (half of dm-snapshot\'s {would:.0f})',
             'met': peak <= would / 2,
             'note': f'peak {peak:.0f} of 64 KiB chunks; dm-snapshot would hold {would:.0f}'})
+
+    # Kernel memory per TiB of origin at the default chunk size.
+    MiB = 1048576
+    for key, label, limit, note in (
+            ('rest', 'kernel memory per TiB at rest', 4, 'a live table, no snapshot'),
+            ('backup', 'kernel memory per TiB during a backup', 8,
+             'a snapshot whose backup released chunks'),
+            ('reload_inactive', 'kernel memory per TiB of a reloaded table', 0.5,
+             'an inactive table loaded beside the live one: no second copy of the maps')):
+        b = values.get(f'memory.per_tib.{key}_bytes')
+        if isinstance(b, float):
+            res['goals'].append({
+                'id': f'memory_{key}', 'label': label, 'value': b / MiB,
+                'goal': f'<= {limit:g} MiB', 'met': b <= limit * MiB,
+                'note': f'{note}; 64 KiB chunks, slab+vmalloc'})
     return res
+
+
+def mib(x):
+    return x / 1048576 if isinstance(x, float) else None
 
 
 def fmt(x, nd=2):
@@ -288,6 +307,11 @@ def table(res):
       f"({fmt(v.get('memory.per_copied_chunk_radix_bytes'), 1)} in xarray nodes; "
       f"{fmt(v.get('memory.copied_chunks'), 0)} random chunks); "
       f"dm-snapshot per exception: {fmt(v.get('memory.dmsnap_per_exception_bytes'), 1)} bytes")
+    w(f"  per TiB of origin, 64 KiB chunks (MiB of slab+vmalloc): at rest "
+      f"{fmt(mib(v.get('memory.per_tib.rest_bytes')))}, during a backup "
+      f"{fmt(mib(v.get('memory.per_tib.backup_bytes')))}, an inactive table beside the live one "
+      f"{fmt(mib(v.get('memory.per_tib.reload_inactive_bytes')))}, after that reload "
+      f"{fmt(mib(v.get('memory.per_tib.after_reload_bytes')))}")
     w('')
     w('-- scale (4k chunks; ms): the snap message idle and under 4k random writes, and the')
     w('   longest latency of a write in flight during it (median and max over 5 snapshots)')
@@ -323,6 +347,9 @@ def chart(png, results):
               'stall_dmsetup': 'stall dmsetup/amber',
               'store': 'dmsnap/amber store', 'scale_1g_rw4k': 'pass 1G',
               'scale_4g_rw4k': 'pass 4G', 'scale_16g_rw4k': 'pass 16G'}
+    if not any(r['ratios'].get(rid) for r in results for rid in ids):
+        print('bench: no ratios to chart (a run of other phases)')
+        return
     with tempfile.TemporaryDirectory() as tmp:
         dat = os.path.join(tmp, 'ratios.dat')
         with open(dat, 'w') as f:
@@ -439,7 +466,7 @@ def load(paths):
 def main(argv):
     if len(argv) == 5 and argv[1] == 'run':
         samples, values = parse(argv[3])
-        if not samples:
+        if not samples and not values:
             sys.exit(f'{argv[3]}: no bench figures in it')
         res = compute(argv[2], samples, values)
         with open(argv[4], 'w') as f:

@@ -209,7 +209,7 @@ cfgname() {
 }
 
 # Every device a phase may leave behind when it fails half way, in order.
-BENCH_DEVS="dsnap so bk-view bk bk-o amb lin slin mem1 mem16 mem-o16 sc-l sc sc-o"
+BENCH_DEVS="dsnap so bk-view bk bk-o amb lin slin mem1 mem16 mem-o16 memt mem-ot sc-l sc sc-o"
 cleanup_devs() {
 	local n
 	for n in $BENCH_DEVS; do
@@ -541,6 +541,36 @@ big_origin() {
 	dm_create "$1" "$t"
 }
 
+# Kernel memory per TiB of origin at the default chunk size (64 KiB), on a
+# 4 TiB volume (1 GiB of disk, the rest dm-zero): with the table live and
+# no snapshot (at rest), with a snapshot whose backup has released chunks
+# (during a backup), and an inactive table of the same volume loaded beside
+# the live one (what a reload holds twice), then resumed in its place.
+memory_per_tib() {
+	local tib=4 m0 m1 t
+	big_origin mem-ot $((tib * 1024))
+	m0=$(mem_now)
+	amber_dev memt "$(dm_dev mem-ot)" "$STORE2" 65536
+	m1=$(mem_now)
+	value memory.per_tib.rest_bytes "$(mem_delta "$m0" "$m1" | awk -v t=$tib '{ print $1 / t }')"
+	snap memt
+	amber_msg memt release 0 65536
+	amber_msg memt release $((tib * 16 * 1048576 - 65536)) 65536
+	m1=$(mem_now)
+	value memory.per_tib.backup_bytes "$(mem_delta "$m0" "$m1" | awk -v t=$tib '{ print $1 / t }')"
+	drop memt
+	t=$(dmsetup table memt)
+	m0=$(mem_now)
+	dmsetup load memt --table "$t"
+	m1=$(mem_now)
+	value memory.per_tib.reload_inactive_bytes "$(mem_delta "$m0" "$m1" | awk -v t=$tib '{ print $1 / t }')"
+	dmsetup resume memt
+	m1=$(mem_now)
+	value memory.per_tib.after_reload_bytes "$(mem_delta "$m0" "$m1" | awk -v t=$tib '{ print $1 / t }')"
+	dm_remove memt
+	dm_remove mem-ot
+}
+
 # Kernel memory: per tracked chunk (a 1 GiB and a 16 GiB volume of 4 KiB
 # chunks), per copied chunk (MEM_N random first writes), and per dm-snapshot
 # exception for comparison.
@@ -578,6 +608,8 @@ phase_memory() {
 	c1=$(mem_now)
 	value memory.after_drop_slab_vmalloc_bytes "$(mem_delta "$c0" "$c1" | cut -d' ' -f1)"
 	dm_remove mem1
+
+	memory_per_tib
 
 	dm_create so "0 $(sectors "$ORIGIN") snapshot-origin $ORIGIN"
 	dmsnap_take so dsnap "$ORIGIN" "$COW" 8
