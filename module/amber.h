@@ -29,6 +29,8 @@
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/mutex.h>
+#include <linux/rcupdate.h>
+#include <linux/sched/mm.h>
 #include <linux/spinlock.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
@@ -82,6 +84,8 @@ struct amber_volume {
 	dev_t dev;			/* of the dm device: the registry key */
 	struct list_head registry;	/* on amber_volumes, RCU */
 	bool live;			/* resumed: the table in use */
+	bool resumed;			/* resumed once (target.c) */
+	bool handed_over;		/* its snapshot went to the next table */
 	struct dm_dev *origin;
 	struct dm_dev *store_dev;
 	struct amber_store *store;
@@ -128,7 +132,12 @@ struct amber_volume {
 	unsigned int view_gen;		/* odd while state leaves ACTIVE (cow.c) */
 	enum amber_invalid_reason reason;
 	u64 epoch;			/* last barrier cut */
-	unsigned long *released;	/* chunk released by the backup */
+	/*
+	 * Chunks released by the backup: allocated by the first release of a
+	 * snapshot, set under ->cow_lock, freed by the drop after an RCU grace
+	 * period and the view reads. Read with amber_chunk_released().
+	 */
+	unsigned long __rcu *released;
 	struct xarray index;		/* chunk -> slot (value) or copy */
 	unsigned long *slots;		/* slot in use */
 	u64 nr_slots;
@@ -165,6 +174,45 @@ static inline unsigned long *amber_bitmap_zalloc(u64 nbits)
 	return kvcalloc(BITS_TO_LONGS(nbits), sizeof(unsigned long), GFP_KERNEL);
 }
 
+/*
+ * The same, without I/O in reclaim: where the caller, or a suspend that
+ * waits for it, holds back writes to the volume.
+ */
+static inline unsigned long *amber_bitmap_zalloc_noio(u64 nbits)
+{
+	unsigned int noio = memalloc_noio_save();
+	unsigned long *map = amber_bitmap_zalloc(nbits);
+
+	memalloc_noio_restore(noio);
+	return map;
+}
+
+/* The backup released one of chunks [@first, @first + @nr). */
+static inline bool amber_range_released(struct amber_volume *v, chunk_t first,
+					chunk_t nr)
+{
+	unsigned long *released;
+	bool r;
+
+	rcu_read_lock();
+	released = rcu_dereference(v->released);
+	r = released && find_next_bit(released, first + nr, first) < first + nr;
+	rcu_read_unlock();
+	return r;
+}
+
+static inline bool amber_chunk_released(struct amber_volume *v, chunk_t c)
+{
+	unsigned long *released;
+	bool r;
+
+	rcu_read_lock();
+	released = rcu_dereference(v->released);
+	r = released && test_bit(c, released);
+	rcu_read_unlock();
+	return r;
+}
+
 static inline chunk_t amber_chunk(struct amber_volume *v, sector_t sector)
 {
 	return sector >> v->chunk_shift;
@@ -190,6 +238,7 @@ extern struct mutex amber_registry_lock;
 int amber_register(struct amber_volume *v);
 void amber_unregister(struct amber_volume *v);
 struct amber_volume *amber_lookup(dev_t dev);
+struct amber_volume *amber_predecessor(struct amber_volume *v);
 void amber_pin(struct amber_volume *v);
 void amber_unpin(struct amber_volume *v);
 
@@ -220,6 +269,7 @@ void amber_cow_worker(struct amber_volume *v);
 int amber_cow_can_start(struct amber_volume *v);
 void amber_cow_start(struct amber_volume *v, u64 epoch);
 int amber_cow_release(struct amber_volume *v, chunk_t first, u64 count);
+void amber_cow_take_over(struct amber_volume *v);
 void amber_cow_presuspend(struct amber_volume *v);
 void amber_cow_resume(struct amber_volume *v);
 int amber_cow_drop(struct amber_volume *v);

@@ -9,8 +9,8 @@
  * of two of chunks) at a time, as md's bitmap does with its bitmap chunks.
  * The first write to a region in an epoch sets the region in ->intent and
  * waits until the map blocks holding the region, all its bits set, have been
- * written to the store and flushed; then every chunk of the region is in
- * ->durable and later writes to the region pass at the cost of a bit test.
+ * written to the store and flushed; then the region is in ->durable and
+ * later writes to it pass at the cost of a bit test.
  * Writes waiting for a commit are taken in groups by ->commit_work: one pass
  * writes every dirty block, flushes once and releases the whole batch.
  *
@@ -19,14 +19,16 @@
  * written yet, bits of the epoch that used the ring slot cbt_epochs barriers
  * ago: extra bits, never a missing one. When an epoch closes,
  * ->writeout_work writes its exact map from memory; a suspend does the same
- * for the current map, marks the store clean, and shrinks ->durable to
- * exactly what is then on the store.
+ * for the current map and marks the store clean.
  *
- * Memory: ->mem and ->durable for the current epoch, ->closing (the map of
- * the epoch just closed, until it is written out) and ->retired, which
- * become the two zeroed ->spare maps of the next cut: four bits per chunk,
- * and two bits per intent region (->intent and its zeroed spare).
+ * Memory: one bit per chunk, the current epoch's exact map, and only while
+ * the table is live: a suspend writes the map and frees it, a resume
+ * allocates it and reads it back, so that a reloaded table never holds it
+ * beside the table it replaces. A barrier adds the next epoch's map before
+ * it closes the gates; the closed one is freed once written out. Three bits
+ * per intent region (->intent, ->durable and the next epoch's ->intent).
  */
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
 #include "cbt.h"
@@ -34,6 +36,17 @@
 #define AMBER_MAP_BLOCK		4096
 #define AMBER_MAP_BLOCK_BITS	(AMBER_MAP_BLOCK * 8)
 #define AMBER_MAP_BLOCK_SECTORS	(AMBER_MAP_BLOCK >> SECTOR_SHIFT)
+
+/*
+ * The in-memory maps of one epoch. The current generation is read without
+ * ->lock by writes that hold the gate, and is replaced only with the gate
+ * closed and drained (a cut) or with the table suspended.
+ */
+struct amber_map_gen {
+	unsigned long *mem;	/* chunks written: set_bit() only, also locklessly */
+	unsigned long *intent;	/* regions marked this epoch */
+	unsigned long *durable;	/* regions all of whose bits are on the store */
+};
 
 struct amber_cbt {
 	struct amber_volume *v;
@@ -44,31 +57,69 @@ struct amber_cbt {
 	unsigned long nr_regions;
 	bool loaded;
 
-	spinlock_t lock;		/* the fields below, and ->mem bits */
+	spinlock_t lock;		/* the fields below, and ->cur's bits */
 	u64 epoch;			/* current epoch */
-	unsigned long *mem;		/* set_bit() only: also set locklessly */
-	unsigned long *durable;		/* chunks whose region is on the store */
-	unsigned long *intent;		/* regions marked this epoch */
+	/* NULL maps: suspended, or they could not be allocated (failed). */
+	struct amber_map_gen cur;
 	unsigned long *dirty_blocks;	/* blocks whose regions are not on disk */
 	struct bio_list waiting;
 	bool failed;			/* a map write failed this epoch */
 
 	/* Owned by the barrier and ->writeout_work, which never overlap. */
-	unsigned long *closing;		/* ->mem of the epoch just closed */
-	unsigned long *retired;		/* ->durable of the epoch just closed */
+	struct amber_map_gen closing;	/* the epoch just closed, until written */
 	u64 closing_epoch;
-	unsigned long *spare[2];	/* zeroed, the next ->mem and ->durable */
-	unsigned long *closing_intent;	/* ->intent of the epoch just closed */
-	unsigned long *spare_intent;	/* zeroed, the next ->intent */
+	struct amber_map_gen next;	/* zeroed, for the next cut */
 
 	void *staging;			/* one block, ->commit_work only */
 	struct work_struct commit_work;
 	struct work_struct writeout_work;
 };
 
-static unsigned long *amber_map_alloc(struct amber_cbt *cbt)
+static void amber_gen_free(struct amber_map_gen *gen)
 {
-	return kvzalloc(cbt->map_bytes, GFP_KERNEL);
+	kvfree(gen->mem);
+	kvfree(gen->intent);
+	kvfree(gen->durable);
+	memset(gen, 0, sizeof(*gen));
+}
+
+/*
+ * Zeroed maps for one epoch in @gen, unless it has them already. Without
+ * I/O: the callers are a resume, with the volume suspended, and a barrier,
+ * which holds the registry lock that a suspend waits for; reclaim that
+ * waited for a write to the volume would wait for ever.
+ */
+static int amber_gen_alloc(struct amber_cbt *cbt, struct amber_map_gen *gen)
+{
+	unsigned int noio;
+
+	if (gen->mem)
+		return 0;
+	noio = memalloc_noio_save();
+	gen->mem = kvzalloc(cbt->map_bytes, GFP_KERNEL);
+	gen->intent = amber_bitmap_zalloc(cbt->nr_regions);
+	gen->durable = amber_bitmap_zalloc(cbt->nr_regions);
+	memalloc_noio_restore(noio);
+	if (gen->mem && gen->intent && gen->durable)
+		return 0;
+	amber_gen_free(gen);
+	return -ENOMEM;
+}
+
+/* Give up the current maps (the table is suspended, or is going away). */
+static void amber_cbt_free_maps(struct amber_cbt *cbt)
+{
+	struct amber_map_gen cur, next;
+
+	spin_lock(&cbt->lock);
+	cur = cbt->cur;
+	next = cbt->next;
+	memset(&cbt->cur, 0, sizeof(cbt->cur));
+	memset(&cbt->next, 0, sizeof(cbt->next));
+	bitmap_zero(cbt->dirty_blocks, cbt->nr_blocks);
+	spin_unlock(&cbt->lock);
+	amber_gen_free(&cur);
+	amber_gen_free(&next);
 }
 
 static sector_t amber_map_sector(struct amber_cbt *cbt, u64 epoch)
@@ -167,9 +218,9 @@ static void amber_cbt_stage_block(struct amber_cbt *cbt, unsigned long blk)
 	unsigned long from, to;
 
 	lockdep_assert_held(&cbt->lock);
-	memcpy(cbt->staging, (char *)cbt->mem + blk * AMBER_MAP_BLOCK,
+	memcpy(cbt->staging, (char *)cbt->cur.mem + blk * AMBER_MAP_BLOCK,
 	       AMBER_MAP_BLOCK);
-	for_each_set_bit_from(r, cbt->intent, cbt->nr_regions) {
+	for_each_set_bit_from(r, cbt->cur.intent, cbt->nr_regions) {
 		from = max(amber_region_first(cbt, r), first);
 		if (from >= end)
 			break;
@@ -232,12 +283,8 @@ static void amber_cbt_commit(struct work_struct *work)
 	spin_lock(&cbt->lock);
 	bio_list_for_each(bio, &batch) {
 		chunk_t c = amber_chunk(v, bio->bi_iter.bi_sector);
-		unsigned long r = c >> cbt->region_shift;
-		unsigned long first = amber_region_first(cbt, r);
 
-		if (!test_bit(c, cbt->durable))
-			bitmap_set(cbt->durable, first,
-				   amber_region_end(cbt, r) - first);
+		__set_bit(c >> cbt->region_shift, cbt->cur.durable);
 	}
 	spin_unlock(&cbt->lock);
 
@@ -247,15 +294,20 @@ static void amber_cbt_commit(struct work_struct *work)
 /* Record @c in the exact map; cheap when it is there already. */
 static void amber_cbt_note(struct amber_cbt *cbt, chunk_t c)
 {
-	if (!test_bit(c, cbt->mem))
-		set_bit(c, cbt->mem);
+	if (!test_bit(c, cbt->cur.mem))
+		set_bit(c, cbt->cur.mem);
 }
 
 bool amber_cbt_covered(struct amber_cbt *cbt, chunk_t first, chunk_t last)
 {
+	unsigned long r = last >> cbt->region_shift;
 	chunk_t c;
 
-	if (find_next_zero_bit(cbt->durable, last + 1, first) <= last)
+	/* No maps (the allocation at resume failed): tracking is invalid. */
+	if (unlikely(!cbt->cur.mem))
+		return true;
+	if (find_next_zero_bit(cbt->cur.durable, r + 1,
+			       first >> cbt->region_shift) <= r)
 		return false;
 	for (c = first; c <= last; c++)
 		amber_cbt_note(cbt, c);
@@ -269,7 +321,7 @@ static void amber_cbt_intend(struct amber_cbt *cbt, unsigned long r)
 	unsigned long last = amber_region_end(cbt, r) - 1;
 
 	lockdep_assert_held(&cbt->lock);
-	__set_bit(r, cbt->intent);
+	__set_bit(r, cbt->cur.intent);
 	bitmap_set(cbt->dirty_blocks, blk, last / AMBER_MAP_BLOCK_BITS - blk + 1);
 }
 
@@ -278,16 +330,16 @@ bool amber_cbt_mark(struct amber_cbt *cbt, chunk_t c, struct bio *bio)
 	unsigned long r = c >> cbt->region_shift;
 
 	amber_cbt_note(cbt, c);
-	if (test_bit(c, cbt->durable))
+	if (test_bit(r, cbt->cur.durable))
 		return true;
 
 	spin_lock(&cbt->lock);
-	if (test_bit(c, cbt->durable) || cbt->failed) {
+	if (test_bit(r, cbt->cur.durable) || cbt->failed) {
 		spin_unlock(&cbt->lock);
 		return true;
 	}
 	/* Marked already: the pass that writes it, or the next, frees us. */
-	if (!test_bit(r, cbt->intent))
+	if (!test_bit(r, cbt->cur.intent))
 		amber_cbt_intend(cbt, r);
 	bio_list_add(&cbt->waiting, bio);
 	spin_unlock(&cbt->lock);
@@ -306,8 +358,24 @@ static int amber_cbt_write_map(struct amber_cbt *cbt, unsigned long *map,
 }
 
 /*
+ * Epoch @epoch's exact map could not be written: the store holds the
+ * write-intent superset (which a resume reads back). Mark the epoch unclean,
+ * as a crash would, so that no incremental calls its map exact.
+ */
+static void amber_cbt_mark_superset(struct amber_cbt *cbt, u64 epoch)
+{
+	struct amber_store *s = cbt->store;
+
+	mutex_lock(&s->sb_lock);
+	amber_store_mark_unclean(s, epoch);
+	amber_store_commit(s);	/* best effort: the store is failing */
+	mutex_unlock(&s->sb_lock);
+}
+
+/*
  * After a cut: write the closed epoch's whole map (making it exact), then
- * zero the two maps the next cut will take.
+ * free it. A closed epoch without maps had tracking fail: its map on the
+ * store is not trusted, and is left as it is.
  */
 static void amber_cbt_writeout(struct work_struct *work)
 {
@@ -315,23 +383,24 @@ static void amber_cbt_writeout(struct work_struct *work)
 					     writeout_work);
 
 	/* A failure here only costs precision: the write-intent bits stay. */
-	if (amber_cbt_write_map(cbt, cbt->closing, cbt->closing_epoch))
+	if (cbt->closing.mem &&
+	    amber_cbt_write_map(cbt, cbt->closing.mem, cbt->closing_epoch)) {
 		DMWARN("%s: could not write the map of epoch %llu in full",
 		       dm_device_name(cbt->v->md), cbt->closing_epoch);
-	memset(cbt->closing, 0, cbt->map_bytes);
-	memset(cbt->retired, 0, cbt->map_bytes);
-	bitmap_zero(cbt->closing_intent, cbt->nr_regions);
-	cbt->spare[0] = cbt->closing;
-	cbt->spare[1] = cbt->retired;
-	cbt->spare_intent = cbt->closing_intent;
-	cbt->closing = NULL;
-	cbt->retired = NULL;
-	cbt->closing_intent = NULL;
+		amber_cbt_mark_superset(cbt, cbt->closing_epoch);
+	}
+	amber_gen_free(&cbt->closing);
 }
 
-void amber_cbt_prepare_cut(struct amber_cbt *cbt)
+int amber_cbt_prepare_cut(struct amber_cbt *cbt)
 {
 	flush_work(&cbt->writeout_work);
+	if (amber_gen_alloc(cbt, &cbt->next)) {
+		DMERR("%s: snap: cannot allocate the next change map (%zu bytes)",
+		      dm_device_name(cbt->v->md), cbt->map_bytes);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 int amber_cbt_record_epoch(struct amber_cbt *cbt, u64 epoch)
@@ -373,17 +442,11 @@ void amber_cbt_cut(struct amber_cbt *cbt, u64 epoch)
 	flush_work(&cbt->commit_work);
 
 	spin_lock(&cbt->lock);
-	WARN_ON_ONCE(!bio_list_empty(&cbt->waiting));
-	cbt->closing = cbt->mem;
-	cbt->retired = cbt->durable;
+	WARN_ON_ONCE(!bio_list_empty(&cbt->waiting) || !cbt->next.mem);
+	cbt->closing = cbt->cur;
 	cbt->closing_epoch = cbt->epoch;
-	cbt->closing_intent = cbt->intent;
-	cbt->mem = cbt->spare[0];
-	cbt->durable = cbt->spare[1];
-	cbt->intent = cbt->spare_intent;
-	cbt->spare[0] = NULL;
-	cbt->spare[1] = NULL;
-	cbt->spare_intent = NULL;
+	cbt->cur = cbt->next;
+	memset(&cbt->next, 0, sizeof(cbt->next));
 	bitmap_zero(cbt->dirty_blocks, cbt->nr_blocks);
 	WRITE_ONCE(cbt->epoch, epoch);
 	/* The superblock write above carried any failure mark of the old one. */
@@ -489,6 +552,31 @@ static int amber_cbt_set_clean(struct amber_cbt *cbt, bool clean)
 	return r;
 }
 
+/*
+ * Allocate the current maps and read epoch @epoch's map from the store into
+ * them: after a suspend (which wrote it exact) or a crash (a superset).
+ * Whatever the store holds is covered, but ->durable starts empty: the
+ * first write to each region commits it again.
+ */
+static int amber_cbt_read_map(struct amber_cbt *cbt, u64 epoch)
+{
+	struct amber_map_gen gen = {}, old;
+	int r;
+
+	r = amber_gen_alloc(cbt, &gen);
+	if (r)
+		return r;
+	r = amber_store_rw(cbt->store, REQ_OP_READ, amber_map_sector(cbt, epoch),
+			   gen.mem, cbt->map_bytes);
+	/* Even a map that could not be read takes the bits of later writes. */
+	spin_lock(&cbt->lock);
+	old = cbt->cur;
+	cbt->cur = gen;
+	spin_unlock(&cbt->lock);
+	amber_gen_free(&old);
+	return r;
+}
+
 int amber_cbt_load(struct amber_cbt *cbt)
 {
 	struct amber_store *s = cbt->store;
@@ -500,20 +588,16 @@ int amber_cbt_load(struct amber_cbt *cbt)
 		return r;
 	mutex_lock(&s->sb_lock);
 	epoch = le64_to_cpu(s->sb->epoch);
-	if (!(s->sb->flags & cpu_to_le32(AMBER_SB_CLEAN))) {
-		s->sb->unclean_epoch = cpu_to_le64(epoch);
-		s->sb->flags |= cpu_to_le32(AMBER_SB_UNCLEAN);
-	}
+	if (!(s->sb->flags & cpu_to_le32(AMBER_SB_CLEAN)))
+		amber_store_mark_unclean(s, epoch);
 	mutex_unlock(&s->sb_lock);
-
-	r = amber_store_rw(s, REQ_OP_READ, amber_map_sector(cbt, epoch),
-			   cbt->mem, cbt->map_bytes);
+	/* Known even if the map cannot be read: a reload compares it. */
+	WRITE_ONCE(cbt->epoch, epoch);
+	/* In use from here on, even if the map cannot be read. */
+	r = amber_cbt_set_clean(cbt, false);
 	if (r)
 		return r;
-	/* Whatever the store holds is durable: a superset after a crash. */
-	memcpy(cbt->durable, cbt->mem, cbt->map_bytes);
-	cbt->epoch = epoch;
-	r = amber_cbt_set_clean(cbt, false);
+	r = amber_cbt_read_map(cbt, epoch);
 	if (r)
 		return r;
 	cbt->loaded = true;
@@ -521,34 +605,33 @@ int amber_cbt_load(struct amber_cbt *cbt)
 	return READ_ONCE(cbt->failed) ? amber_cbt_record_failure(cbt, false) : 0;
 }
 
-int amber_cbt_suspend(struct amber_cbt *cbt)
+int amber_cbt_suspend(struct amber_cbt *cbt, bool free_maps)
 {
-	int r;
+	int r = 0;
 
 	flush_work(&cbt->commit_work);
 	flush_work(&cbt->writeout_work);
 	/* A reload reads the store: it must know what these maps missed. */
-	if (READ_ONCE(cbt->failed))
-		return amber_cbt_record_failure(cbt, true);
-	if (!cbt->loaded)
-		return 0;	/* never resumed: nothing was written */
-	/*
-	 * The exact map replaces the regions on the store: from now on only
-	 * its bits are durable, whether or not the write below completes (each
-	 * block then holds the regions or the exact bits, both cover ->mem).
-	 */
-	spin_lock(&cbt->lock);
-	memcpy(cbt->durable, cbt->mem, cbt->map_bytes);
-	bitmap_zero(cbt->intent, cbt->nr_regions);
-	bitmap_zero(cbt->dirty_blocks, cbt->nr_blocks);
-	spin_unlock(&cbt->lock);
-	r = amber_cbt_write_map(cbt, cbt->mem, cbt->epoch);
-	return r ? r : amber_cbt_set_clean(cbt, true);
+	if (READ_ONCE(cbt->failed)) {
+		r = amber_cbt_record_failure(cbt, true);
+	} else if (cbt->loaded && cbt->cur.mem) {
+		r = amber_cbt_write_map(cbt, cbt->cur.mem, cbt->epoch);
+		if (r)
+			amber_cbt_mark_superset(cbt, cbt->epoch);
+		else
+			r = amber_cbt_set_clean(cbt, true);
+	}
+	if (free_maps)
+		amber_cbt_free_maps(cbt);
+	return r;
 }
 
 int amber_cbt_resume(struct amber_cbt *cbt)
 {
-	return amber_cbt_set_clean(cbt, false);
+	int r = amber_cbt_read_map(cbt, cbt->epoch);
+
+	/* In use again whatever became of the map: never clean while live. */
+	return amber_cbt_set_clean(cbt, false) ?: r;
 }
 
 int amber_cbt_create(struct amber_volume *v, struct amber_store *store,
@@ -573,17 +656,9 @@ int amber_cbt_create(struct amber_volume *v, struct amber_store *store,
 	INIT_WORK(&cbt->commit_work, amber_cbt_commit);
 	INIT_WORK(&cbt->writeout_work, amber_cbt_writeout);
 
-	cbt->mem = amber_map_alloc(cbt);
-	cbt->durable = amber_map_alloc(cbt);
-	cbt->spare[0] = amber_map_alloc(cbt);
-	cbt->spare[1] = amber_map_alloc(cbt);
-	cbt->intent = amber_bitmap_zalloc(cbt->nr_regions);
-	cbt->spare_intent = amber_bitmap_zalloc(cbt->nr_regions);
 	cbt->dirty_blocks = amber_bitmap_zalloc(cbt->nr_blocks);
 	cbt->staging = kmalloc(AMBER_MAP_BLOCK, GFP_KERNEL);
-	if (!cbt->mem || !cbt->durable || !cbt->spare[0] || !cbt->spare[1] ||
-	    !cbt->intent || !cbt->spare_intent || !cbt->dirty_blocks ||
-	    !cbt->staging) {
+	if (!cbt->dirty_blocks || !cbt->staging) {
 		amber_cbt_destroy(cbt);
 		return -ENOMEM;
 	}
@@ -594,15 +669,9 @@ int amber_cbt_create(struct amber_volume *v, struct amber_store *store,
 /* The volume has no write in flight and its workqueue is drained. */
 void amber_cbt_destroy(struct amber_cbt *cbt)
 {
-	kvfree(cbt->mem);
-	kvfree(cbt->durable);
-	kvfree(cbt->spare[0]);
-	kvfree(cbt->spare[1]);
-	kvfree(cbt->closing);
-	kvfree(cbt->retired);
-	kvfree(cbt->intent);
-	kvfree(cbt->spare_intent);
-	kvfree(cbt->closing_intent);
+	if (cbt->dirty_blocks)
+		amber_cbt_free_maps(cbt);
+	amber_gen_free(&cbt->closing);
 	kvfree(cbt->dirty_blocks);
 	kfree(cbt->staging);
 	kfree(cbt);

@@ -11,8 +11,9 @@
 #include "store.h"
 
 /*
- * Allocate the maps of @v (4 bits per chunk, 2 per intent region of
- * 2^@region_shift chunks). Nothing is read until amber_cbt_load().
+ * Set up change tracking for @v in intent regions of 2^@region_shift
+ * chunks. The maps (a bit per chunk) are allocated and read from the store
+ * at each resume, and freed at each suspend.
  */
 int amber_cbt_create(struct amber_volume *v, struct amber_store *store,
 		     unsigned int region_shift, struct amber_cbt **out);
@@ -20,15 +21,26 @@ void amber_cbt_destroy(struct amber_cbt *cbt);
 
 /*
  * Read the superblock and the current epoch's map from the store, and mark
- * the store in use (not clean). Called once, at the first resume, so that a
- * table reload sees what the previous table wrote at its suspend.
+ * the store in use (not clean). Called at the first resume, so that a table
+ * reload sees what the previous table wrote at its suspend. -ENOMEM when
+ * the maps cannot be allocated.
  */
 int amber_cbt_load(struct amber_cbt *cbt);
 bool amber_cbt_loaded(struct amber_cbt *cbt);
 
-/* Suspend: write the exact current map and mark the store clean. */
-int amber_cbt_suspend(struct amber_cbt *cbt);
-/* Resume after amber_cbt_suspend(): mark the store in use again. */
+/*
+ * Suspend: no write is in flight. Write the exact current map, mark the
+ * store clean and, with @free_maps, free the maps: a resume reads them back,
+ * and a table that replaces this one reads what this one wrote. Even when
+ * it fails, the map on the store covers every write (then its epoch is
+ * marked unclean: the map is a superset).
+ */
+int amber_cbt_suspend(struct amber_cbt *cbt, bool free_maps);
+/*
+ * Resume after amber_cbt_suspend(): allocate the maps and read them back,
+ * mark the store in use again. On an error the maps may be missing (then
+ * writes pass untracked): the caller fails tracking.
+ */
 int amber_cbt_resume(struct amber_cbt *cbt);
 
 /*
@@ -58,14 +70,15 @@ bool amber_cbt_mark(struct amber_cbt *cbt, chunk_t c, struct bio *bio);
 
 /*
  * The barrier's part. amber_cbt_prepare_cut() may sleep for a while and is
- * called before the gate closes. With the gate closed and no write in
- * flight, amber_cbt_record_epoch() writes @epoch to the superblock (an
+ * called before the gate closes: it waits for the last writeout and
+ * allocates the next epoch's maps (-ENOMEM: nothing may be cut). With the
+ * gate closed and no write in flight, amber_cbt_record_epoch() writes @epoch to the superblock (an
  * error means the store does not name it, and nothing may be cut); then
  * either amber_cbt_cut() starts epoch @epoch, which cannot fail, or, when
  * another volume of the group could not record its epoch,
  * amber_cbt_unrecord_epoch() takes the number back.
  */
-void amber_cbt_prepare_cut(struct amber_cbt *cbt);
+int amber_cbt_prepare_cut(struct amber_cbt *cbt);
 int amber_cbt_record_epoch(struct amber_cbt *cbt, u64 epoch);
 void amber_cbt_unrecord_epoch(struct amber_cbt *cbt);
 void amber_cbt_cut(struct amber_cbt *cbt, u64 epoch);

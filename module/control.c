@@ -193,16 +193,19 @@ static int amber_ioc_release(void __user *arg)
 
 	if (copy_from_user(&req, arg, sizeof(req)))
 		return -EFAULT;
-	mutex_lock(&amber_registry_lock);
-	v = amber_control_volume(req.dev);
-	if (v)
-		amber_pin(v);
-	mutex_unlock(&amber_registry_lock);
-	if (!v)
-		return -ENODEV;
-	/* It may wait for view reads: not under the registry lock. */
-	r = amber_cow_release(v, req.first_chunk, req.count);
-	amber_unpin(v);
+	do {
+		mutex_lock(&amber_registry_lock);
+		v = amber_control_volume(req.dev);
+		if (v)
+			amber_pin(v);
+		mutex_unlock(&amber_registry_lock);
+		if (!v)
+			return -ENODEV;
+		/* It may wait for view reads: not under the registry lock. */
+		r = amber_cow_release(v, req.first_chunk, req.count);
+		amber_unpin(v);
+		/* -EAGAIN: the table was replaced, and the next one has it. */
+	} while (r == -EAGAIN);
 	return r;
 }
 

@@ -293,7 +293,7 @@ int amber_cow_write(struct amber_volume *v, struct bio *bio)
 	 * in flight: the write must not overtake it.
 	 */
 	entry = xa_load(&v->index, c);
-	if ((xa_is_value(entry) || (!entry && test_bit(c, v->released))) &&
+	if ((xa_is_value(entry) || (!entry && amber_chunk_released(v, c))) &&
 	    !amber_chunk_readers(v, c))
 		return AMBER_REMAP;
 	if (bio->bi_opf & REQ_NOWAIT) {
@@ -311,7 +311,7 @@ again:
 	} else if (entry && !xa_is_value(entry)) {
 		bio_list_add(&((struct amber_copy *)entry)->bios, bio);
 		r = AMBER_HELD;
-	} else if (xa_is_value(entry) || test_bit(c, v->released)) {
+	} else if (xa_is_value(entry) || amber_chunk_released(v, c)) {
 		r = AMBER_REMAP;
 		if (amber_chunk_readers(v, c)) {
 			amber_wait_for_readers(v, bio);
@@ -543,9 +543,9 @@ void amber_cow_start(struct amber_volume *v, u64 epoch)
 	mutex_unlock(&v->cow_lock);
 }
 
-static void amber_wait_chunk_readers(struct amber_volume *v, chunk_t c)
+static int amber_wait_chunk_readers(struct amber_volume *v, chunk_t c)
 {
-	wait_event(v->reads_wq, !amber_chunk_readers(v, c));
+	return wait_event_killable(v->reads_wq, !amber_chunk_readers(v, c));
 }
 
 #define AMBER_RELEASE_BATCH	16
@@ -557,9 +557,9 @@ struct amber_busy_slot {
 };
 
 /*
- * Take chunks [*next, end) out of the index. Free the slots that no view
- * read uses; return the others in @busy, at most AMBER_RELEASE_BATCH of
- * them, with *next set to where to go on.
+ * Take chunks [*next, end) out of the index and free their slots, but for
+ * those a view read still reads: return those in @busy, still mapped, at
+ * most AMBER_RELEASE_BATCH of them, with *next set to where to go on.
  */
 static unsigned int amber_release_unmap(struct amber_volume *v, chunk_t *next,
 					chunk_t end,
@@ -575,31 +575,85 @@ static unsigned int amber_release_unmap(struct amber_volume *v, chunk_t *next,
 			*next = idx;
 			return n;
 		}
-		xa_erase(&v->index, idx);
-		if (!xa_is_value(entry))
-			continue;	/* the copy frees its slot when done */
-		if (!amber_chunk_readers(v, idx)) {
-			amber_slot_free(v, xa_to_value(entry));
+		if (xa_is_value(entry) && amber_chunk_readers(v, idx)) {
+			busy[n].chunk = idx;
+			busy[n].slot = xa_to_value(entry);
+			n++;
 			continue;
 		}
-		busy[n].chunk = idx;
-		busy[n].slot = xa_to_value(entry);
-		n++;
+		xa_erase(&v->index, idx);
+		/* A copy in flight frees its slot when done. */
+		if (xa_is_value(entry))
+			amber_slot_free(v, xa_to_value(entry));
 	}
 	*next = end;
 	return n;
 }
 
 /*
+ * Unmap the busy chunks of a release once their view reads have ended, if
+ * nothing else unmapped them meanwhile (a drop, an invalidation or another
+ * release).
+ */
+static void amber_release_busy(struct amber_volume *v,
+			       struct amber_busy_slot *busy, unsigned int n)
+{
+	unsigned int i;
+
+	lockdep_assert_held(&v->cow_lock);
+	for (i = 0; i < n; i++)
+		if (xa_cmpxchg(&v->index, busy[i].chunk,
+			       xa_mk_value(busy[i].slot), NULL, 0) ==
+		    xa_mk_value(busy[i].slot))
+			amber_slot_free(v, busy[i].slot);
+}
+
+/* The unmapping loop of amber_cow_release(), from @first to @end. */
+static int amber_release_range(struct amber_volume *v, chunk_t first,
+			       chunk_t end)
+{
+	struct amber_busy_slot busy[AMBER_RELEASE_BATCH];
+	unsigned int n, i, gen = v->view_gen;
+	chunk_t next = first;
+	int r;
+
+	lockdep_assert_held(&v->cow_lock);
+	while (next < end) {
+		n = amber_release_unmap(v, &next, end, busy);
+		if (!n)
+			continue;
+		mutex_unlock(&v->cow_lock);
+		for (i = 0, r = 0; i < n && !r; i++)
+			r = amber_wait_chunk_readers(v, busy[i].chunk);
+		mutex_lock(&v->cow_lock);
+		/*
+		 * Killed: the chunks are released but the slots of those not
+		 * unmapped yet stay in use until a later release or the drop.
+		 */
+		if (r)
+			return -EINTR;
+		/* Dropped meanwhile: the index may be the next snapshot's. */
+		if (v->view_gen != gen)
+			return -ESTALE;
+		/* Reloaded meanwhile: what is left is the next table's to do. */
+		if (v->handed_over)
+			return -EAGAIN;
+		amber_release_busy(v, busy, n);
+	}
+	return 0;
+}
+
+/*
  * The slot of a released chunk is reused only once the view reads that may
  * still read it have ended; they are waited for without ->cow_lock, so that
- * a slow read holds back no write, barrier or status.
+ * a slow read holds back no write, barrier or status, and killably (-EINTR),
+ * so that a backup stuck behind a hung read can still be killed.
  */
 int amber_cow_release(struct amber_volume *v, chunk_t first, u64 count)
 {
-	struct amber_busy_slot busy[AMBER_RELEASE_BATCH];
-	chunk_t end = first + count, next = first, c;
-	unsigned int n, i, gen;
+	chunk_t end = first + count, c;
+	unsigned long *released, *fresh = NULL;
+	unsigned int gen;
 	u64 newly = 0;
 	int r = 0;
 
@@ -607,44 +661,202 @@ int amber_cow_release(struct amber_volume *v, chunk_t first, u64 count)
 		return -EINVAL;
 
 	mutex_lock(&v->cow_lock);
+	gen = v->view_gen;
+again:
+	if (v->handed_over) {
+		r = -EAGAIN;	/* the caller looks the volume up again */
+		goto out;
+	}
 	if (v->state != AMBER_SNAP_ACTIVE) {
 		r = v->state == AMBER_SNAP_NONE ? -ENOENT : -ESTALE;
 		goto out;
 	}
+	/* Dropped (and taken again) while we allocated: not our snapshot. */
+	if (v->view_gen != gen) {
+		r = -ESTALE;
+		goto out;
+	}
+	released = rcu_dereference_protected(v->released,
+					     lockdep_is_held(&v->cow_lock));
+	if (!released && !fresh) {
+		mutex_unlock(&v->cow_lock);
+		fresh = amber_bitmap_zalloc_noio(v->nr_chunks);
+		if (!fresh)
+			return -ENOMEM;
+		mutex_lock(&v->cow_lock);
+		goto again;
+	}
+	if (!released) {
+		released = fresh;
+		fresh = NULL;
+		rcu_assign_pointer(v->released, released);
+	}
 	/* Released before unmapped: a view read that misses one sees the other. */
-	for (c = find_next_zero_bit(v->released, end, first); c < end;
-	     c = find_next_zero_bit(v->released, end, c + 1)) {
-		set_bit(c, v->released);
+	for (c = find_next_zero_bit(released, end, first); c < end;
+	     c = find_next_zero_bit(released, end, c + 1)) {
+		set_bit(c, released);
 		newly++;
 	}
 	atomic64_add(newly, &v->released_count);
 	/* Released before unmapped: pairs with smp_rmb() in the view. */
 	smp_wmb();
-	gen = v->view_gen;
-	while (next < end) {
-		n = amber_release_unmap(v, &next, end, busy);
-		if (!n)
-			continue;
-		mutex_unlock(&v->cow_lock);
-		for (i = 0; i < n; i++)
-			amber_wait_chunk_readers(v, busy[i].chunk);
-		mutex_lock(&v->cow_lock);
-		for (i = 0; i < n; i++)
-			amber_slot_free(v, busy[i].slot);
-		/* Dropped meanwhile: the index may be the next snapshot's. */
-		if (v->view_gen != gen) {
-			r = -ESTALE;
-			break;
-		}
-	}
+	r = amber_release_range(v, first, end);
 	amber_kick(v);
 out:
 	mutex_unlock(&v->cow_lock);
+	kvfree(fresh);
 	return r;
+}
+
+/*
+ * A table reload keeps the snapshot when the new table @v has the origin,
+ * store and chunk size of @p, the one it replaces, and the epoch that the
+ * store names.
+ */
+static bool amber_same_volume(struct amber_volume *v, struct amber_volume *p)
+{
+	return p->origin->bdev == v->origin->bdev &&
+	       p->store_dev->bdev == v->store_dev->bdev &&
+	       p->chunk_sectors == v->chunk_sectors &&
+	       p->nr_chunks == v->nr_chunks && p->nr_slots == v->nr_slots &&
+	       !memcmp(p->store->sb->uuid, v->store->sb->uuid,
+		       sizeof(p->store->sb->uuid)) &&
+	       p->epoch == v->epoch;
+}
+
+/* @p's copied chunks into @v's empty index, and their slots taken. */
+static int amber_cow_copy_index(struct amber_volume *v, struct amber_volume *p)
+{
+	unsigned long c;
+	void *entry;
+	int r;
+
+	lockdep_assert_held(&p->cow_lock);
+	lockdep_assert_held(&v->cow_lock);
+	xa_for_each(&p->index, c, entry) {
+		/* A copy holds its writes, and a suspended table has none. */
+		if (WARN_ON_ONCE(!xa_is_value(entry)))
+			return -EBUSY;
+		r = xa_insert(&v->index, c, entry, GFP_NOIO);
+		if (r)
+			return r;
+		__set_bit(xa_to_value(entry), v->slots);
+		v->slots_used++;
+	}
+	return 0;
+}
+
+/* A copy of @p's released chunks for @v, which has none yet. */
+static int amber_cow_copy_released(struct amber_volume *v,
+				   struct amber_volume *p)
+{
+	unsigned long *from, *to;
+
+	from = rcu_dereference_protected(p->released,
+					 lockdep_is_held(&p->cow_lock));
+	if (!from)
+		return 0;
+	to = amber_bitmap_zalloc_noio(v->nr_chunks);
+	if (!to)
+		return -ENOMEM;
+	bitmap_copy(to, from, v->nr_chunks);
+	rcu_assign_pointer(v->released, to);
+	return 0;
+}
+
+/*
+ * Give @p's snapshot to @v, which has none yet: the copied chunks, their
+ * slots, the released chunks and the state. @p keeps its own copy for its
+ * view reads in flight. False when @v cannot go on with it.
+ */
+static bool amber_cow_move(struct amber_volume *v, struct amber_volume *p)
+{
+	int r;
+
+	if (!amber_same_volume(v, p)) {
+		DMWARN("%s: reload: another origin, store, chunk or epoch: snapshot %llu ends",
+		       dm_device_name(v->md), p->epoch);
+		return false;
+	}
+	r = amber_cow_copy_index(v, p) ?: amber_cow_copy_released(v, p);
+	if (r) {
+		amber_cow_clear(v);
+		DMERR("%s: reload: cannot take over the snapshot of epoch %llu: %d",
+		      dm_device_name(v->md), p->epoch, r);
+		return false;
+	}
+	v->reason = p->reason;
+	v->slot_rotor = p->slot_rotor;
+	atomic64_set(&v->copied, atomic64_read(&p->copied));
+	atomic64_set(&v->released_count, atomic64_read(&p->released_count));
+	WRITE_ONCE(v->state, p->state);
+	DMINFO("%s: reload: the snapshot of epoch %llu goes on (%llu chunks in the store)",
+	       dm_device_name(v->md), v->epoch, v->slots_used);
+	return true;
+}
+
+/* @p's snapshot ends: its view reads in flight fail in their end_io. */
+static void amber_cow_end_old(struct amber_volume *p)
+{
+	lockdep_assert_held(&p->cow_lock);
+	if (p->state != AMBER_SNAP_ACTIVE)
+		return;
+	amber_cow_end_active(p, AMBER_SNAP_INVALID);
+	amber_cow_clear(p);
+}
+
+/*
+ * @v's first resume. If @v replaces a table @p of the same dm device that
+ * has a snapshot, @v goes on with it when it can (same origin, store,
+ * chunk size and epoch); otherwise the snapshot ends. @p is suspended for
+ * good (no write, no copy) and dm destroys it once @v is resumed; no lookup
+ * finds it any more, and its control calls still running end with -EAGAIN
+ * and look @v up. @p's view reads in flight must not be overtaken by a
+ * write of @v: they are waited for, without a lock, before the resume lets
+ * writes through, for at most @v's drain_timeout_ms; those still running
+ * then fail, as they do at once when the snapshot ends.
+ */
+void amber_cow_take_over(struct amber_volume *v)
+{
+	struct amber_volume *p;
+	bool moved = false;
+
+	mutex_lock(&amber_registry_lock);
+	p = amber_predecessor(v);
+	if (!p) {
+		mutex_unlock(&amber_registry_lock);
+		return;
+	}
+	mutex_lock(&p->cow_lock);
+	mutex_lock_nested(&v->cow_lock, SINGLE_DEPTH_NESTING);
+	if (p->state != AMBER_SNAP_NONE)
+		moved = amber_cow_move(v, p);
+	if (!moved)
+		amber_cow_end_old(p);
+	/* After the move: pairs with amber_lookup(), which then finds @v whole. */
+	smp_store_release(&p->handed_over, true);
+	mutex_unlock(&v->cow_lock);
+	mutex_unlock(&p->cow_lock);
+	mutex_unlock(&amber_registry_lock);
+	if (!moved)
+		return;
+
+	/* Every view read that found @p is counted in it by now... */
+	synchronize_rcu();
+	if (wait_event_timeout(p->reads_wq, !atomic_read(&p->view_reads),
+			       msecs_to_jiffies(v->drain_timeout_ms)))
+		return;
+	mutex_lock(&p->cow_lock);
+	amber_cow_end_old(p);
+	mutex_unlock(&p->cow_lock);
+	DMWARN("%s: reload: view reads of the old table still running after %u ms fail",
+	       dm_device_name(v->md), v->drain_timeout_ms);
 }
 
 int amber_cow_drop(struct amber_volume *v)
 {
+	unsigned long *released;
+
 	mutex_lock(&v->cow_lock);
 	if (v->state == AMBER_SNAP_NONE) {
 		mutex_unlock(&v->cow_lock);
@@ -653,12 +865,18 @@ int amber_cow_drop(struct amber_volume *v)
 	amber_cow_end_active(v, AMBER_SNAP_NONE);
 	v->reason = AMBER_REASON_NONE;
 	amber_cow_clear(v);
-	bitmap_zero(v->released, v->nr_chunks);
+	released = rcu_replace_pointer(v->released, NULL,
+				       lockdep_is_held(&v->cow_lock));
 	mutex_unlock(&v->cow_lock);
 
 	/* No view read may still be on its way to a slot the next one reuses. */
 	wait_event(v->reads_wq, !atomic_read(&v->view_reads));
 	amber_kick(v);
+	/* Nor a look at the released chunks (amber_chunk_released()). */
+	if (released) {
+		synchronize_rcu();
+		kvfree(released);
+	}
 	return 0;
 }
 
@@ -690,9 +908,8 @@ int amber_cow_init(struct amber_volume *v)
 	INIT_WORK(&v->copy_work, amber_copy_worker);
 	INIT_DELAYED_WORK(&v->block_timeout, amber_block_timeout);
 	v->nr_slots = v->store->nr_slots;
-	v->released = amber_bitmap_zalloc(v->nr_chunks);
 	v->slots = amber_bitmap_zalloc(v->nr_slots);
-	if (!v->released || !v->slots)
+	if (!v->slots)
 		goto bad;
 	r = mempool_init_slab_pool(&v->copy_pool, AMBER_MIN_COPIES,
 				   amber_copy_cache);
@@ -708,7 +925,6 @@ int amber_cow_init(struct amber_volume *v)
 bad:
 	r = -ENOMEM;
 bad_kcopyd:
-	kvfree(v->released);
 	kvfree(v->slots);
 	return r;
 }
@@ -731,7 +947,7 @@ void amber_cow_exit(struct amber_volume *v)
 	mutex_unlock(&v->cow_lock);
 	xa_destroy(&v->index);
 	mempool_exit(&v->copy_pool);
-	kvfree(v->released);
+	kvfree(rcu_dereference_protected(v->released, 1));
 	kvfree(v->slots);
 }
 

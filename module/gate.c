@@ -207,9 +207,10 @@ int amber_barrier(struct amber_volume **vols, unsigned int count,
 		r = amber_barrier_check(vols[i]);
 	if (r)
 		return r;
-	for (i = 0; i < count; i++)
-		amber_cbt_prepare_cut(vols[i]->cbt);
-	r = amber_flush_origins(vols, count);
+	for (i = 0; i < count && !r; i++)
+		r = amber_cbt_prepare_cut(vols[i]->cbt);
+	if (!r)
+		r = amber_flush_origins(vols, count);
 	if (r)
 		return r;
 

@@ -80,7 +80,8 @@ void amber_unpin(struct amber_volume *v)
 
 /*
  * The volume of dm device @dev: while a table is being reloaded two may
- * exist, and the one that is live (resumed) wins.
+ * exist, and the one that is live (resumed) wins; one that handed its
+ * snapshot over to the next table is never found.
  */
 struct amber_volume *amber_lookup(dev_t dev)
 {
@@ -88,13 +89,30 @@ struct amber_volume *amber_lookup(dev_t dev)
 
 	list_for_each_entry_rcu(v, &amber_volumes, registry,
 				lockdep_is_held(&amber_registry_lock)) {
-		if (v->dev != dev)
+		/* Pairs with amber_cow_take_over(): @v's snapshot is whole. */
+		if (v->dev != dev || smp_load_acquire(&v->handed_over))
 			continue;
 		if (READ_ONCE(v->live))
 			return v;
 		found = v;
 	}
 	return found;
+}
+
+/*
+ * The table of @v's dm device that @v is replacing, if any: the one that
+ * was resumed last. (A table loaded after @v, never resumed, is not it.)
+ */
+struct amber_volume *amber_predecessor(struct amber_volume *v)
+{
+	struct amber_volume *p;
+
+	lockdep_assert_held(&amber_registry_lock);
+	list_for_each_entry(p, &amber_volumes, registry)
+		if (p != v && p->md == v->md && READ_ONCE(p->resumed) &&
+		    !p->handed_over)
+			return p;
+	return NULL;
 }
 
 static int __init dm_amber_init(void)

@@ -51,6 +51,22 @@ int amber_store_rw(struct amber_store *s, blk_opf_t opf, sector_t sector,
 		   void *buf, size_t len);
 int amber_store_flush(struct amber_store *s);
 
+/*
+ * Epoch @epoch's change map may name chunks never written: the store was in
+ * use at a crash, or the exact map could not be written. The latest such
+ * epoch is kept (incrementals since it or earlier are not exact). Committed
+ * by the caller's next superblock write.
+ */
+static inline void amber_store_mark_unclean(struct amber_store *s, u64 epoch)
+{
+	lockdep_assert_held(&s->sb_lock);
+	if ((s->sb->flags & cpu_to_le32(AMBER_SB_UNCLEAN)) &&
+	    le64_to_cpu(s->sb->unclean_epoch) > epoch)
+		return;
+	s->sb->unclean_epoch = cpu_to_le64(epoch);
+	s->sb->flags |= cpu_to_le32(AMBER_SB_UNCLEAN);
+}
+
 static inline sector_t amber_store_slot_sector(struct amber_store *s,
 					       u64 slot)
 {

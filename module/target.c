@@ -612,7 +612,12 @@ static void amber_postsuspend(struct dm_target *ti)
 	struct amber_volume *v = ti->private;
 
 	amber_set_live(v, false);
-	if (amber_cbt_suspend(v->cbt))
+	/*
+	 * A suspend has drained every write, but the postsuspend of a device
+	 * being removed may come with writes still in flight (__dm_destroy()):
+	 * then the maps they set bits in stay until the destructor.
+	 */
+	if (amber_cbt_suspend(v->cbt, !atomic_read(&v->inflight)))
 		DMWARN("%s: could not write the change map at suspend",
 		       dm_device_name(v->md));
 }
@@ -630,10 +635,18 @@ static int amber_preresume(struct dm_target *ti)
 		r = amber_cbt_resume(v->cbt);
 	} else {
 		r = amber_cbt_load(v->cbt);
-		if (!r)
-			v->epoch = amber_cbt_epoch(v->cbt);
+		/* The store's epoch, even if its map could not be read. */
+		v->epoch = amber_cbt_epoch(v->cbt);
 	}
-	if (r) {
+	if (!v->resumed) {
+		amber_cow_take_over(v);
+		WRITE_ONCE(v->resumed, true);
+	}
+	if (r == -ENOMEM) {
+		DMERR("%s: no memory for the change maps at resume: tracking invalid",
+		      dm_device_name(v->md));
+		amber_cbt_fail(v->cbt);
+	} else if (r) {
 		DMERR("%s: the store failed at resume (%d): tracking invalid",
 		      dm_device_name(v->md), r);
 		amber_cbt_fail(v->cbt);

@@ -53,7 +53,7 @@ static bool amber_view_untouched(struct amber_volume *v, chunk_t first,
 {
 	unsigned long idx = first;
 
-	if (find_next_bit(v->released, first + nr, first) < first + nr)
+	if (amber_range_released(v, first, nr))
 		return false;
 	smp_rmb();	/* released, then unmapped: amber_cow_release() */
 	return !xa_find(&v->index, &idx, first + nr - 1, XA_PRESENT);
@@ -69,7 +69,7 @@ static int amber_view_route(struct amber_volume *v, struct bio *bio,
 	chunk_t c = pb->first;
 	void *entry;
 
-	if (READ_ONCE(v->state) != AMBER_SNAP_ACTIVE || test_bit(c, v->released)) {
+	if (READ_ONCE(v->state) != AMBER_SNAP_ACTIVE || amber_chunk_released(v, c)) {
 		bio_io_error(bio);
 		return DM_MAPIO_SUBMITTED;
 	}

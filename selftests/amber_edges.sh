@@ -285,6 +285,64 @@ release_holds_nothing_back() {
 	dmsetup remove e-r-store
 }
 
+# proc_state <pid>: its state letter (R, S, D, Z...), or nothing once gone.
+proc_state() {
+	awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null || true
+}
+
+# exited <pid>: the process is gone or a zombie (kill -0 still finds one).
+exited() {
+	case $(proc_state "$1") in "" | Z) return 0 ;; esac
+	return 1
+}
+
+# sleeping_in_kernel <pid>: in an uninterruptible or killable wait (D).
+sleeping_in_kernel() {
+	[ "$(proc_state "$1")" = D ]
+}
+
+# A release waiting for a view read dies at once when killed, as a backup
+# stuck behind a hung read must: its chunk stays released (the view fails
+# it), its slot in use until a later release, which frees it. The view read
+# of chunk 0's slot waits 10 s in dm-delay, the killed release at most 3 s.
+release_is_killable() {
+	local vol view data_offset used out=/tmp/edge-kill release
+	rm -f "$out" "$out.rc"
+	amber_format "$(dm_dev e-r-store0)" "$(dm_dev e-r-origin)"
+	data_offset=$(od -An -t u8 -j 64 -N 8 "$(dm_dev e-r-store0)" | tr -d ' ')
+	delayed_reads e-r-store store $((72 * 2048)) 2048 "$data_offset" "$AMBER_CHUNK" 10000
+	dmsetup create e-r --table "$(amber_table "$(dm_dev e-r-origin)" "$(dm_dev e-r-store)" "$AMBER_CHUNK")"
+	dmsetup create e-r-view --readonly --table "0 $(sectors "$(dm_dev e-r-origin)") amber-view $(dm_dev e-r)"
+	vol=$(dm_dev e-r) view=$(dm_dev e-r-view)
+	chunk_pattern_write "$vol" 0 2 before
+	[ "$(amber_msg e-r snap)" = 1 ]
+	chunk_pattern_write "$vol" 0 1 after	# chunk 0 into slot 0
+	read_chunk_bg "$view" 0 "$out"
+	sleep 0.5
+	ctlabuse release e-r 0 1 &
+	release=$!
+	wait_until 5 sleeping_in_kernel "$release" ||
+		{ echo "# the release did not wait for the view read"; return 1; }
+	kill -KILL "$release"
+	wait_until 3 exited "$release" ||
+		{ echo "# the killed release still waits for the view read"; return 1; }
+	[ ! -e "$out.rc" ] || { echo "# the view read was over before the kill"; return 1; }
+	wait "$release" && { echo "# the killed release succeeded"; return 1; }
+	wait
+	[ "$(cat "$out.rc")" = 0 ]
+	cmp "$out" <(chunk_pattern before 0 1)
+	amber_expect e-r released 1
+	chunk_unreadable "$view" 0
+	used=$(amber_field e-r used)
+	[ "$used" -ge 1 ]
+	ctlabuse release e-r 0 1
+	[ "$(amber_field e-r used)" -eq $((used - 1)) ]
+	amber_msg e-r drop
+	dmsetup remove e-r-view
+	dmsetup remove e-r
+	dmsetup remove e-r-store
+}
+
 # A suspend does not wait for a free slot: a noflush one has the waiting
 # write requeued for after the resume (the snapshot goes on), a plain one
 # gives up the snapshot and lets it through. Both return at once.
@@ -383,7 +441,7 @@ slice e-u-store store 88 8
 for dev in e-r-store e-r e-r-view e-d e-d-view e-s e-u; do
 	defer dm_remove "$dev"
 done
-ktap_set_plan 9
+ktap_set_plan 10
 ktap_step "a view never reads the volume that took its number" view_never_reads_another_volume
 ktap_step "a store failing across suspend/resume never holds the origin" store_fault_never_holds_the_origin
 ktap_step "a barrier needs a live table; epochs follow the store" barrier_needs_a_live_table
@@ -391,6 +449,7 @@ ktap_step "a cut the store refuses cuts nothing; epochs stay unique" failed_cut_
 ktap_step "the barrier flushes the origin" barrier_flushes_the_origin
 ktap_step "a view read across an invalidation never returns newer data" view_read_across_invalidation
 ktap_step "a release waiting for a view read holds nothing else back" release_holds_nothing_back
+ktap_step "a release waiting for a view read can be killed" release_is_killable
 ktap_step "a suspend never waits for a free slot" suspend_never_waits_for_a_slot
 ktap_step "writes the maps missed are recorded once the store is back" untracked_writes_are_recorded
 ktap_finished

@@ -190,8 +190,93 @@ incremental_needs_its_change_maps() {
 	same_image "$target" "$vol"
 }
 
+# A suspend writes the change map and frees it, a resume reads it back, and
+# a reloaded table reads what the table it replaces wrote: writes on every
+# side of those are in the next incremental, and only they.
+maps_survive_suspend_and_reload() {
+	write_chunks 11 6
+	dmsetup suspend in-vol
+	dmsetup resume in-vol
+	write_chunks 500 6
+	dmsetup load in-vol --table "$(dmsetup table in-vol)"
+	dmsetup resume in-vol
+	write_chunks 900 6
+	dmsetup suspend --noflush in-vol
+	dmsetup resume in-vol
+	amber_expect in-vol cbt exact
+	amber backup in-vol --incremental-from "$bk/new1.amb" --to "$bk/new2.amb" >/dev/null
+	[ "$(backup_chunks "$bk/new2.amb")" -eq 18 ]
+	amber restore "$bk/new0.amb" "$bk/new1.amb" "$bk/new2.amb" --to "$target" >/dev/null
+	same_image "$target" "$vol"
+}
+
+store_holds_chunks() {
+	[ "$(amber_field "$1" used)" -gt 0 ]
+}
+
+# A reload with the same origin and store (here to change block_timeout_ms)
+# keeps the snapshot: a full backup that runs across reloads, under fio,
+# completes and restores to the view copied at the barrier.
+reload_keeps_the_snapshot() {
+	local t pid used during=0 i=0
+	t=$(dmsetup table in-vol)
+	load_start "$vol" --rate_iops=30
+	# However the step ends, nothing it started keeps the volume busy.
+	trap 'kill $LOAD_PID $pid 2>/dev/null; wait' EXIT
+	amber snap in-vol >/dev/null
+	copy_dev "$(dm_dev in-vol-view)" "$(dm_dev in-ref0)"
+	# fio's first writes are in the store: the new table must have them.
+	wait_until 30 store_holds_chunks in-vol
+	used=$(amber_field in-vol used)
+	klog_mark
+	dmsetup load in-vol --table "$t"
+	dmsetup resume in-vol
+	klog_has "reload: the snapshot of epoch"
+	ktap_print_msg "$used chunks in the store before the first reload, $(amber_field in-vol used) after"
+	[ "$used" -gt 0 ]
+	[ "$(amber_field in-vol used)" -ge "$used" ]
+	amber_expect in-vol state active
+	amber backup in-vol --use-snapshot --to "$bk/reload.amb" >/tmp/reload.out 2>&1 &
+	pid=$!
+	while kill -0 "$pid" 2>/dev/null; do
+		i=$((i + 1))
+		dmsetup load in-vol --table "$(sed "s/block_timeout_ms=[0-9]*/block_timeout_ms=$((4000 + i))/" <<<"$t")"
+		dmsetup resume in-vol
+		# Reloads that ended while the backup still ran.
+		! kill -0 "$pid" 2>/dev/null || during=$((during + 1))
+		sleep 0.3
+	done
+	wait "$pid" || { sed 's/^/# /' /tmp/reload.out; return 1; }
+	load_stop
+	trap - EXIT
+	ktap_print_msg "$during reloads while the backup ran: $(head -n 1 /tmp/reload.out)"
+	[ "$during" -ge 1 ]
+	dmsetup table in-vol | grep -q "block_timeout_ms=$((4000 + i))"
+	amber_expect in-vol state idle
+	amber restore "$bk/reload.amb" --to "$target" >/dev/null
+	same_image "$target" "$(dm_dev in-ref0)"
+}
+
+# A reload onto another origin cannot go on with the snapshot: it ends, and
+# the view fails its reads rather than serve the other origin's data.
+reload_elsewhere_ends_the_snapshot() {
+	local t other
+	t=$(dmsetup table in-vol)
+	other=$(dmsetup table in-other | awk '{ print $4 }')
+	amber snap in-vol >/dev/null
+	klog_mark
+	dmsetup load in-vol --table "$(awk -v o="$other" '{ $4 = o; print }' <<<"$t")"
+	dmsetup resume in-vol
+	klog_has "reload: another origin, store, chunk or epoch"
+	amber_expect in-vol state idle
+	fails dd if="$(dm_dev in-vol-view)" of=/dev/null bs=64k count=1 iflag=direct
+	dmsetup load in-vol --table "$t"
+	dmsetup resume in-vol
+	amber_expect in-vol state idle
+}
+
 ktap_print_header
-ktap_set_plan 5
+ktap_set_plan 8
 ktap_step "a full and 3 incrementals under fio load restore to each barrier" \
 	chain_under_load_restores_each_barrier
 ktap_step "an idle volume's incrementals hold exactly the chunks written" \
@@ -202,4 +287,10 @@ ktap_step "consolidated FULL+I1+I2 restores as the chain does and is continued" 
 	consolidated_chain_restores_the_same
 ktap_step "an incremental needs the change maps since its parent" \
 	incremental_needs_its_change_maps
+ktap_step "the change maps survive suspends and a reload, and stay exact" \
+	maps_survive_suspend_and_reload
+ktap_step "a reload keeps the snapshot: a backup across it restores to its view" \
+	reload_keeps_the_snapshot
+ktap_step "a reload onto another origin ends the snapshot; the view fails" \
+	reload_elsewhere_ends_the_snapshot
 ktap_finished

@@ -154,6 +154,53 @@ huge_origins() {
 	dm_remove t-past
 }
 
+# kmem: the kernel's slab and vmalloc bytes, after dropping what it can.
+kmem() {
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+	awk '$1 == "Slab:" || $1 == "VmallocUsed:" { s += $2 * 1024 } END { print s }' \
+		/proc/meminfo
+}
+
+# per_tib <what> <before> <after> <TiB> <most MiB>: the growth per TiB of
+# origin is at most <most MiB>.
+per_tib() {
+	local per
+	per=$(awk -v a="$2" -v b="$3" -v t="$4" 'BEGIN { printf "%.2f", (b - a) / t / 1048576 }')
+	ktap_print_msg "kernel memory per TiB $1: $per MiB (at most $5)"
+	awk -v p="$per" -v m="$5" 'BEGIN { exit !(p <= m) }'
+}
+
+# The change map is a bit per chunk, in memory only while the table is
+# live (2 MiB per TiB at 64 KiB chunks); a backup that releases chunks adds
+# a bit per chunk until the drop; a table loaded beside the live one (a
+# reload) holds no map: the maps are read at resume and freed at suspend.
+memory_per_tib() {
+	local tib=4 len m0 m1
+	len=$((tib * 2 ** 31))
+	dmsetup create t-4t --table "0 $len zero"
+	amber format --force --store "$big_store" --origin "$(dm_dev t-4t)" --chunk 65536 >/dev/null
+	m0=$(kmem)
+	dmsetup create t-4t-vol --table "0 $len amber $(dm_dev t-4t) $big_store 128"
+	m1=$(kmem)
+	per_tib "at rest" "$m0" "$m1" "$tib" 3
+	amber_msg t-4t-vol snap >/dev/null
+	amber_msg t-4t-vol release 0 1
+	amber_msg t-4t-vol release $((len / 128 - 1)) 1
+	m1=$(kmem)
+	per_tib "during a backup" "$m0" "$m1" "$tib" 6
+	amber_msg t-4t-vol drop
+	m0=$(kmem)
+	dmsetup load t-4t-vol --table "$(dmsetup table t-4t-vol)"
+	m1=$(kmem)
+	per_tib "of an inactive table" "$m0" "$m1" "$tib" 0.5
+	dmsetup resume t-4t-vol
+	m1=$(kmem)
+	per_tib "after the reload" "$m0" "$m1" "$tib" 0.5
+	dm_remove t-4t-vol
+	dm_remove t-4t
+}
+
 module_unloads_only_when_unused() {
 	fails rmmod dm_amber
 	dm_remove t-vol
@@ -162,9 +209,10 @@ module_unloads_only_when_unused() {
 }
 
 ktap_print_header
-ktap_set_plan 8
+ktap_set_plan 9
 ktap_step "bad table lines are refused with a reason" bad_tables_are_refused
 ktap_step "origins past 2^31 chunks are refused, large ones work" huge_origins
+ktap_step "kernel memory per TiB: a bit per chunk, none for a reloaded table" memory_per_tib
 dm_create t-vol "$(amber_table "$origin" "$store" 128 overflow=invalidate)"
 ktap_step "the table is echoed with every feature" table_is_echoed
 ktap_step "a new volume's status is idle" status_starts_idle
