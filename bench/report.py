@@ -414,7 +414,9 @@ def goals_table(results):
                  'cow4k_vs_dmsnap': '>= 2 x dm-snapshot', 'release_rw4k': '>= 0.95 x dm-linear',
                  'streaming': '>= 0.9 x raw read', 'stall': "<= 1/10 of dm-snapshot's (in-process)",
                  'stall_dmsetup': "<= 1/10 of dm-snapshot's (dmsetup)",
-                 'store': "<= 1/2 of what dm-snapshot holds"}
+                 'store': "<= 1/2 of what dm-snapshot holds",
+                 'memory_rest': '<= 4 MiB per TiB', 'memory_backup': '<= 8 MiB per TiB',
+                 'memory_reload_inactive': '<= 0.5 MiB per TiB'}
     out = ['', '| goal | target | ' + ' | '.join(r['kernel'] for r in results) + ' |',
            '| --- | --- | ' + ' | '.join('---' for _ in results) + ' |']
     for gid in ids:
@@ -429,6 +431,8 @@ def goals_table(results):
                 val = f"{g['value']:.0f} ms vs {d:.0f} ms"
             elif gid == 'store':
                 val = f"{g['value']:.0f} vs {r['store']['dmsnap_would_hold_chunks']:.0f} chunks"
+            elif gid.startswith('memory_'):
+                val = f"{g['value']:.2f} MiB"
             else:
                 rr = r['ratios'][gid]
                 val = f"{g['value']:.2f}"
