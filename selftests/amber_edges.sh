@@ -239,6 +239,31 @@ view_read_across_invalidation() {
 	dmsetup remove e-d
 }
 
+# slow_slot_read <chunks> <file>: volume e-r and its view e-r-view, whose
+# store's slot 0 is read through dm-delay (10 s); <chunks> chunks written,
+# a snapshot, chunk 0 overwritten (copied into slot 0), and a view read of
+# chunk 0 started in the background into <file> (see read_chunk_bg).
+slow_slot_read() {
+	local data_offset
+	rm -f "$2" "$2.rc"
+	amber_format "$(dm_dev e-r-store0)" "$(dm_dev e-r-origin)"
+	data_offset=$(od -An -t u8 -j 64 -N 8 "$(dm_dev e-r-store0)" | tr -d ' ')
+	delayed_reads e-r-store store $((72 * 2048)) 2048 "$data_offset" "$AMBER_CHUNK" 10000
+	dmsetup create e-r --table "$(amber_table "$(dm_dev e-r-origin)" "$(dm_dev e-r-store)" "$AMBER_CHUNK")"
+	dmsetup create e-r-view --readonly --table "0 $(sectors "$(dm_dev e-r-origin)") amber-view $(dm_dev e-r)"
+	chunk_pattern_write "$(dm_dev e-r)" 0 "$1" before
+	[ "$(amber_msg e-r snap)" = 1 ]
+	chunk_pattern_write "$(dm_dev e-r)" 0 1 after
+	read_chunk_bg "$(dm_dev e-r-view)" 0 "$2"
+}
+
+slow_slot_remove() {
+	amber_msg e-r drop
+	dmsetup remove e-r-view
+	dmsetup remove e-r
+	dmsetup remove e-r-store
+}
+
 # A release (the ioctl, as amber backup sends it) waits for the view reads
 # of its chunk before the slot is reused, but holds nothing else back
 # meanwhile: status, the view's status and a first write to another chunk
@@ -246,18 +271,9 @@ view_read_across_invalidation() {
 # ends after it, 9 s on). The view read of chunk 0's slot waits 10 s in
 # dm-delay: the debug kernel takes 2 s to start the three commands.
 release_holds_nothing_back() {
-	local vol view data_offset start ms out=/tmp/edge-slot release
-	rm -f "$out" "$out.rc"
-	amber_format "$(dm_dev e-r-store0)" "$(dm_dev e-r-origin)"
-	data_offset=$(od -An -t u8 -j 64 -N 8 "$(dm_dev e-r-store0)" | tr -d ' ')
-	delayed_reads e-r-store store $((72 * 2048)) 2048 "$data_offset" "$AMBER_CHUNK" 10000
-	dmsetup create e-r --table "$(amber_table "$(dm_dev e-r-origin)" "$(dm_dev e-r-store)" "$AMBER_CHUNK")"
-	dmsetup create e-r-view --readonly --table "0 $(sectors "$(dm_dev e-r-origin)") amber-view $(dm_dev e-r)"
+	local vol view start ms out=/tmp/edge-slot release
+	slow_slot_read 4 "$out"
 	vol=$(dm_dev e-r) view=$(dm_dev e-r-view)
-	chunk_pattern_write "$vol" 0 4 before
-	[ "$(amber_msg e-r snap)" = 1 ]
-	chunk_pattern_write "$vol" 0 1 after	# chunk 0 into slot 0
-	read_chunk_bg "$view" 0 "$out"
 	sleep 0.5
 	ctlabuse release e-r 0 1 &
 	release=$!
@@ -279,10 +295,7 @@ release_holds_nothing_back() {
 	cmp "$out" <(chunk_pattern before 0 1)
 	amber_expect e-r released 1
 	amber_expect e-r copied 2
-	amber_msg e-r drop
-	dmsetup remove e-r-view
-	dmsetup remove e-r
-	dmsetup remove e-r-store
+	slow_slot_remove
 }
 
 # proc_state <pid>: its state letter (R, S, D, Z...), or nothing once gone.
@@ -306,18 +319,9 @@ sleeping_in_kernel() {
 # it), its slot in use until a later release, which frees it. The view read
 # of chunk 0's slot waits 10 s in dm-delay, the killed release at most 3 s.
 release_is_killable() {
-	local vol view data_offset used out=/tmp/edge-kill release
-	rm -f "$out" "$out.rc"
-	amber_format "$(dm_dev e-r-store0)" "$(dm_dev e-r-origin)"
-	data_offset=$(od -An -t u8 -j 64 -N 8 "$(dm_dev e-r-store0)" | tr -d ' ')
-	delayed_reads e-r-store store $((72 * 2048)) 2048 "$data_offset" "$AMBER_CHUNK" 10000
-	dmsetup create e-r --table "$(amber_table "$(dm_dev e-r-origin)" "$(dm_dev e-r-store)" "$AMBER_CHUNK")"
-	dmsetup create e-r-view --readonly --table "0 $(sectors "$(dm_dev e-r-origin)") amber-view $(dm_dev e-r)"
+	local vol view used out=/tmp/edge-kill release
+	slow_slot_read 2 "$out"
 	vol=$(dm_dev e-r) view=$(dm_dev e-r-view)
-	chunk_pattern_write "$vol" 0 2 before
-	[ "$(amber_msg e-r snap)" = 1 ]
-	chunk_pattern_write "$vol" 0 1 after	# chunk 0 into slot 0
-	read_chunk_bg "$view" 0 "$out"
 	sleep 0.5
 	ctlabuse release e-r 0 1 &
 	release=$!
@@ -337,10 +341,7 @@ release_is_killable() {
 	[ "$used" -ge 1 ]
 	ctlabuse release e-r 0 1
 	[ "$(amber_field e-r used)" -eq $((used - 1)) ]
-	amber_msg e-r drop
-	dmsetup remove e-r-view
-	dmsetup remove e-r
-	dmsetup remove e-r-store
+	slow_slot_remove
 }
 
 # A suspend does not wait for a free slot: a noflush one has the waiting
