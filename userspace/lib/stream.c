@@ -1,9 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
-#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include "codec.h"
 #include "error.h"
@@ -519,30 +517,14 @@ static void free_jobs(struct pipeline *p)
 	free(p->jobs);
 }
 
-static unsigned int default_encoders(void)
-{
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-
-	return MIN(MAX(cpus, 1), 16);
-}
-
 /* Threads never take signals: the writing thread sees them. */
 static int start_threads(struct pipeline *p)
 {
-	sigset_t all, old;
-	int err = 0;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	for (; p->nr_threads < READERS + p->cfg->encoders && !err; p->nr_threads++)
-		err = pthread_create(&p->threads[p->nr_threads], NULL,
-				     p->nr_threads < READERS ? reader : encoder, p);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (!err)
-		return 0;
-	p->nr_threads--;
-	errno = err;
-	return fail_errno(AMBER_ESYS, "cannot start a thread");
+	for (; p->nr_threads < READERS + p->cfg->encoders; p->nr_threads++)
+		if (start_thread(&p->threads[p->nr_threads],
+				 p->nr_threads < READERS ? reader : encoder, p))
+			return -1;
+	return 0;
 }
 
 static void stop_threads(struct pipeline *p)
@@ -561,7 +543,7 @@ int stream_backup(const struct stream_config *in_cfg, struct bkp_writer *w,
 	struct pipeline p = { .cfg = &cfg };
 	int ret = -1;
 
-	cfg.encoders = cfg.encoders ? cfg.encoders : default_encoders();
+	cfg.encoders = cfg.encoders ? cfg.encoders : default_workers();
 	cfg.io_bytes = MAX(cfg.io_bytes ? cfg.io_bytes : DEFAULT_IO_BYTES, cfg.geo->chunk_bytes);
 	cfg.poll_interval = cfg.poll_interval > 0 ? cfg.poll_interval : 1.0;
 	prog.total_bytes = wanted_bytes(&cfg);

@@ -157,6 +157,28 @@ void stop_with_parent(pid_t parent)
 		_exit(1);
 }
 
+unsigned int default_workers(void)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return MIN(MAX(cpus, 1), 16);
+}
+
+int start_thread(pthread_t *thread, void *(*fn)(void *), void *arg)
+{
+	sigset_t all, old;
+	int err;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	err = pthread_create(thread, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!err)
+		return 0;
+	errno = err;
+	return fail_errno(AMBER_ESYS, "cannot start a thread");
+}
+
 /* After a failed call: true to retry it, false with the error recorded. */
 static bool retry(const char *what)
 {

@@ -4,6 +4,7 @@
 #define AMBER_UTIL_H
 
 #include <endian.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -58,6 +59,11 @@ void catch_interrupts(void);
  * with SIGKILL. When @parent is gone already, _exit(1) at once.
  */
 void stop_with_parent(pid_t parent);
+
+/* Threads for CPU work: one per CPU online, 1 to 16. */
+unsigned int default_workers(void);
+/* Start @fn(@arg) in a thread that takes no signals: the caller sees them. */
+int start_thread(pthread_t *thread, void *(*fn)(void *), void *arg);
 
 /* Read until @len bytes or end of file; returns the count or -1. */
 ssize_t read_upto(int fd, void *buf, size_t len);
