@@ -167,13 +167,13 @@ static int check_frames(const struct bkp_record *rec)
 	return 0;
 }
 
-static int decompress(struct chunk_decoder *d, struct bkp_record *rec)
+static int decompress(struct chunk_decoder *d, struct bkp_record *rec, void *content)
 {
 	size_t n;
 
 	if (check_frames(rec))
 		return -1;
-	n = ZSTD_decompressDCtx(d->zstd, d->content, rec->length,
+	n = ZSTD_decompressDCtx(d->zstd, content, rec->length,
 				rec->payload, rec->stored_bytes);
 	if (ZSTD_isError(n))
 		return fail(AMBER_EDATA, "zstd payload does not decode: %s",
@@ -181,7 +181,7 @@ static int decompress(struct chunk_decoder *d, struct bkp_record *rec)
 	if (n != rec->length)
 		return fail(AMBER_EDATA, "zstd payload decodes to %zu bytes, not %u",
 			    n, rec->length);
-	rec->data = d->content;
+	rec->data = content;
 	return 0;
 }
 
@@ -203,13 +203,18 @@ static int check_leaf(struct chunk_decoder *d, const struct bkp_record *rec)
 
 int chunk_decode(struct chunk_decoder *d, struct bkp_record *rec)
 {
+	return chunk_decode_into(d, rec, d->content);
+}
+
+int chunk_decode_into(struct chunk_decoder *d, struct bkp_record *rec, void *content)
+{
 	if (sum_differs(XXH3_64bits(rec->payload, rec->stored_bytes), rec->payload_csum))
 		return fail(AMBER_EDATA, "payload checksum mismatch");
 	if (rec->flags & REC_ZERO)
 		rec->data = zero_chunk;
 	else if (rec->codec == CODEC_RAW)
 		rec->data = rec->payload;
-	else if (decompress(d, rec))
+	else if (decompress(d, rec, content))
 		return -1;
 	return check_leaf(d, rec);
 }

@@ -42,6 +42,9 @@ struct chunk_decoder *chunk_decoder_new(const struct geometry *g);
  * Fails with AMBER_EDATA, the message without location.
  */
 int chunk_decode(struct chunk_decoder *d, struct bkp_record *rec);
+/* chunk_decode() decompressing into @content (chunk_length() bytes), not the
+ * decoder's own buffer: records decoded by one decoder stay valid together. */
+int chunk_decode_into(struct chunk_decoder *d, struct bkp_record *rec, void *content);
 void chunk_decoder_free(struct chunk_decoder *d);
 
 #endif
