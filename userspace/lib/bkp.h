@@ -112,11 +112,20 @@ struct bkp_reader;
 struct bkp_reader *bkp_reader_open(int fd);
 const struct bkp_info *bkp_reader_info(const struct bkp_reader *r);
 /*
+ * Check payloads (checksum, decoding, leaf) on up to @n threads besides the
+ * calling one, which checks a batch itself rather than wait for it (0, the
+ * default: one per CPU); set before the first bkp_reader_next(). The
+ * records, and the first error, are the same whatever @n. Up to 2 * @n + 2
+ * batches of 1 MiB of records are read ahead.
+ */
+void bkp_reader_set_workers(struct bkp_reader *r, unsigned int n);
+/*
  * The next record, fully verified: header checksum and fields, sequence,
  * order rules, no duplicate, payload checksum, decoded content against its
  * leaf. Returns 1 with @rec filled (its pointers valid until the next call),
  * 0 at the end once the index, trailer, digest and end marker are verified,
- * -1 on error. After an error or the end, it keeps returning the same.
+ * -1 on error: the first error in file order, naming its record and offset.
+ * After an error or the end, it keeps returning the same.
  */
 int bkp_reader_next(struct bkp_reader *r, struct bkp_record *rec);
 /* The verified trailer, after bkp_reader_next() returned 0. */

@@ -1,6 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Reading a backup front to back, verifying everything on the way. */
+/*
+ * Reading a backup front to back, verifying everything on the way. The
+ * calling thread reads the file and checks what depends on the order of
+ * records (sequence, duplicates, order rules, digest, index, trailer);
+ * workers check each record's payload (checksum, decoding, leaf) in
+ * batches. Records and errors come out in file order.
+ */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <xxhash.h>
 
@@ -14,6 +21,8 @@
 #include "util.h"
 
 #define READ_BUFFER	(1U << 20)
+#define BATCH_BYTES	(1U << 20)	/* content of the records of a batch, at most */
+_Static_assert(BATCH_BYTES >= BKP_MAX_CHUNK, "a batch holds any chunk");
 
 /* A buffered front-to-back view of the file, counting the offset. */
 struct input {
@@ -23,7 +32,41 @@ struct input {
 	uint64_t offset;		/* of the next byte handed out */
 };
 
+/* A record as read, and where: a worker's error names it. */
+struct batch_record {
+	struct bkp_record rec;
+	uint64_t seq, offset;
+	uint8_t *content;		/* where zstd decodes it */
+};
+
+/*
+ * Records read back to back, decoded by one worker. A batch goes FREE ->
+ * READ (filled by the reading thread) -> DECODING -> DECODED (by a worker)
+ * -> FREE (its records handed out by the reading thread, in turn).
+ */
+enum batch_state { BATCH_FREE, BATCH_READ, BATCH_DECODING, BATCH_DECODED };
+
+struct batch {
+	enum batch_state state;
+	uint64_t nr;			/* batches filled before it */
+	struct batch_record *recs;	/* batch_bytes / chunk_bytes */
+	unsigned int nr_recs;		/* read, to decode */
+	unsigned int nr_out;		/* to hand out: the last one read may have failed a stream check */
+	unsigned int nr_good;		/* the first ones, decoded and verified */
+	uint32_t used;			/* content bytes of the records */
+	uint8_t *payload, *content;	/* batch_bytes each; a record at the same place in both */
+	struct error_state error;	/* why nr_good < nr_recs */
+};
+
+struct worker {
+	struct bkp_reader *r;
+	struct chunk_decoder *decoder;
+	pthread_t thread;
+};
+
 enum reader_state { READING, DONE, FAILED };
+/* How far reading the file got; what is handed out lags behind. */
+enum input_state { INPUT_RECORDS, INPUT_END, INPUT_BROKEN };
 
 struct bkp_reader {
 	struct input in;
@@ -31,14 +74,28 @@ struct bkp_reader {
 	enum reader_state state;
 	struct error_state error;	/* repeated once FAILED */
 	bool started;
+	/* The stream checks, in file order, in the calling thread: */
+	enum input_state input;
+	struct error_state input_error;	/* why INPUT_BROKEN */
 	uint64_t seq;			/* next record number */
 	uint64_t *seen;			/* chunks read */
 	struct image_digest *digest;
 	struct index_builder index;
-	struct chunk_decoder *decoder;
-	uint8_t *payload;		/* chunk_bytes */
 	struct bkp_summary sum;		/* as read: counts, then the trailer */
 	uint8_t folded[32];		/* image digest of the records' leaves */
+	/* The payload checks, in the workers: */
+	pthread_mutex_t lock;
+	pthread_cond_t changed;
+	struct batch *batches;
+	unsigned int nr_batches;
+	uint32_t batch_bytes;		/* no more than the volume: chunks are unique */
+	uint64_t filled, handed;	/* batches filled, and handed out */
+	unsigned int pos;		/* next record of the batch being handed out */
+	struct chunk_decoder *decoder;	/* the calling thread's */
+	struct worker *workers;
+	unsigned int nr_workers;	/* 0 until start(): one per CPU */
+	unsigned int nr_running;
+	bool stopping;
 };
 
 /* Up to @n bytes; fewer only at the end of the file. */
@@ -85,17 +142,25 @@ struct bkp_reader *bkp_reader_open(int fd)
 	struct bkp_reader *r = calloc(1, sizeof(*r));
 	struct disk_header header;
 
-	if (!r || !(r->in.buf = malloc(READ_BUFFER))) {
+	if (!r) {
 		fail(AMBER_ESYS, "out of memory");
-		goto fail;
+		return NULL;
 	}
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->changed, NULL);
 	r->in.fd = fd;
-	if (!input_need(&r->in, &header, sizeof(header), "header at offset 0") &&
-	    !header_decode(&header, &r->info))
+	if (!(r->in.buf = malloc(READ_BUFFER)))
+		fail(AMBER_ESYS, "out of memory");
+	else if (!input_need(&r->in, &header, sizeof(header), "header at offset 0") &&
+		 !header_decode(&header, &r->info))
 		return r;
-fail:
 	bkp_reader_free(r);
 	return NULL;
+}
+
+void bkp_reader_set_workers(struct bkp_reader *r, unsigned int n)
+{
+	r->nr_workers = n;
 }
 
 const struct bkp_info *bkp_reader_info(const struct bkp_reader *r)
@@ -113,21 +178,114 @@ const uint8_t *bkp_reader_digest(const struct bkp_reader *r)
 	return r->folded;
 }
 
+/* ---- the workers: payload checksum, decoding, leaf ---- */
+
+static void set_state(struct bkp_reader *r, struct batch *b, enum batch_state state)
+{
+	pthread_mutex_lock(&r->lock);
+	b->state = state;
+	pthread_cond_broadcast(&r->changed);
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* The oldest batch read and not taken; NULL once stopping. */
+static struct batch *next_to_decode(struct bkp_reader *r)
+{
+	struct batch *b, *oldest;
+	unsigned int i;
+
+	pthread_mutex_lock(&r->lock);
+	for (;;) {
+		oldest = NULL;
+		for (i = 0; i < r->nr_batches; i++) {
+			b = &r->batches[i];
+			if (b->state == BATCH_READ && (!oldest || b->nr < oldest->nr))
+				oldest = b;
+		}
+		if (r->stopping || oldest)
+			break;
+		pthread_cond_wait(&r->changed, &r->lock);
+	}
+	if (r->stopping)
+		oldest = NULL;
+	if (oldest)
+		oldest->state = BATCH_DECODING;
+	pthread_mutex_unlock(&r->lock);
+	return oldest;
+}
+
+/* Decode the records in order up to the first bad one. */
+static void decode_batch(struct chunk_decoder *d, struct batch *b)
+{
+	struct batch_record *br;
+
+	for (b->nr_good = 0; b->nr_good < b->nr_recs; b->nr_good++) {
+		br = &b->recs[b->nr_good];
+		if (chunk_decode_into(d, &br->rec, br->content)) {
+			error_prefix("record %" PRIu64 " at offset %" PRIu64 ": ",
+				     br->seq, br->offset);
+			error_save(&b->error);
+			return;
+		}
+	}
+}
+
+static void *worker(void *arg)
+{
+	struct worker *w = arg;
+	struct batch *b;
+
+	while ((b = next_to_decode(w->r))) {
+		decode_batch(w->decoder, b);
+		set_state(w->r, b, BATCH_DECODED);
+	}
+	return NULL;
+}
+
+static void stop_workers(struct bkp_reader *r)
+{
+	pthread_mutex_lock(&r->lock);
+	r->stopping = true;
+	pthread_cond_broadcast(&r->changed);
+	pthread_mutex_unlock(&r->lock);
+	for (; r->nr_running; r->nr_running--)
+		pthread_join(r->workers[r->nr_running - 1].thread, NULL);
+}
+
+/* One more worker, with its decoder. */
+static int add_worker(struct bkp_reader *r)
+{
+	struct worker *w = &r->workers[r->nr_running];
+
+	w->r = r;
+	w->decoder = chunk_decoder_new(&r->info.geo);
+	if (!w->decoder || start_thread(&w->thread, worker, w))
+		return -1;
+	r->nr_running++;
+	return 0;
+}
+
 /* What verifying records needs, made on the first record: files only peeked
- * at cost nothing. */
+ * at cost nothing. Batches and workers come as the file needs them. */
 static int start(struct bkp_reader *r)
 {
 	r->seen = bitmap_alloc(r->info.geo.nr_chunks);
 	r->digest = image_digest_new(&r->info.geo);
 	r->decoder = chunk_decoder_new(&r->info.geo);
-	r->payload = malloc(r->info.geo.chunk_bytes);
-	if (!r->payload)
-		return fail(AMBER_ESYS, "out of memory");
 	if (!r->seen || !r->digest || !r->decoder)
 		return -1;
+	r->nr_workers = r->nr_workers ? r->nr_workers : default_workers();
+	r->nr_batches = 2 * r->nr_workers + 2;
+	r->batch_bytes = MIN(BATCH_BYTES, r->info.geo.nr_chunks * r->info.geo.chunk_bytes);
+	r->batches = calloc(r->nr_batches, sizeof(*r->batches));
+	r->workers = calloc(r->nr_workers, sizeof(*r->workers));
+	if (!r->batches || !r->workers)
+		return fail(AMBER_ESYS, "out of memory");
 	r->started = true;
 	return 0;
 }
+
+/* ---- reading, in file order ---- */
 
 /* Everything a record must satisfy beyond its own header. */
 static int check_in_stream(struct bkp_reader *r, const struct bkp_record *rec,
@@ -141,8 +299,15 @@ static int check_in_stream(struct bkp_reader *r, const struct bkp_record *rec,
 	return 0;
 }
 
-static int read_record(struct bkp_reader *r, const char *magic, struct bkp_record *rec)
+/*
+ * A record into @b, to decode. The checks that follow decoding in the
+ * record's order of checks (the digest's order rule, the index) fail after
+ * it has been added: its decoding error, if any, comes first.
+ */
+static int read_record(struct bkp_reader *r, const char *magic, struct batch *b)
 {
+	struct batch_record *br = &b->recs[b->nr_recs];
+	struct bkp_record *rec = &br->rec;
 	uint64_t at = r->in.offset - SECTION_MAGIC_BYTES, seq;
 	struct disk_record header;
 
@@ -151,17 +316,22 @@ static int read_record(struct bkp_reader *r, const char *magic, struct bkp_recor
 		       sizeof(header) - SECTION_MAGIC_BYTES, "record header") ||
 	    record_decode(&header, &r->info.geo, rec, &seq) ||
 	    check_in_stream(r, rec, seq) ||
-	    input_need(&r->in, r->payload, rec->stored_bytes, "payload"))
+	    input_need(&r->in, b->payload + b->used, rec->stored_bytes, "payload"))
 		goto where;
-	rec->payload = r->payload;
-	if (chunk_decode(r->decoder, rec) ||
-	    image_digest_add(r->digest, rec->chunk, rec->leaf, rec->flags & REC_EARLY) ||
+	rec->payload = b->payload + b->used;
+	br->content = b->content + b->used;
+	br->seq = r->seq;
+	br->offset = at;
+	b->used += rec->length;
+	b->nr_recs++;
+	if (image_digest_add(r->digest, rec->chunk, rec->leaf, rec->flags & REC_EARLY) ||
 	    index_add(&r->index, rec->chunk, at, sizeof(header) + rec->stored_bytes))
 		goto where;
 	bit_set(r->seen, rec->chunk);
 	r->seq++;
 	r->sum.zero_records += !!(rec->flags & REC_ZERO);
 	r->sum.logical_bytes += rec->length;
+	b->nr_out++;
 	return 0;
 where:
 	return error_prefix("record %" PRIu64 " at offset %" PRIu64 ": ", r->seq, at);
@@ -272,14 +442,13 @@ static int read_end(struct bkp_reader *r)
 	return check_end(r);
 }
 
-static int next(struct bkp_reader *r, struct bkp_record *rec)
+/* The next section: 1 a record into @b, 0 the end verified, -1 an error. */
+static int read_section(struct bkp_reader *r, struct batch *b)
 {
 	char magic[SECTION_MAGIC_BYTES];
 	uint64_t at = r->in.offset;
 	ssize_t got;
 
-	if (!r->started && start(r))
-		return -1;
 	got = input_read(&r->in, magic, sizeof(magic));
 	if (got < 0)
 		return -1;
@@ -288,12 +457,119 @@ static int next(struct bkp_reader *r, struct bkp_record *rec)
 			    " records: no index, trailer or end marker", at + got, r->seq);
 	switch (section_of(magic)) {
 	case SECTION_RECORD:
-		return read_record(r, magic, rec) ? -1 : 1;
+		return read_record(r, magic, b) ? -1 : 1;
 	case SECTION_INDEX:
 		return read_end(r) ? -1 : 0;
 	default:
 		return fail(AMBER_EDATA, "record %" PRIu64 " at offset %" PRIu64
 			    ": not a record or an index (bad magic)", r->seq, at);
+	}
+}
+
+static int alloc_batch(const struct bkp_reader *r, struct batch *b)
+{
+	b->recs = calloc(r->batch_bytes / r->info.geo.chunk_bytes, sizeof(*b->recs));
+	b->payload = malloc(r->batch_bytes);
+	b->content = malloc(r->batch_bytes);
+	if (!b->recs || !b->payload || !b->content)
+		return fail(AMBER_ESYS, "out of memory");
+	return 0;
+}
+
+/* Records into @b until it is full, or the file ends or breaks in it. */
+static void fill_batch(struct bkp_reader *r, struct batch *b)
+{
+	int ret = 1;
+
+	b->nr_recs = b->nr_out = b->used = 0;
+	while (ret > 0 && b->used + r->info.geo.chunk_bytes <= r->batch_bytes)
+		ret = read_section(r, b);
+	if (ret < 0) {
+		r->input = INPUT_BROKEN;
+		error_save(&r->input_error);
+	} else if (!ret) {
+		r->input = INPUT_END;
+	}
+	b->nr = r->filled++;
+}
+
+/*
+ * Fill every free batch, in turn, for the workers; a worker more while
+ * more batches wait behind the one handed out next than there are workers.
+ */
+static int fill_batches(struct bkp_reader *r)
+{
+	struct batch *b;
+
+	while (r->input == INPUT_RECORDS && r->filled - r->handed < r->nr_batches) {
+		b = &r->batches[r->filled % r->nr_batches];
+		if (!b->recs && alloc_batch(r, b))
+			return -1;
+		fill_batch(r, b);
+		set_state(r, b, BATCH_READ);
+		if (r->nr_running < MIN(r->nr_workers, r->filled - r->handed - 1) &&
+		    add_worker(r))
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * The batch whose records are handed out next, once decoded: here, when no
+ * worker has taken it yet, rather than wait for one.
+ */
+static struct batch *wait_decoded(struct bkp_reader *r)
+{
+	struct batch *b = &r->batches[r->handed % r->nr_batches];
+	bool mine;
+
+	pthread_mutex_lock(&r->lock);
+	mine = b->state == BATCH_READ;
+	if (mine)
+		b->state = BATCH_DECODING;
+	while (!mine && b->state != BATCH_DECODED)
+		pthread_cond_wait(&r->changed, &r->lock);
+	pthread_mutex_unlock(&r->lock);
+	if (mine) {
+		decode_batch(r->decoder, b);
+		set_state(r, b, BATCH_DECODED);
+	}
+	return b;
+}
+
+/* What ends the file, once every record before it is handed out. */
+static int input_end(struct bkp_reader *r)
+{
+	if (r->input == INPUT_END)
+		return 0;
+	error_restore(&r->input_error);
+	return -1;
+}
+
+/* The records in file order; the first error in file order stops them. */
+static int next(struct bkp_reader *r, struct bkp_record *rec)
+{
+	struct batch *b;
+
+	if (!r->started && start(r))
+		return -1;
+	for (;;) {
+		if (fill_batches(r))
+			return -1;
+		b = wait_decoded(r);
+		if (r->pos < MIN(b->nr_good, b->nr_out)) {
+			*rec = b->recs[r->pos++].rec;
+			return 1;
+		}
+		if (b->nr_good < b->nr_recs) {
+			error_restore(&b->error);
+			return -1;
+		}
+		if (r->handed + 1 == r->filled && r->input != INPUT_RECORDS)
+			return input_end(r);
+		r->pos = 0;
+		r->handed++;
+		set_state(r, b, BATCH_FREE);
 	}
 }
 
@@ -314,18 +590,33 @@ int bkp_reader_next(struct bkp_reader *r, struct bkp_record *rec)
 	} else if (!ret) {
 		r->state = DONE;
 	}
+	if (ret <= 0)
+		stop_workers(r);
 	return ret;
 }
 
 void bkp_reader_free(struct bkp_reader *r)
 {
+	unsigned int i;
+
 	if (!r)
 		return;
+	stop_workers(r);
+	for (i = 0; r->workers && i < r->nr_workers; i++)
+		chunk_decoder_free(r->workers[i].decoder);
+	for (i = 0; r->batches && i < r->nr_batches; i++) {
+		free(r->batches[i].recs);
+		free(r->batches[i].payload);
+		free(r->batches[i].content);
+	}
+	free(r->workers);
+	free(r->batches);
 	chunk_decoder_free(r->decoder);
 	image_digest_free(r->digest);
 	index_release(&r->index);
 	free(r->seen);
-	free(r->payload);
 	free(r->in.buf);
+	pthread_cond_destroy(&r->changed);
+	pthread_mutex_destroy(&r->lock);
 	free(r);
 }
