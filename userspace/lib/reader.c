@@ -496,6 +496,9 @@ static void fill_batch(struct bkp_reader *r, struct batch *b)
 /*
  * Fill every free batch, in turn, for the workers; a worker more while
  * more batches wait behind the one handed out next than there are workers.
+ * A batch with no record (the file ended, or broke, at its start) has
+ * nothing to decode: no worker for it, or every full backup of a volume of
+ * up to a batch would start one for its end.
  */
 static int fill_batches(struct bkp_reader *r)
 {
@@ -507,7 +510,8 @@ static int fill_batches(struct bkp_reader *r)
 			return -1;
 		fill_batch(r, b);
 		set_state(r, b, BATCH_READ);
-		if (r->nr_running < MIN(r->nr_workers, r->filled - r->handed - 1) &&
+		if (b->nr_recs &&
+		    r->nr_running < MIN(r->nr_workers, r->filled - r->handed - 1) &&
 		    add_worker(r))
 			return -1;
 	}

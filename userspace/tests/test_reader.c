@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The reader's workers: the same records, digest and first error, however many. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -190,6 +191,46 @@ TEST(reader_workers_hand_out_what_one_worker_does)
 		image_free(&im);
 	}
 	CHECK(zero && zstd && raw);
+}
+
+/* Threads of this process. */
+static unsigned int threads(void)
+{
+	DIR *dir = opendir("/proc/self/task");
+	unsigned int n = 0;
+	struct dirent *e;
+
+	CHECK_PTR(dir);
+	while ((e = readdir(dir)))
+		n += e->d_name[0] != '.';
+	closedir(dir);
+	return n;
+}
+
+TEST(reader_workers_none_for_a_backup_in_one_batch)
+{
+	struct bkp_summary sum;
+	struct bkp_info info;
+	struct bkp_reader *r;
+	struct bkp_record rec;
+	unsigned int before;
+	struct image im;
+	int fd, ret;
+
+	/* the records fill the one batch: the end comes in a batch of its own */
+	image_make(&im, 64 * KiB, 4096, 3);
+	info = test_info(&im, BKP_FULL, 1);
+	write_all("small.amb", &info, &im, 3, &sum);
+	CHECK((fd = open("small.amb", O_RDONLY)) >= 0);
+	CHECK_PTR(r = bkp_reader_open(fd));
+	bkp_reader_set_workers(r, 3);
+	before = threads();
+	while ((ret = bkp_reader_next(r, &rec)) > 0)
+		CHECK_EQ(threads(), before);
+	CHECK_EQ(ret, 0);
+	bkp_reader_free(r);
+	close(fd);
+	image_free(&im);
 }
 
 TEST(reader_workers_report_the_first_bad_payload)
