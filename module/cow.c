@@ -118,15 +118,27 @@ static void amber_cow_end_active(struct amber_volume *v,
 	WRITE_ONCE(v->view_gen, v->view_gen + 1);
 }
 
-static void amber_cow_invalidate_locked(struct amber_volume *v,
-					enum amber_invalid_reason reason)
+/*
+ * An active snapshot is given up for @reason: its view fails every read,
+ * its chunks leave the store. False when it was not active.
+ */
+static bool amber_cow_give_up(struct amber_volume *v,
+			      enum amber_invalid_reason reason)
 {
 	lockdep_assert_held(&v->cow_lock);
 	if (v->state != AMBER_SNAP_ACTIVE)
-		return;
+		return false;
 	amber_cow_end_active(v, AMBER_SNAP_INVALID);
 	v->reason = reason;
 	amber_cow_clear(v);
+	return true;
+}
+
+static void amber_cow_invalidate_locked(struct amber_volume *v,
+					enum amber_invalid_reason reason)
+{
+	if (!amber_cow_give_up(v, reason))
+		return;
 	DMERR("%s: snapshot of epoch %llu invalidated: %s",
 	      dm_device_name(v->md), v->epoch, amber_reason_name(reason));
 	amber_kick(v);
@@ -608,12 +620,15 @@ static void amber_release_busy(struct amber_volume *v,
 			amber_slot_free(v, busy[i].slot);
 }
 
-/* The unmapping loop of amber_cow_release(), from @first to @end. */
+/*
+ * The unmapping loop of amber_cow_release(), from @first to @end, for the
+ * snapshot of view generation @gen.
+ */
 static int amber_release_range(struct amber_volume *v, chunk_t first,
-			       chunk_t end)
+			       chunk_t end, unsigned int gen)
 {
 	struct amber_busy_slot busy[AMBER_RELEASE_BATCH];
-	unsigned int n, i, gen = v->view_gen;
+	unsigned int n, i;
 	chunk_t next = first;
 	int r;
 
@@ -700,7 +715,7 @@ again:
 	atomic64_add(newly, &v->released_count);
 	/* Released before unmapped: pairs with smp_rmb() in the view. */
 	smp_wmb();
-	r = amber_release_range(v, first, end);
+	r = amber_release_range(v, first, end, gen);
 	amber_kick(v);
 out:
 	mutex_unlock(&v->cow_lock);
@@ -795,16 +810,6 @@ static bool amber_cow_move(struct amber_volume *v, struct amber_volume *p)
 	return true;
 }
 
-/* @p's snapshot ends: its view reads in flight fail in their end_io. */
-static void amber_cow_end_old(struct amber_volume *p)
-{
-	lockdep_assert_held(&p->cow_lock);
-	if (p->state != AMBER_SNAP_ACTIVE)
-		return;
-	amber_cow_end_active(p, AMBER_SNAP_INVALID);
-	amber_cow_clear(p);
-}
-
 /*
  * @v's first resume. If @v replaces a table @p of the same dm device that
  * has a snapshot, @v goes on with it when it can (same origin, store,
@@ -832,7 +837,7 @@ void amber_cow_take_over(struct amber_volume *v)
 	if (p->state != AMBER_SNAP_NONE)
 		moved = amber_cow_move(v, p);
 	if (!moved)
-		amber_cow_end_old(p);
+		amber_cow_give_up(p, AMBER_REASON_NONE);
 	/* After the move: pairs with amber_lookup(), which then finds @v whole. */
 	smp_store_release(&p->handed_over, true);
 	mutex_unlock(&v->cow_lock);
@@ -847,7 +852,7 @@ void amber_cow_take_over(struct amber_volume *v)
 			       msecs_to_jiffies(v->drain_timeout_ms)))
 		return;
 	mutex_lock(&p->cow_lock);
-	amber_cow_end_old(p);
+	amber_cow_give_up(p, AMBER_REASON_NONE);
 	mutex_unlock(&p->cow_lock);
 	DMWARN("%s: reload: view reads of the old table still running after %u ms fail",
 	       dm_device_name(v->md), v->drain_timeout_ms);
