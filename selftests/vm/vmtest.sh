@@ -179,14 +179,16 @@ kvm_usable() {
 }
 
 # panic=-1 with -no-reboot: a panic ends QEMU at once. Warnings and soft
-# lockups are reported, not fatal; watchdogs are lenient for TCG.
+# lockups are reported, not fatal; watchdogs are lenient for TCG. Debug
+# kernels report every KASAN finding, and give every slab cache its own
+# (slab_nomerge), so that failslab's cache filter can aim at one.
 cmdline() {
 	echo "console=ttyS0,115200 printk.time=1 log_buf_len=16M panic=-1" \
 		"panic_on_warn=0 softlockup_panic=0 watchdog_thresh=20" \
 		"sysctl.kernel.hung_task_timeout_secs=120" \
 		"sysctl.kernel.hung_task_panic=1" \
 		"rcupdate.rcu_cpu_stall_timeout=60 mitigations=off" \
-		"$(case $kernel in debug*) echo kasan_multi_shot ;; esac) $VM_APPEND"
+		"$(case $kernel in debug*) echo kasan_multi_shot slab_nomerge ;; esac) $VM_APPEND"
 }
 
 # Kill QEMU (SIGKILL) once the KTAP port has the crash line; give up when
