@@ -83,6 +83,10 @@ RATIOS = [
      'cow.64k.dmsnap', 2.0, 'amber / dm-snapshot, 4k random first writes'),
     ('cow4k_vs_dmsnap', 'copy-on-write 4k chunks', 'cow.4k.amber',
      'cow.4k.dmsnap', 2.0, 'amber / dm-snapshot, 4k random first writes'),
+    ('cow64k_vs_limit', 'copy-on-write 64k vs its physical limit', 'cow.64k.amber',
+     'cow.64k.raw_chained', 0.95, 'amber / its three I/Os chained per write on the bare disks, 8 writes overlapping'),
+    ('cow4k_vs_limit', 'copy-on-write 4k vs its physical limit', 'cow.4k.amber',
+     'cow.4k.raw_chained', 0.95, 'amber / its three I/Os chained per write on the bare disks, 8 writes overlapping'),
     ('cow64k_vs_linear', 'copy-on-write 64k vs linear', 'cow.64k.amber',
      'cow.64k.linear', None, 'amber / dm-linear (no snapshot)'),
     ('cow4k_vs_linear', 'copy-on-write 4k vs linear', 'cow.4k.amber',
@@ -246,6 +250,8 @@ def table(res):
     w('-- copy-on-write phase, 4k random first writes (IOPS)')
     row('64k chunks vs dm-snapshot', 'cow.64k.amber', 'cow.64k.dmsnap', 'cow64k_vs_dmsnap')
     row('4k chunks vs dm-snapshot', 'cow.4k.amber', 'cow.4k.dmsnap', 'cow4k_vs_dmsnap')
+    row('64k chunks vs physical limit', 'cow.64k.amber', 'cow.64k.raw_chained', 'cow64k_vs_limit')
+    row('4k chunks vs physical limit', 'cow.4k.amber', 'cow.4k.raw_chained', 'cow4k_vs_limit')
     row('64k chunks vs dm-linear', 'cow.64k.amber', 'cow.64k.linear', 'cow64k_vs_linear')
     row('4k chunks vs dm-linear', 'cow.4k.amber', 'cow.4k.linear', 'cow4k_vs_linear')
     row('dm-snapshot 64k vs dm-linear', 'cow.64k.dmsnap', 'cow.64k.linear', 'dmsnap64k_vs_linear')
