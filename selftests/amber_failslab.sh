@@ -54,20 +54,26 @@ faults_off() {
 	echo 0 >"$failslab/probability"
 	echo 0 >"$failreq/probability"
 	echo 0 >"/sys/block/$(basename "$(scratch_disk store)")/make-it-fail"
-	if [ -e "$failslab/require-start" ]; then
-		echo 0 >"$failslab/require-start"
-		echo 0xffffffffffffffff >"$failslab/require-end"
-	fi
+	[ ! -e "$failslab/require-start" ] || aim_range 0 0xffffffffffffffff
 	echo N >"$failslab/cache-filter"
 	echo 0 >/sys/kernel/slab/amber_copy/failslab 2>/dev/null || true
 }
 
 # fault_step <function>: run a step's function with no fault before or
-# after it.
+# after it, and none of the volumes a failed step before left behind.
 fault_step() {
 	faults_off
 	trap faults_off EXIT
+	dm_remove s-vol-view
+	dm_remove s-vol
 	"$1"
+}
+
+# aim_range <start> <end>: failslab fails only allocations with an address
+# in [start, end) on the call stack (0 0xffffffffffffffff: any).
+aim_range() {
+	echo "$1" >"$failslab/require-start"
+	echo "$2" >"$failslab/require-end"
 }
 
 # Random failures of dm-amber's own allocations (failslab's stack filter
@@ -113,8 +119,7 @@ aim_module() {
 	text=$(cat /sys/module/dm_amber/sections/.text)
 	end=$(cat /sys/module/dm_amber/sections/.* | sort | awk -v t="$text" '$1 > t { print; exit }')
 	[ -n "$end" ] || { echo "# no section of dm_amber after its .text"; return 1; }
-	echo "$text" >"$failslab/require-start"
-	echo "$end" >"$failslab/require-end"
+	aim_range "$text" "$end"
 }
 
 # aim <function>: from now on failslab fails only the allocations made
@@ -129,8 +134,7 @@ aim() {
 		[ "${#range[@]}" = 2 ] && [ "${range[0]}" != 0x0000000000000000 ] ||
 			{ echo "# no address for $1 of dm_amber in /proc/kallsyms"; return 1; }
 	fi
-	echo "${range[0]}" >"$failslab/require-start"
-	echo "${range[1]}" >"$failslab/require-end"
+	aim_range "${range[0]}" "${range[1]}"
 	[ $# = 0 ] || echo 1000000 >"$failslab/times"
 }
 
@@ -200,8 +204,6 @@ no_memory_at_first_release() {
 # three that a live volume makes after its table load.
 aimed_allocation_failures() {
 	need_stack_filter
-	dm_remove s-vol-view	# left by a failed step before
-	dm_remove s-vol
 	amber_format "$store" "$origin"	# step 2 may have left it unclean
 	dm_create s-vol "$(amber_table "$origin" "$store" "$AMBER_CHUNK")"
 	dm_create s-vol-view "0 $(sectors "$origin") amber-view $(dm_dev s-vol)" --readonly
@@ -222,8 +224,6 @@ aimed_allocation_failures() {
 starved_copy_pool() {
 	local slab=/sys/kernel/slab/amber_copy vol failed
 	[ -e "$slab/failslab" ] || skip "no $slab/failslab"
-	dm_remove s-vol-view	# left by a failed step before
-	dm_remove s-vol
 	amber_format "$store" "$origin"
 	dm_create s-vol "$(amber_table "$origin" "$store" "$AMBER_CHUNK")"
 	dm_create s-vol-view "0 $(sectors "$origin") amber-view $(dm_dev s-vol)" --readonly
