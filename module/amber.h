@@ -14,7 +14,7 @@
  *
  * Locks, outermost first:
  *   amber_registry_lock (mutex)   registry of volumes, group barriers
- *   v->cow_lock (mutex)           snapshot state, slots, exception index
+ *   s->lock (mutex)               a snapshot's state, slots, index, owner
  *   v->lock (spinlock, irq-safe)  gate, deferred bio lists, counters
  *   cbt->lock (spinlock)          change-map bits and the commit queue
  */
@@ -30,6 +30,7 @@
 #include <linux/slab.h>
 #include <linux/mutex.h>
 #include <linux/rcupdate.h>
+#include <linux/refcount.h>
 #include <linux/sched/mm.h>
 #include <linux/spinlock.h>
 #include <linux/wait.h>
@@ -77,6 +78,54 @@ enum amber_route {
 
 struct amber_store;
 struct amber_cbt;
+struct amber_volume;
+
+/*
+ * The copy-on-write state of one store (cow.c): the snapshot, the slots of
+ * the store, and the view reads that read them. The tables of one dm device
+ * on the same origin, store and chunk size share it: a table loaded to
+ * replace the live one takes a reference at construction, so that a reload
+ * moves nothing. The view reads of the old table and the writes of the new
+ * one meet in ->reads[] by construction, and the old table's end leaves the
+ * snapshot to the new one. Freed with its last table.
+ */
+struct amber_snapshot {
+	refcount_t ref;			/* one per table that uses it */
+	struct mutex lock;
+	/*
+	 * The table whose writes may wait here (for a copy, a slot or a view
+	 * read): the one that made the snapshot object, then each table that
+	 * takes it over at its first resume. Kicked when a view read ends.
+	 * NULL once that table is going, which ends the snapshot. Set under
+	 * ->lock, read under RCU.
+	 */
+	struct amber_volume __rcu *owner;
+
+	enum amber_snap_state state;
+	unsigned int view_gen;		/* odd while state leaves ACTIVE */
+	enum amber_invalid_reason reason;
+	/*
+	 * Chunks released by the backup: allocated by the first release of a
+	 * snapshot, set under ->lock, freed by the drop after an RCU grace
+	 * period and the view reads. Read with amber_chunk_released().
+	 */
+	unsigned long __rcu *released;
+	struct xarray index;		/* chunk -> slot (value) or copy */
+	unsigned long *slots;		/* slot in use */
+	u64 nr_slots;
+	u64 slots_used;
+	u64 slot_rotor;
+	unsigned long blocked_since;	/* jiffies: store full, no slot freed */
+
+	/* View reads in flight (view.c), through any of the tables. */
+	atomic_t reads[AMBER_READ_BUCKETS];
+	atomic_t view_reads;
+	wait_queue_head_t reads_wq;	/* a read ended: release, drop */
+
+	/* Counters for status. */
+	atomic64_t copied;
+	atomic64_t released_count;
+};
 
 struct amber_volume {
 	struct dm_target *ti;
@@ -85,11 +134,12 @@ struct amber_volume {
 	struct list_head registry;	/* on amber_volumes, RCU */
 	bool live;			/* resumed: the table in use */
 	bool resumed;			/* resumed once (target.c) */
-	bool handed_over;		/* its snapshot went to the next table */
+	bool handed_over;		/* the next table took its place */
 	struct dm_dev *origin;
 	struct dm_dev *store_dev;
 	struct amber_store *store;
 	struct amber_cbt *cbt;
+	struct amber_snapshot *snap;	/* set at construction, never changed */
 
 	sector_t chunk_sectors;
 	unsigned int chunk_shift;
@@ -105,6 +155,7 @@ struct amber_volume {
 	struct work_struct copy_work;	/* finishes the copies kcopyd ended */
 	struct delayed_work block_timeout;
 	struct dm_kcopyd_client *kcopyd;
+	mempool_t copy_pool;
 
 	/* The gate (gate.c). */
 	spinlock_t lock;
@@ -117,39 +168,18 @@ struct amber_volume {
 	struct list_head copies_done;	/* kcopyd finished these copies */
 	struct bio_list reader_wait;	/* writes waiting for view reads */
 	struct bio_list slot_wait;	/* writes waiting for a free slot */
-
-	/* View reads in flight (view.c), to keep the view exact. */
-	atomic_t reads[AMBER_READ_BUCKETS];
-	atomic_t view_reads;
-	atomic_t pins;			/* control calls outside the registry lock */
-	wait_queue_head_t reads_wq;	/* a read or pin ended: drop, release, dtr */
 	atomic_t readers_wanted;	/* ->reader_wait is not empty */
 
-	/* The snapshot (cow.c), under ->cow_lock. */
-	struct mutex cow_lock;
-	bool suspending;		/* from presuspend to resume */
-	enum amber_snap_state state;
-	unsigned int view_gen;		/* odd while state leaves ACTIVE (cow.c) */
-	enum amber_invalid_reason reason;
-	u64 epoch;			/* last barrier cut */
-	/*
-	 * Chunks released by the backup: allocated by the first release of a
-	 * snapshot, set under ->cow_lock, freed by the drop after an RCU grace
-	 * period and the view reads. Read with amber_chunk_released().
-	 */
-	unsigned long __rcu *released;
-	struct xarray index;		/* chunk -> slot (value) or copy */
-	unsigned long *slots;		/* slot in use */
-	u64 nr_slots;
-	u64 slots_used;
-	u64 slot_rotor;
-	unsigned long blocked_since;	/* jiffies: store full, no slot freed */
-	mempool_t copy_pool;
+	/* What keeps the volume from being freed (main.c). */
+	atomic_t view_reads;		/* view reads that found this table */
+	atomic_t pins;			/* control calls outside the registry lock */
+	wait_queue_head_t reads_wq;	/* a read or pin ended: dtr */
 
-	/* Counters for status. */
-	atomic64_t copied;
-	atomic64_t released_count;
-	atomic64_t waited;
+	bool suspending;		/* from presuspend to resume, ->snap->lock */
+	/* Last barrier cut: set by preresume, then under ->snap->lock. */
+	u64 epoch;
+
+	atomic64_t waited;		/* for status */
 };
 
 /* Per-bio data of the amber target. */
@@ -160,9 +190,9 @@ struct amber_bio {
 /* Per-bio data of the amber-view target. */
 struct amber_view_bio {
 	struct amber_volume *vol;	/* NULL: the read was failed in map */
-	chunk_t first;			/* chunks counted in vol->reads[] */
+	chunk_t first;			/* chunks counted in vol->snap->reads[] */
 	unsigned int nr;
-	unsigned int gen;		/* vol->view_gen when it was mapped */
+	unsigned int gen;		/* vol->snap->view_gen when mapped */
 };
 
 /*
@@ -188,26 +218,26 @@ static inline unsigned long *amber_bitmap_zalloc_noio(u64 nbits)
 }
 
 /* The backup released one of chunks [@first, @first + @nr). */
-static inline bool amber_range_released(struct amber_volume *v, chunk_t first,
-					chunk_t nr)
+static inline bool amber_range_released(struct amber_snapshot *s,
+					chunk_t first, chunk_t nr)
 {
 	unsigned long *released;
 	bool r;
 
 	rcu_read_lock();
-	released = rcu_dereference(v->released);
+	released = rcu_dereference(s->released);
 	r = released && find_next_bit(released, first + nr, first) < first + nr;
 	rcu_read_unlock();
 	return r;
 }
 
-static inline bool amber_chunk_released(struct amber_volume *v, chunk_t c)
+static inline bool amber_chunk_released(struct amber_snapshot *s, chunk_t c)
 {
 	unsigned long *released;
 	bool r;
 
 	rcu_read_lock();
-	released = rcu_dereference(v->released);
+	released = rcu_dereference(s->released);
 	r = released && test_bit(c, released);
 	rcu_read_unlock();
 	return r;
@@ -223,9 +253,9 @@ static inline sector_t amber_chunk_sector(struct amber_volume *v, chunk_t c)
 	return (sector_t)c << v->chunk_shift;
 }
 
-static inline atomic_t *amber_read_bucket(struct amber_volume *v, chunk_t c)
+static inline atomic_t *amber_read_bucket(struct amber_snapshot *s, chunk_t c)
 {
-	return &v->reads[hash_64(c, AMBER_READ_BUCKETS_SHIFT)];
+	return &s->reads[hash_64(c, AMBER_READ_BUCKETS_SHIFT)];
 }
 
 static inline bool amber_is_write(struct bio *bio)
@@ -270,6 +300,9 @@ int amber_cow_can_start(struct amber_volume *v);
 void amber_cow_start(struct amber_volume *v, u64 epoch);
 int amber_cow_release(struct amber_volume *v, chunk_t first, u64 count);
 void amber_cow_take_over(struct amber_volume *v);
+void amber_cow_disown(struct amber_volume *v);
+void amber_snapshot_kick(struct amber_snapshot *s);
+void amber_snapshot_read_ended(struct amber_snapshot *s);
 void amber_cow_presuspend(struct amber_volume *v);
 void amber_cow_resume(struct amber_volume *v);
 int amber_cow_drop(struct amber_volume *v);

@@ -95,7 +95,7 @@ static int amber_ioc_snap(void __user *arg)
 static int amber_changed_check(struct amber_volume *v,
 			       struct amber_ioc_changed *req)
 {
-	if (v->state != AMBER_SNAP_ACTIVE) {
+	if (READ_ONCE(v->snap->state) != AMBER_SNAP_ACTIVE) {
 		DMERR("%s: changed: no active snapshot to compare with",
 		      dm_device_name(v->md));
 		return -ENOENT;
@@ -193,19 +193,19 @@ static int amber_ioc_release(void __user *arg)
 
 	if (copy_from_user(&req, arg, sizeof(req)))
 		return -EFAULT;
-	do {
-		mutex_lock(&amber_registry_lock);
-		v = amber_control_volume(req.dev);
-		if (v)
-			amber_pin(v);
-		mutex_unlock(&amber_registry_lock);
-		if (!v)
-			return -ENODEV;
-		/* It may wait for view reads: not under the registry lock. */
-		r = amber_cow_release(v, req.first_chunk, req.count);
-		amber_unpin(v);
-		/* -EAGAIN: the table was replaced, and the next one has it. */
-	} while (r == -EAGAIN);
+	mutex_lock(&amber_registry_lock);
+	v = amber_control_volume(req.dev);
+	if (v)
+		amber_pin(v);
+	mutex_unlock(&amber_registry_lock);
+	if (!v)
+		return -ENODEV;
+	/*
+	 * It may wait for view reads: not under the registry lock. A reload
+	 * meanwhile shares the snapshot with the next table.
+	 */
+	r = amber_cow_release(v, req.first_chunk, req.count);
+	amber_unpin(v);
 	return r;
 }
 

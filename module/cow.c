@@ -2,19 +2,24 @@
 /*
  * Copy-on-write into the bounded store.
  *
- * While a snapshot is active, ->index maps each chunk that is being copied
+ * While a snapshot is active, s->index maps each chunk that is being copied
  * to its struct amber_copy, and each copied chunk to its slot (an xarray
- * value entry). A chunk in ->released has been streamed by the backup: no
+ * value entry). A chunk in s->released has been streamed by the backup: no
  * copy, no slot. Everything else is untouched: its first write allocates a
  * slot and copies the chunk with kcopyd, and only then goes to the origin.
  *
- * The view reads chunks without ->cow_lock: a view read counts itself in
- * its chunk's bucket of ->reads[] first, then looks at ->released and
- * ->index. Whoever changes what a chunk's view reads come from looks at the
+ * The view reads chunks without s->lock: a view read counts itself in its
+ * chunk's bucket of s->reads[] first, then looks at s->released and
+ * s->index. Whoever changes what a chunk's view reads come from looks at the
  * bucket after the change (again with a full barrier in between), and waits
  * while it is busy: a copy holds its writes back, a release holds back the
  * reuse of the slot. So a view read never sees data written after the
  * barrier, nor a slot that has been given to another chunk.
+ *
+ * struct amber_snapshot (amber.h) holds all of that, apart from the tables:
+ * a reload shares it, so the rules above hold across tables as they do
+ * within one. A table's own part is its kcopyd client, its copy pool and
+ * the lists where its writes wait.
  */
 #include <linux/mempool.h>
 #include <linux/slab.h>
@@ -52,50 +57,78 @@ const char *amber_reason_name(enum amber_invalid_reason reason)
 	}
 }
 
-static bool amber_chunk_readers(struct amber_volume *v, chunk_t c)
+static bool amber_chunk_readers(struct amber_snapshot *s, chunk_t c)
 {
 	smp_mb();	/* pairs with the view's count-then-look */
-	return atomic_read(amber_read_bucket(v, c));
+	return atomic_read(amber_read_bucket(s, c));
 }
 
-static s64 amber_slot_alloc(struct amber_volume *v)
+/* Kick the table whose writes wait in @s, if there is one. */
+void amber_snapshot_kick(struct amber_snapshot *s)
+{
+	struct amber_volume *owner;
+
+	rcu_read_lock();
+	owner = rcu_dereference(s->owner);
+	if (owner)
+		amber_kick(owner);
+	rcu_read_unlock();
+}
+
+/*
+ * A view read counted in @s ended, through whichever table: the owner's
+ * writes parked for view reads look again. After the read stopped counting
+ * (a full barrier in between: amber_view_leave()).
+ */
+void amber_snapshot_read_ended(struct amber_snapshot *s)
+{
+	struct amber_volume *owner;
+
+	rcu_read_lock();
+	owner = rcu_dereference(s->owner);
+	if (owner && atomic_read(&owner->readers_wanted))
+		amber_kick(owner);
+	rcu_read_unlock();
+}
+
+static s64 amber_slot_alloc(struct amber_snapshot *s)
 {
 	u64 slot;
 
-	lockdep_assert_held(&v->cow_lock);
-	slot = find_next_zero_bit(v->slots, v->nr_slots, v->slot_rotor);
-	if (slot >= v->nr_slots)
-		slot = find_first_zero_bit(v->slots, v->nr_slots);
-	if (slot >= v->nr_slots)
+	lockdep_assert_held(&s->lock);
+	slot = find_next_zero_bit(s->slots, s->nr_slots, s->slot_rotor);
+	if (slot >= s->nr_slots)
+		slot = find_first_zero_bit(s->slots, s->nr_slots);
+	if (slot >= s->nr_slots)
 		return -ENOSPC;
-	__set_bit(slot, v->slots);
-	v->slot_rotor = slot + 1;
-	v->slots_used++;
+	__set_bit(slot, s->slots);
+	s->slot_rotor = slot + 1;
+	s->slots_used++;
 	return slot;
 }
 
-static void amber_slot_free(struct amber_volume *v, u64 slot)
+static void amber_slot_free(struct amber_snapshot *s, u64 slot)
 {
-	lockdep_assert_held(&v->cow_lock);
-	__clear_bit(slot, v->slots);
-	v->slots_used--;
-	v->blocked_since = jiffies;
+	lockdep_assert_held(&s->lock);
+	__clear_bit(slot, s->slots);
+	s->slots_used--;
+	s->blocked_since = jiffies;
 }
 
 /*
  * Forget every copied chunk and free its slot. A copy still in flight
  * leaves ->index too and keeps its slot until kcopyd is done with it.
  */
-static void amber_cow_clear(struct amber_volume *v)
+static void amber_cow_clear(struct amber_snapshot *s)
 {
 	unsigned long c;
 	void *entry;
 
-	lockdep_assert_held(&v->cow_lock);
-	xa_for_each(&v->index, c, entry) {
-		xa_erase(&v->index, c);
+	lockdep_assert_held(&s->lock);
+	xa_for_each(&s->index, c, entry) {
+		xa_erase(&s->index, c);
 		if (xa_is_value(entry))
-			amber_slot_free(v, xa_to_value(entry));
+			amber_slot_free(s, xa_to_value(entry));
 	}
 }
 
@@ -107,49 +140,53 @@ static void amber_cow_clear(struct amber_volume *v)
  * that started before fails in its end_io, which finds another generation
  * (view.c).
  */
-static void amber_cow_end_active(struct amber_volume *v,
+static void amber_cow_end_active(struct amber_snapshot *s,
 				 enum amber_snap_state state)
 {
-	lockdep_assert_held(&v->cow_lock);
-	WRITE_ONCE(v->view_gen, v->view_gen + 1);
+	lockdep_assert_held(&s->lock);
+	WRITE_ONCE(s->view_gen, s->view_gen + 1);
 	smp_wmb();	/* pairs with smp_rmb() in amber_view_map() */
-	WRITE_ONCE(v->state, state);
+	WRITE_ONCE(s->state, state);
 	smp_wmb();	/* the state, then the even generation */
-	WRITE_ONCE(v->view_gen, v->view_gen + 1);
+	WRITE_ONCE(s->view_gen, s->view_gen + 1);
 }
 
 /*
  * An active snapshot is given up for @reason: its view fails every read,
  * its chunks leave the store. False when it was not active.
  */
-static bool amber_cow_give_up(struct amber_volume *v,
+static bool amber_cow_give_up(struct amber_snapshot *s,
 			      enum amber_invalid_reason reason)
 {
-	lockdep_assert_held(&v->cow_lock);
-	if (v->state != AMBER_SNAP_ACTIVE)
+	lockdep_assert_held(&s->lock);
+	if (s->state != AMBER_SNAP_ACTIVE)
 		return false;
-	amber_cow_end_active(v, AMBER_SNAP_INVALID);
-	v->reason = reason;
-	amber_cow_clear(v);
+	amber_cow_end_active(s, AMBER_SNAP_INVALID);
+	s->reason = reason;
+	amber_cow_clear(s);
 	return true;
 }
 
 static void amber_cow_invalidate_locked(struct amber_volume *v,
 					enum amber_invalid_reason reason)
 {
-	if (!amber_cow_give_up(v, reason))
+	struct amber_snapshot *s = v->snap;
+
+	if (!amber_cow_give_up(s, reason))
 		return;
 	DMERR("%s: snapshot of epoch %llu invalidated: %s",
 	      dm_device_name(v->md), v->epoch, amber_reason_name(reason));
+	/* The writes parked here, and the owner's if @v is not it, go on. */
 	amber_kick(v);
+	amber_snapshot_kick(s);
 }
 
 void amber_cow_invalidate(struct amber_volume *v,
 			  enum amber_invalid_reason reason)
 {
-	mutex_lock(&v->cow_lock);
+	mutex_lock(&v->snap->lock);
 	amber_cow_invalidate_locked(v, reason);
-	mutex_unlock(&v->cow_lock);
+	mutex_unlock(&v->snap->lock);
 }
 
 static void amber_copy_done(int read_err, unsigned long write_err,
@@ -191,13 +228,13 @@ static void amber_wait_for_slot(struct amber_volume *v, struct bio *bio)
 {
 	bool first;
 
-	lockdep_assert_held(&v->cow_lock);
+	lockdep_assert_held(&v->snap->lock);
 	spin_lock_irq(&v->lock);
 	first = bio_list_empty(&v->slot_wait);
 	bio_list_add(&v->slot_wait, bio);
 	spin_unlock_irq(&v->lock);
 	if (first) {
-		v->blocked_since = jiffies;
+		v->snap->blocked_since = jiffies;
 		mod_delayed_work(v->wq, &v->block_timeout,
 				 msecs_to_jiffies(v->block_timeout_ms));
 	}
@@ -205,12 +242,14 @@ static void amber_wait_for_slot(struct amber_volume *v, struct bio *bio)
 
 static void amber_wait_for_readers(struct amber_volume *v, struct bio *bio)
 {
+	struct amber_snapshot *s = v->snap;
+
 	spin_lock_irq(&v->lock);
 	bio_list_add(&v->reader_wait, bio);
 	spin_unlock_irq(&v->lock);
 	atomic_set(&v->readers_wanted, 1);
 	/* A read may have ended before it could see ->readers_wanted. */
-	if (!amber_chunk_readers(v, amber_chunk(v, bio->bi_iter.bi_sector)))
+	if (!amber_chunk_readers(s, amber_chunk(v, bio->bi_iter.bi_sector)))
 		amber_kick(v);
 }
 
@@ -222,7 +261,7 @@ static void amber_wait_for_readers(struct amber_volume *v, struct bio *bio)
  */
 static int amber_store_full(struct amber_volume *v, struct bio *bio)
 {
-	lockdep_assert_held(&v->cow_lock);
+	lockdep_assert_held(&v->snap->lock);
 	/* dm, not us, knows whether it still requeues (an interrupted suspend). */
 	if (v->suspending && dm_noflush_suspending(v->ti))
 		return AMBER_REQUEUE;
@@ -234,13 +273,13 @@ static int amber_store_full(struct amber_volume *v, struct bio *bio)
 	return AMBER_HELD;
 }
 
-/* A copy for @c's first write, and room for it in ->index, before the lock. */
+/* A copy for @c's first write, and room for it in the index, before the lock. */
 static struct amber_copy *amber_copy_alloc(struct amber_volume *v, chunk_t c)
 {
 	struct amber_copy *copy = mempool_alloc(&v->copy_pool, GFP_NOIO);
 
 	/* Without the room, the store under the lock may fail: no_memory. */
-	if (xa_reserve(&v->index, c, GFP_NOIO))
+	if (xa_reserve(&v->snap->index, c, GFP_NOIO))
 		DMWARN_LIMIT("%s: no memory to index chunk %llu",
 			     dm_device_name(v->md), c);
 	return copy;
@@ -255,12 +294,13 @@ static struct amber_copy *amber_copy_alloc(struct amber_volume *v, chunk_t c)
 static int amber_cow_begin(struct amber_volume *v, chunk_t c, struct bio *bio,
 			   struct amber_copy **copy)
 {
+	struct amber_snapshot *s = v->snap;
 	struct amber_copy *new = *copy;
 	s64 slot;
 
-	lockdep_assert_held(&v->cow_lock);
+	lockdep_assert_held(&s->lock);
 	*copy = NULL;
-	slot = amber_slot_alloc(v);
+	slot = amber_slot_alloc(s);
 	if (slot < 0)
 		return amber_store_full(v, bio);
 	new->v = v;
@@ -270,8 +310,8 @@ static int amber_cow_begin(struct amber_volume *v, chunk_t c, struct bio *bio,
 	bio_list_init(&new->bios);
 	bio_list_add(&new->bios, bio);
 	/* The entry was reserved: storing it allocates nothing, or fails. */
-	if (xa_is_err(xa_store(&v->index, c, new, GFP_NOWAIT))) {
-		amber_slot_free(v, slot);
+	if (xa_is_err(xa_store(&s->index, c, new, GFP_NOWAIT))) {
+		amber_slot_free(s, slot);
 		amber_cow_invalidate_locked(v, AMBER_REASON_NO_MEMORY);
 		return AMBER_REMAP;
 	}
@@ -284,12 +324,13 @@ static int amber_cow_begin(struct amber_volume *v, chunk_t c, struct bio *bio,
  * may go to the origin now, AMBER_HELD when it waits for a copy, a free slot
  * or a view read, AMBER_ENDED when it was completed here.
  *
- * Nothing sleeps under ->cow_lock: the copy a first write may need is
+ * Nothing sleeps under the snapshot's lock: the copy a first write may need is
  * allocated before it (its pool refills only through amber_copy_finish(),
  * which takes the lock), and the copy starts, or a discard ends, after it.
  */
 int amber_cow_write(struct amber_volume *v, struct bio *bio)
 {
+	struct amber_snapshot *s = v->snap;
 	chunk_t c = amber_chunk(v, bio->bi_iter.bi_sector);
 	bool discard = bio_op(bio) == REQ_OP_DISCARD;
 	struct amber_copy *copy = NULL, *start = NULL;
@@ -297,16 +338,16 @@ int amber_cow_write(struct amber_volume *v, struct bio *bio)
 	int r;
 
 	/* Only a barrier makes a snapshot active, and we hold the gate. */
-	if (READ_ONCE(v->state) != AMBER_SNAP_ACTIVE)
+	if (READ_ONCE(s->state) != AMBER_SNAP_ACTIVE)
 		return AMBER_REMAP;
 	/*
 	 * A copied or released chunk needs no copy, but a view read that went
 	 * to the origin before the copy finished (or the release) may still be
 	 * in flight: the write must not overtake it.
 	 */
-	entry = xa_load(&v->index, c);
-	if ((xa_is_value(entry) || (!entry && amber_chunk_released(v, c))) &&
-	    !amber_chunk_readers(v, c))
+	entry = xa_load(&s->index, c);
+	if ((xa_is_value(entry) || (!entry && amber_chunk_released(s, c))) &&
+	    !amber_chunk_readers(s, c))
 		return AMBER_REMAP;
 	if (bio->bi_opf & REQ_NOWAIT) {
 		bio_wouldblock_error(bio);
@@ -316,16 +357,16 @@ again:
 	if (!entry && !discard && !copy)
 		copy = amber_copy_alloc(v, c);
 
-	mutex_lock(&v->cow_lock);
-	entry = xa_load(&v->index, c);
-	if (v->state != AMBER_SNAP_ACTIVE) {
+	mutex_lock(&s->lock);
+	entry = xa_load(&s->index, c);
+	if (s->state != AMBER_SNAP_ACTIVE) {
 		r = AMBER_REMAP;
 	} else if (entry && !xa_is_value(entry)) {
 		bio_list_add(&((struct amber_copy *)entry)->bios, bio);
 		r = AMBER_HELD;
-	} else if (xa_is_value(entry) || amber_chunk_released(v, c)) {
+	} else if (xa_is_value(entry) || amber_chunk_released(s, c)) {
 		r = AMBER_REMAP;
-		if (amber_chunk_readers(v, c)) {
+		if (amber_chunk_readers(s, c)) {
 			amber_wait_for_readers(v, bio);
 			r = AMBER_HELD;
 		}
@@ -334,7 +375,7 @@ again:
 		r = AMBER_ENDED;
 	} else if (!copy) {
 		/* The copy seen at the first look is gone: allocate one. */
-		mutex_unlock(&v->cow_lock);
+		mutex_unlock(&s->lock);
 		goto again;
 	} else {
 		start = copy;
@@ -342,12 +383,12 @@ again:
 		if (start)
 			copy = NULL;
 	}
-	mutex_unlock(&v->cow_lock);
+	mutex_unlock(&s->lock);
 
 	if (start)
 		amber_copy_start(v, start);
 	if (copy) {
-		xa_release(&v->index, c);
+		xa_release(&s->index, c);
 		mempool_free(copy, &v->copy_pool);
 	}
 	if (r == AMBER_REQUEUE) {
@@ -367,7 +408,7 @@ static void amber_send_or_wait(struct amber_volume *v, struct bio_list *bios,
 	struct bio *bio;
 
 	while ((bio = bio_list_pop(bios))) {
-		if (amber_chunk_readers(v, c))
+		if (amber_chunk_readers(v->snap, c))
 			amber_wait_for_readers(v, bio);
 		else
 			amber_submit_write(v, bio);
@@ -376,21 +417,24 @@ static void amber_send_or_wait(struct amber_volume *v, struct bio_list *bios,
 
 static void amber_copy_finish(struct amber_volume *v, struct amber_copy *copy)
 {
-	mutex_lock(&v->cow_lock);
-	if (xa_load(&v->index, copy->chunk) != copy) {
+	struct amber_snapshot *s = v->snap;
+
+	mutex_lock(&s->lock);
+	if (xa_load(&s->index, copy->chunk) != copy) {
 		/* Dropped, invalidated or released while it was copied. */
-		amber_slot_free(v, copy->slot);
+		amber_slot_free(s, copy->slot);
+		amber_kick(v);	/* for the writes waiting for a slot */
 	} else if (copy->error) {
-		xa_erase(&v->index, copy->chunk);
-		amber_slot_free(v, copy->slot);
+		xa_erase(&s->index, copy->chunk);
+		amber_slot_free(s, copy->slot);
 		amber_cow_invalidate_locked(v, copy->error);
 	} else {
 		/* Replacing an entry allocates nothing. */
-		xa_store(&v->index, copy->chunk, xa_mk_value(copy->slot),
+		xa_store(&s->index, copy->chunk, xa_mk_value(copy->slot),
 			 GFP_NOIO);
-		atomic64_inc(&v->copied);
+		atomic64_inc(&s->copied);
 	}
-	mutex_unlock(&v->cow_lock);
+	mutex_unlock(&s->lock);
 
 	amber_send_or_wait(v, &copy->bios, copy->chunk);
 	mempool_free(copy, &v->copy_pool);
@@ -436,7 +480,8 @@ static void amber_retry_readers(struct amber_volume *v)
 	spin_unlock_irq(&v->lock);
 
 	while ((bio = bio_list_pop(&again))) {
-		if (amber_chunk_readers(v, amber_chunk(v, bio->bi_iter.bi_sector)))
+		if (amber_chunk_readers(v->snap,
+					amber_chunk(v, bio->bi_iter.bi_sector)))
 			amber_wait_for_readers(v, bio);
 		else
 			amber_submit_write(v, bio);
@@ -453,13 +498,13 @@ static bool amber_slot_waiters(struct amber_volume *v)
 	return r;
 }
 
-static bool amber_slot_free_or_gone(struct amber_volume *v)
+static bool amber_slot_free_or_gone(struct amber_snapshot *s)
 {
 	bool r;
 
-	mutex_lock(&v->cow_lock);
-	r = v->state != AMBER_SNAP_ACTIVE || v->slots_used < v->nr_slots;
-	mutex_unlock(&v->cow_lock);
+	mutex_lock(&s->lock);
+	r = s->state != AMBER_SNAP_ACTIVE || s->slots_used < s->nr_slots;
+	mutex_unlock(&s->lock);
 	return r;
 }
 
@@ -476,7 +521,7 @@ void amber_cow_worker(struct amber_volume *v)
 {
 	if (atomic_read(&v->readers_wanted))
 		amber_retry_readers(v);
-	if (amber_slot_waiters(v) && amber_slot_free_or_gone(v))
+	if (amber_slot_waiters(v) && amber_slot_free_or_gone(v->snap))
 		amber_retry(v, &v->slot_wait);
 }
 
@@ -490,13 +535,13 @@ void amber_cow_presuspend(struct amber_volume *v)
 	struct bio_list parked;
 	struct bio *bio;
 
-	mutex_lock(&v->cow_lock);
+	mutex_lock(&v->snap->lock);
 	v->suspending = true;
 	spin_lock_irq(&v->lock);
 	parked = v->slot_wait;
 	bio_list_init(&v->slot_wait);
 	spin_unlock_irq(&v->lock);
-	mutex_unlock(&v->cow_lock);
+	mutex_unlock(&v->snap->lock);
 
 	/* Each goes through the store-full rule above again. */
 	while ((bio = bio_list_pop(&parked)))
@@ -505,9 +550,9 @@ void amber_cow_presuspend(struct amber_volume *v)
 
 void amber_cow_resume(struct amber_volume *v)
 {
-	mutex_lock(&v->cow_lock);
+	mutex_lock(&v->snap->lock);
 	v->suspending = false;
-	mutex_unlock(&v->cow_lock);
+	mutex_unlock(&v->snap->lock);
 }
 
 /* Store full for block_timeout_ms with no slot freed: give up the view. */
@@ -516,48 +561,51 @@ static void amber_block_timeout(struct work_struct *work)
 	struct amber_volume *v = container_of(to_delayed_work(work),
 					      struct amber_volume,
 					      block_timeout);
+	struct amber_snapshot *s = v->snap;
 	unsigned long expires;
 
-	mutex_lock(&v->cow_lock);
-	expires = v->blocked_since + msecs_to_jiffies(v->block_timeout_ms);
+	mutex_lock(&s->lock);
+	expires = s->blocked_since + msecs_to_jiffies(v->block_timeout_ms);
 	/* Nobody may wait any more, or a slot was freed since: rearm. */
 	if (amber_slot_waiters(v) && time_before(jiffies, expires))
 		mod_delayed_work(v->wq, &v->block_timeout, expires - jiffies);
 	else if (amber_slot_waiters(v))
 		amber_cow_invalidate_locked(v, AMBER_REASON_BLOCK_TIMEOUT);
-	mutex_unlock(&v->cow_lock);
+	mutex_unlock(&s->lock);
 }
 
 int amber_cow_can_start(struct amber_volume *v)
 {
 	int r = 0;
 
-	mutex_lock(&v->cow_lock);
-	if (v->state != AMBER_SNAP_NONE) {
+	mutex_lock(&v->snap->lock);
+	if (v->snap->state != AMBER_SNAP_NONE) {
 		DMERR("%s: a snapshot is active: drop it first",
 		      dm_device_name(v->md));
 		r = -EBUSY;
 	}
-	mutex_unlock(&v->cow_lock);
+	mutex_unlock(&v->snap->lock);
 	return r;
 }
 
 /* The barrier cut epoch @epoch: no write is in flight, the gate is closed. */
 void amber_cow_start(struct amber_volume *v, u64 epoch)
 {
-	mutex_lock(&v->cow_lock);
-	WARN_ON_ONCE(!xa_empty(&v->index));
+	struct amber_snapshot *s = v->snap;
+
+	mutex_lock(&s->lock);
+	WARN_ON_ONCE(!xa_empty(&s->index));
 	v->epoch = epoch;
-	v->reason = AMBER_REASON_NONE;
-	atomic64_set(&v->copied, 0);
-	atomic64_set(&v->released_count, 0);
-	WRITE_ONCE(v->state, AMBER_SNAP_ACTIVE);
-	mutex_unlock(&v->cow_lock);
+	s->reason = AMBER_REASON_NONE;
+	atomic64_set(&s->copied, 0);
+	atomic64_set(&s->released_count, 0);
+	WRITE_ONCE(s->state, AMBER_SNAP_ACTIVE);
+	mutex_unlock(&s->lock);
 }
 
-static int amber_wait_chunk_readers(struct amber_volume *v, chunk_t c)
+static int amber_wait_chunk_readers(struct amber_snapshot *s, chunk_t c)
 {
-	return wait_event_killable(v->reads_wq, !amber_chunk_readers(v, c));
+	return wait_event_killable(s->reads_wq, !amber_chunk_readers(s, c));
 }
 
 #define AMBER_RELEASE_BATCH	16
@@ -573,30 +621,30 @@ struct amber_busy_slot {
  * those a view read still reads: return those in @busy, still mapped, at
  * most AMBER_RELEASE_BATCH of them, with *next set to where to go on.
  */
-static unsigned int amber_release_unmap(struct amber_volume *v, chunk_t *next,
-					chunk_t end,
+static unsigned int amber_release_unmap(struct amber_snapshot *s,
+					chunk_t *next, chunk_t end,
 					struct amber_busy_slot *busy)
 {
 	unsigned int n = 0;
 	unsigned long idx;
 	void *entry;
 
-	lockdep_assert_held(&v->cow_lock);
-	xa_for_each_range(&v->index, idx, entry, *next, end - 1) {
+	lockdep_assert_held(&s->lock);
+	xa_for_each_range(&s->index, idx, entry, *next, end - 1) {
 		if (n == AMBER_RELEASE_BATCH) {
 			*next = idx;
 			return n;
 		}
-		if (xa_is_value(entry) && amber_chunk_readers(v, idx)) {
+		if (xa_is_value(entry) && amber_chunk_readers(s, idx)) {
 			busy[n].chunk = idx;
 			busy[n].slot = xa_to_value(entry);
 			n++;
 			continue;
 		}
-		xa_erase(&v->index, idx);
+		xa_erase(&s->index, idx);
 		/* A copy in flight frees its slot when done. */
 		if (xa_is_value(entry))
-			amber_slot_free(v, xa_to_value(entry));
+			amber_slot_free(s, xa_to_value(entry));
 	}
 	*next = end;
 	return n;
@@ -607,17 +655,17 @@ static unsigned int amber_release_unmap(struct amber_volume *v, chunk_t *next,
  * nothing else unmapped them meanwhile (a drop, an invalidation or another
  * release).
  */
-static void amber_release_busy(struct amber_volume *v,
+static void amber_release_busy(struct amber_snapshot *s,
 			       struct amber_busy_slot *busy, unsigned int n)
 {
 	unsigned int i;
 
-	lockdep_assert_held(&v->cow_lock);
+	lockdep_assert_held(&s->lock);
 	for (i = 0; i < n; i++)
-		if (xa_cmpxchg(&v->index, busy[i].chunk,
+		if (xa_cmpxchg(&s->index, busy[i].chunk,
 			       xa_mk_value(busy[i].slot), NULL, 0) ==
 		    xa_mk_value(busy[i].slot))
-			amber_slot_free(v, busy[i].slot);
+			amber_slot_free(s, busy[i].slot);
 }
 
 /*
@@ -628,44 +676,48 @@ static int amber_release_range(struct amber_volume *v, chunk_t first,
 			       chunk_t end, unsigned int gen)
 {
 	struct amber_busy_slot busy[AMBER_RELEASE_BATCH];
+	struct amber_snapshot *s = v->snap;
 	unsigned int n, i;
 	chunk_t next = first;
 	int r;
 
-	lockdep_assert_held(&v->cow_lock);
+	lockdep_assert_held(&s->lock);
 	while (next < end) {
-		n = amber_release_unmap(v, &next, end, busy);
+		n = amber_release_unmap(s, &next, end, busy);
 		if (!n)
 			continue;
-		mutex_unlock(&v->cow_lock);
+		mutex_unlock(&s->lock);
 		for (i = 0, r = 0; i < n && !r; i++)
-			r = amber_wait_chunk_readers(v, busy[i].chunk);
-		mutex_lock(&v->cow_lock);
+			r = amber_wait_chunk_readers(s, busy[i].chunk);
+		mutex_lock(&s->lock);
 		/*
 		 * Killed: the chunks are released but the slots of those not
 		 * unmapped yet stay in use until a later release or the drop.
 		 */
 		if (r)
 			return -EINTR;
-		/* Dropped meanwhile: the index may be the next snapshot's. */
-		if (v->view_gen != gen)
+		/*
+		 * Dropped or ended meanwhile: the index may be the next
+		 * snapshot's. (A reload that kept it changed nothing: the
+		 * next table shares it.)
+		 */
+		if (s->view_gen != gen)
 			return -ESTALE;
-		/* Reloaded meanwhile: what is left is the next table's to do. */
-		if (v->handed_over)
-			return -EAGAIN;
-		amber_release_busy(v, busy, n);
+		amber_release_busy(s, busy, n);
 	}
 	return 0;
 }
 
 /*
  * The slot of a released chunk is reused only once the view reads that may
- * still read it have ended; they are waited for without ->cow_lock, so that
- * a slow read holds back no write, barrier or status, and killably (-EINTR),
- * so that a backup stuck behind a hung read can still be killed.
+ * still read it have ended; they are waited for without the snapshot's
+ * lock, so that a slow read holds back no write, barrier or status, and
+ * killably (-EINTR), so that a backup stuck behind a hung read can still be
+ * killed.
  */
 int amber_cow_release(struct amber_volume *v, chunk_t first, u64 count)
 {
+	struct amber_snapshot *s = v->snap;
 	chunk_t end = first + count, c;
 	unsigned long *released, *fresh = NULL;
 	unsigned int gen;
@@ -675,36 +727,37 @@ int amber_cow_release(struct amber_volume *v, chunk_t first, u64 count)
 	if (!count || first >= v->nr_chunks || count > v->nr_chunks - first)
 		return -EINVAL;
 
-	mutex_lock(&v->cow_lock);
-	gen = v->view_gen;
+	mutex_lock(&s->lock);
+	gen = s->view_gen;
 again:
-	if (v->handed_over) {
-		r = -EAGAIN;	/* the caller looks the volume up again */
-		goto out;
-	}
-	if (v->state != AMBER_SNAP_ACTIVE) {
-		r = v->state == AMBER_SNAP_NONE ? -ENOENT : -ESTALE;
+	/*
+	 * A table that handed its snapshot over to the next one shares it
+	 * with that one, or has given it up: either way the release is
+	 * right here.
+	 */
+	if (s->state != AMBER_SNAP_ACTIVE) {
+		r = s->state == AMBER_SNAP_NONE ? -ENOENT : -ESTALE;
 		goto out;
 	}
 	/* Dropped (and taken again) while we allocated: not our snapshot. */
-	if (v->view_gen != gen) {
+	if (s->view_gen != gen) {
 		r = -ESTALE;
 		goto out;
 	}
-	released = rcu_dereference_protected(v->released,
-					     lockdep_is_held(&v->cow_lock));
+	released = rcu_dereference_protected(s->released,
+					     lockdep_is_held(&s->lock));
 	if (!released && !fresh) {
-		mutex_unlock(&v->cow_lock);
+		mutex_unlock(&s->lock);
 		fresh = amber_bitmap_zalloc_noio(v->nr_chunks);
 		if (!fresh)
 			return -ENOMEM;
-		mutex_lock(&v->cow_lock);
+		mutex_lock(&s->lock);
 		goto again;
 	}
 	if (!released) {
 		released = fresh;
 		fresh = NULL;
-		rcu_assign_pointer(v->released, released);
+		rcu_assign_pointer(s->released, released);
 	}
 	/* Released before unmapped: a view read that misses one sees the other. */
 	for (c = find_next_zero_bit(released, end, first); c < end;
@@ -712,171 +765,109 @@ again:
 		set_bit(c, released);
 		newly++;
 	}
-	atomic64_add(newly, &v->released_count);
+	atomic64_add(newly, &s->released_count);
 	/* Released before unmapped: pairs with smp_rmb() in the view. */
 	smp_wmb();
 	r = amber_release_range(v, first, end, gen);
-	amber_kick(v);
+	amber_snapshot_kick(s);
 out:
-	mutex_unlock(&v->cow_lock);
+	mutex_unlock(&s->lock);
 	kvfree(fresh);
 	return r;
 }
 
 /*
- * A table reload keeps the snapshot when the new table @v has the origin,
- * store and chunk size of @p, the one it replaces, and the epoch that the
- * store names.
+ * @v's first resume, @v replacing @p, the table of the same dm device that
+ * was resumed last. When @v was made with @p's origin, store and chunk size
+ * it shares @p's snapshot (amber_cow_init()): @v's writes now wait there,
+ * and the view reads of @p still in flight hold them back as @p's own did.
+ * The snapshot goes on if the store still names its epoch; it is given up
+ * if the store does not (the store failed at @p's suspend or @v's resume).
  */
-static bool amber_same_volume(struct amber_volume *v, struct amber_volume *p)
+static void amber_cow_go_on(struct amber_volume *v, struct amber_volume *p)
 {
-	return p->origin->bdev == v->origin->bdev &&
-	       p->store_dev->bdev == v->store_dev->bdev &&
-	       p->chunk_sectors == v->chunk_sectors &&
-	       p->nr_chunks == v->nr_chunks && p->nr_slots == v->nr_slots &&
-	       !memcmp(p->store->sb->uuid, v->store->sb->uuid,
-		       sizeof(p->store->sb->uuid)) &&
-	       p->epoch == v->epoch;
-}
+	struct amber_snapshot *s = v->snap;
 
-/* @p's copied chunks into @v's empty index, and their slots taken. */
-static int amber_cow_copy_index(struct amber_volume *v, struct amber_volume *p)
-{
-	unsigned long c;
-	void *entry;
-	int r;
-
-	lockdep_assert_held(&p->cow_lock);
-	lockdep_assert_held(&v->cow_lock);
-	xa_for_each(&p->index, c, entry) {
-		/* A copy holds its writes, and a suspended table has none. */
-		if (WARN_ON_ONCE(!xa_is_value(entry)))
-			return -EBUSY;
-		r = xa_insert(&v->index, c, entry, GFP_NOIO);
-		if (r)
-			return r;
-		__set_bit(xa_to_value(entry), v->slots);
-		v->slots_used++;
+	lockdep_assert_held(&s->lock);
+	if (s->state != AMBER_SNAP_ACTIVE)
+		return;
+	if (p->epoch != v->epoch) {
+		DMERR("%s: reload: the store says epoch %llu, not %llu: store_io_error",
+		      dm_device_name(v->md), v->epoch, p->epoch);
+		amber_cow_give_up(s, AMBER_REASON_STORE_IO_ERROR);
+		return;
 	}
-	return 0;
-}
-
-/* A copy of @p's released chunks for @v, which has none yet. */
-static int amber_cow_copy_released(struct amber_volume *v,
-				   struct amber_volume *p)
-{
-	unsigned long *from, *to;
-
-	from = rcu_dereference_protected(p->released,
-					 lockdep_is_held(&p->cow_lock));
-	if (!from)
-		return 0;
-	to = amber_bitmap_zalloc_noio(v->nr_chunks);
-	if (!to)
-		return -ENOMEM;
-	bitmap_copy(to, from, v->nr_chunks);
-	rcu_assign_pointer(v->released, to);
-	return 0;
-}
-
-/*
- * Give @p's snapshot to @v, which has none yet: the copied chunks, their
- * slots, the released chunks and the state. @p keeps its own copy for its
- * view reads in flight. False when @v cannot go on with it.
- */
-static bool amber_cow_move(struct amber_volume *v, struct amber_volume *p)
-{
-	int r;
-
-	if (!amber_same_volume(v, p)) {
-		DMWARN("%s: reload: another origin, store, chunk or epoch: snapshot %llu ends",
-		       dm_device_name(v->md), p->epoch);
-		return false;
-	}
-	r = amber_cow_copy_index(v, p) ?: amber_cow_copy_released(v, p);
-	if (r) {
-		amber_cow_clear(v);
-		DMERR("%s: reload: cannot take over the snapshot of epoch %llu: %d",
-		      dm_device_name(v->md), p->epoch, r);
-		return false;
-	}
-	v->reason = p->reason;
-	v->slot_rotor = p->slot_rotor;
-	atomic64_set(&v->copied, atomic64_read(&p->copied));
-	atomic64_set(&v->released_count, atomic64_read(&p->released_count));
-	WRITE_ONCE(v->state, p->state);
 	DMINFO("%s: reload: the snapshot of epoch %llu goes on (%llu chunks in the store)",
-	       dm_device_name(v->md), v->epoch, v->slots_used);
-	return true;
+	       dm_device_name(v->md), v->epoch, s->slots_used);
+}
+
+/* @p's own snapshot ends: @v has another origin, store or chunk size. */
+static void amber_cow_end_elsewhere(struct amber_volume *v,
+				    struct amber_volume *p)
+{
+	mutex_lock(&p->snap->lock);
+	if (amber_cow_give_up(p->snap, AMBER_REASON_NONE))
+		DMWARN("%s: reload: another origin, store or chunk size: snapshot %llu ends",
+		       dm_device_name(v->md), p->epoch);
+	/* Pairs with amber_lookup(), which then finds @v. */
+	smp_store_release(&p->handed_over, true);
+	mutex_unlock(&p->snap->lock);
 }
 
 /*
- * @v's first resume. If @v replaces a table @p of the same dm device that
- * has a snapshot, @v goes on with it when it can (same origin, store,
- * chunk size and epoch); otherwise the snapshot ends. @p is suspended for
- * good (no write, no copy) and dm destroys it once @v is resumed; no lookup
- * finds it any more, and its control calls still running end with -EAGAIN
- * and look @v up. @p's view reads in flight must not be overtaken by a
- * write of @v: they are waited for, without a lock, before the resume lets
- * writes through, for at most @v's drain_timeout_ms; those still running
- * then fail, as they do at once when the snapshot ends.
+ * @v's first resume. If @v replaces a table @p of the same dm device, @p is
+ * suspended for good (no write, no copy) and dm destroys it once @v is
+ * resumed; no lookup finds it any more. @p's snapshot goes on in @v when
+ * they share it (and so do @p's control calls still running), and ends
+ * otherwise: @p's view reads and releases then fail.
+ *
+ * @v may also have taken a snapshot at construction from a table that is
+ * no longer the one it replaces (another table was resumed in between, and
+ * that one's writes were never copied): that snapshot ends too. A snapshot
+ * object made for @v has never been active, and is left as it is.
  */
 void amber_cow_take_over(struct amber_volume *v)
 {
+	struct amber_snapshot *s = v->snap;
 	struct amber_volume *p;
-	bool moved = false;
 
 	mutex_lock(&amber_registry_lock);
 	p = amber_predecessor(v);
-	if (!p) {
-		mutex_unlock(&amber_registry_lock);
-		return;
+	if (p && p->snap != s)
+		amber_cow_end_elsewhere(v, p);
+	mutex_lock(&s->lock);
+	if (p && p->snap == s) {
+		amber_cow_go_on(v, p);
+		/* Pairs with amber_lookup(), which then finds @v. */
+		smp_store_release(&p->handed_over, true);
+	} else {
+		amber_cow_give_up(s, AMBER_REASON_NONE);
 	}
-	mutex_lock(&p->cow_lock);
-	mutex_lock_nested(&v->cow_lock, SINGLE_DEPTH_NESTING);
-	if (p->state != AMBER_SNAP_NONE)
-		moved = amber_cow_move(v, p);
-	if (!moved)
-		amber_cow_give_up(p, AMBER_REASON_NONE);
-	/* After the move: pairs with amber_lookup(), which then finds @v whole. */
-	smp_store_release(&p->handed_over, true);
-	mutex_unlock(&v->cow_lock);
-	mutex_unlock(&p->cow_lock);
+	rcu_assign_pointer(s->owner, v);
+	mutex_unlock(&s->lock);
 	mutex_unlock(&amber_registry_lock);
-	if (!moved)
-		return;
-
-	/* Every view read that found @p is counted in it by now... */
-	synchronize_rcu();
-	if (wait_event_timeout(p->reads_wq, !atomic_read(&p->view_reads),
-			       msecs_to_jiffies(v->drain_timeout_ms)))
-		return;
-	mutex_lock(&p->cow_lock);
-	amber_cow_give_up(p, AMBER_REASON_NONE);
-	mutex_unlock(&p->cow_lock);
-	DMWARN("%s: reload: view reads of the old table still running after %u ms fail",
-	       dm_device_name(v->md), v->drain_timeout_ms);
 }
 
 int amber_cow_drop(struct amber_volume *v)
 {
+	struct amber_snapshot *s = v->snap;
 	unsigned long *released;
 
-	mutex_lock(&v->cow_lock);
-	if (v->state == AMBER_SNAP_NONE) {
-		mutex_unlock(&v->cow_lock);
+	mutex_lock(&s->lock);
+	if (s->state == AMBER_SNAP_NONE) {
+		mutex_unlock(&s->lock);
 		return -ENOENT;
 	}
-	amber_cow_end_active(v, AMBER_SNAP_NONE);
-	v->reason = AMBER_REASON_NONE;
-	amber_cow_clear(v);
-	released = rcu_replace_pointer(v->released, NULL,
-				       lockdep_is_held(&v->cow_lock));
-	mutex_unlock(&v->cow_lock);
+	amber_cow_end_active(s, AMBER_SNAP_NONE);
+	s->reason = AMBER_REASON_NONE;
+	amber_cow_clear(s);
+	released = rcu_replace_pointer(s->released, NULL,
+				       lockdep_is_held(&s->lock));
+	mutex_unlock(&s->lock);
 
 	/* No view read may still be on its way to a slot the next one reuses. */
-	wait_event(v->reads_wq, !atomic_read(&v->view_reads));
-	amber_kick(v);
+	wait_event(s->reads_wq, !atomic_read(&s->view_reads));
+	amber_snapshot_kick(s);
 	/* Nor a look at the released chunks (amber_chunk_released()). */
 	if (released) {
 		synchronize_rcu();
@@ -888,49 +879,108 @@ int amber_cow_drop(struct amber_volume *v)
 int amber_cow_list_copied(struct amber_volume *v, chunk_t start, u64 *out,
 			  u64 max, u64 *count)
 {
+	struct amber_snapshot *s = v->snap;
 	unsigned long idx;
 	void *entry;
 	u64 n = 0;
 
-	mutex_lock(&v->cow_lock);
-	xa_for_each_start(&v->index, idx, entry, start) {
+	mutex_lock(&s->lock);
+	xa_for_each_start(&s->index, idx, entry, start) {
 		if (n == max)
 			break;
 		if (xa_is_value(entry))
 			out[n++] = idx;
 	}
-	mutex_unlock(&v->cow_lock);
+	mutex_unlock(&s->lock);
 	*count = n;
 	return 0;
+}
+
+static struct amber_snapshot *amber_snapshot_create(struct amber_volume *v)
+{
+	struct amber_snapshot *s = kzalloc(sizeof(*s), GFP_KERNEL);
+
+	if (!s)
+		return NULL;
+	s->nr_slots = v->store->nr_slots;
+	s->slots = amber_bitmap_zalloc(s->nr_slots);
+	if (!s->slots) {
+		kfree(s);
+		return NULL;
+	}
+	refcount_set(&s->ref, 1);
+	mutex_init(&s->lock);
+	xa_init(&s->index);
+	init_waitqueue_head(&s->reads_wq);
+	/* No kick reaches @v before it is registered, with its workqueue. */
+	RCU_INIT_POINTER(s->owner, v);
+	return s;
+}
+
+/* The last table of @s is gone: no write, copy or view read is left. */
+static void amber_snapshot_put(struct amber_snapshot *s)
+{
+	if (!refcount_dec_and_test(&s->ref))
+		return;
+	mutex_lock(&s->lock);
+	amber_cow_clear(s);
+	mutex_unlock(&s->lock);
+	xa_destroy(&s->index);
+	kvfree(rcu_dereference_protected(s->released, 1));
+	kvfree(s->slots);
+	mutex_destroy(&s->lock);
+	kfree(s);
+}
+
+/*
+ * The snapshot of @v's predecessor, when @v has its origin, store and chunk
+ * size: a reload shares it (see amber_cow_take_over()).
+ */
+static struct amber_snapshot *amber_snapshot_of_predecessor(struct amber_volume *v)
+{
+	struct amber_snapshot *s = NULL;
+	struct amber_volume *p;
+
+	mutex_lock(&amber_registry_lock);
+	p = amber_predecessor(v);
+	if (p && p->origin->bdev == v->origin->bdev &&
+	    p->store_dev->bdev == v->store_dev->bdev &&
+	    p->chunk_sectors == v->chunk_sectors &&
+	    p->nr_chunks == v->nr_chunks &&
+	    p->snap->nr_slots == v->store->nr_slots &&
+	    !memcmp(p->store->sb->uuid, v->store->sb->uuid,
+		    sizeof(p->store->sb->uuid))) {
+		s = p->snap;
+		refcount_inc(&s->ref);
+	}
+	mutex_unlock(&amber_registry_lock);
+	return s;
 }
 
 int amber_cow_init(struct amber_volume *v)
 {
 	int r;
 
-	mutex_init(&v->cow_lock);
-	xa_init(&v->index);
 	INIT_WORK(&v->copy_work, amber_copy_worker);
 	INIT_DELAYED_WORK(&v->block_timeout, amber_block_timeout);
-	v->nr_slots = v->store->nr_slots;
-	v->slots = amber_bitmap_zalloc(v->nr_slots);
-	if (!v->slots)
-		goto bad;
+	v->snap = amber_snapshot_of_predecessor(v) ?: amber_snapshot_create(v);
+	if (!v->snap)
+		return -ENOMEM;
 	r = mempool_init_slab_pool(&v->copy_pool, AMBER_MIN_COPIES,
 				   amber_copy_cache);
 	if (r)
-		goto bad;
+		goto bad_pool;
 	v->kcopyd = dm_kcopyd_client_create(NULL);
 	if (IS_ERR(v->kcopyd)) {
 		r = PTR_ERR(v->kcopyd);
-		mempool_exit(&v->copy_pool);
 		goto bad_kcopyd;
 	}
 	return 0;
-bad:
-	r = -ENOMEM;
+
 bad_kcopyd:
-	kvfree(v->slots);
+	mempool_exit(&v->copy_pool);
+bad_pool:
+	amber_snapshot_put(v->snap);
 	return r;
 }
 
@@ -944,16 +994,33 @@ void amber_cow_stop_copies(struct amber_volume *v)
 	v->kcopyd = NULL;
 }
 
+/*
+ * @v is going: a view read that ends no longer kicks it, and if it still
+ * owns its snapshot (it handed it to no next table), the snapshot ends.
+ * Before amber_unregister(), whose grace period covers the reads that still
+ * found it as the owner.
+ */
+void amber_cow_disown(struct amber_volume *v)
+{
+	struct amber_snapshot *s = v->snap;
+
+	mutex_lock(&s->lock);
+	if (rcu_access_pointer(s->owner) == v) {
+		RCU_INIT_POINTER(s->owner, NULL);
+		/*
+		 * Not handed over: a table loaded beside @v that shares the
+		 * snapshot must not go on with it, nor its view read it.
+		 */
+		amber_cow_give_up(s, AMBER_REASON_NONE);
+	}
+	mutex_unlock(&s->lock);
+}
+
 /* No write is in flight, no copy is left and the workqueue is gone. */
 void amber_cow_exit(struct amber_volume *v)
 {
-	mutex_lock(&v->cow_lock);
-	amber_cow_clear(v);
-	mutex_unlock(&v->cow_lock);
-	xa_destroy(&v->index);
 	mempool_exit(&v->copy_pool);
-	kvfree(rcu_dereference_protected(v->released, 1));
-	kvfree(v->slots);
+	amber_snapshot_put(v->snap);
 }
 
 int amber_cow_module_init(void)

@@ -89,7 +89,7 @@ struct amber_volume *amber_lookup(dev_t dev)
 
 	list_for_each_entry_rcu(v, &amber_volumes, registry,
 				lockdep_is_held(&amber_registry_lock)) {
-		/* Pairs with amber_cow_take_over(): @v's snapshot is whole. */
+		/* Pairs with amber_cow_take_over(): @v has taken over. */
 		if (v->dev != dev || smp_load_acquire(&v->handed_over))
 			continue;
 		if (READ_ONCE(v->live))

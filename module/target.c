@@ -93,7 +93,7 @@ void amber_write_restart(struct amber_volume *v, struct bio *bio)
 static bool amber_passes_whole(struct amber_volume *v, chunk_t first,
 			       chunk_t last)
 {
-	return READ_ONCE(v->state) != AMBER_SNAP_ACTIVE &&
+	return READ_ONCE(v->snap->state) != AMBER_SNAP_ACTIVE &&
 	       amber_cbt_covered(v->cbt, first, last);
 }
 
@@ -330,8 +330,6 @@ static void amber_put_devices(struct dm_target *ti, struct amber_volume *v)
 
 static void amber_init_volume(struct dm_target *ti, struct amber_volume *v)
 {
-	unsigned int i;
-
 	v->ti = ti;
 	v->md = dm_table_get_md(ti->table);
 	v->dev = disk_devt(dm_disk(v->md));
@@ -345,8 +343,6 @@ static void amber_init_volume(struct dm_target *ti, struct amber_volume *v)
 	bio_list_init(&v->slot_wait);
 	INIT_LIST_HEAD(&v->copies_done);
 	INIT_WORK(&v->worker, amber_worker);
-	for (i = 0; i < AMBER_READ_BUCKETS; i++)
-		atomic_set(&v->reads[i], 0);
 }
 
 /*
@@ -453,6 +449,7 @@ static void amber_dtr(struct dm_target *ti)
 {
 	struct amber_volume *v = ti->private;
 
+	amber_cow_disown(v);
 	amber_unregister(v);
 	/* Copies end with a kick: no work may be queued after the drain. */
 	amber_cow_stop_copies(v);
@@ -469,7 +466,7 @@ static const char *amber_state_name(struct amber_volume *v)
 {
 	if (READ_ONCE(v->gate_closed))
 		return "frozen";
-	switch (v->state) {
+	switch (v->snap->state) {
 	case AMBER_SNAP_ACTIVE:
 		return "active";
 	case AMBER_SNAP_INVALID:
@@ -490,6 +487,7 @@ static void amber_status(struct dm_target *ti, status_type_t type,
 			 unsigned int maxlen)
 {
 	struct amber_volume *v = ti->private;
+	struct amber_snapshot *s = v->snap;
 	const char *overflow = v->overflow == AMBER_OVERFLOW_BLOCK ?
 			       "block" : "invalidate";
 	const char *cbt;
@@ -497,18 +495,18 @@ static void amber_status(struct dm_target *ti, status_type_t type,
 
 	switch (type) {
 	case STATUSTYPE_INFO:
-		/* Not under cow_lock: it may wait for a superblock write. */
+		/* Not under the snapshot's lock: it may wait for the store. */
 		cbt = amber_cbt_state(v->cbt);
-		mutex_lock(&v->cow_lock);
+		mutex_lock(&s->lock);
 		DMEMIT("%s %llu %llu %llu/%llu %lld %lld %lld %s %s %s",
 		       amber_state_name(v), v->epoch,
 		       (unsigned long long)v->chunk_sectors,
-		       v->slots_used, v->nr_slots,
-		       atomic64_read(&v->copied),
-		       atomic64_read(&v->released_count),
+		       s->slots_used, s->nr_slots,
+		       atomic64_read(&s->copied),
+		       atomic64_read(&s->released_count),
 		       atomic64_read(&v->waited), overflow, cbt,
-		       amber_reason_name(v->reason));
-		mutex_unlock(&v->cow_lock);
+		       amber_reason_name(s->reason));
+		mutex_unlock(&s->lock);
 		break;
 	case STATUSTYPE_TABLE:
 		DMEMIT("%s %s %llu 4 overflow=%s block_timeout_ms=%u",

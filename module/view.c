@@ -12,6 +12,8 @@
  * read, under RCU, so that a reload or removal of the amber table never
  * leaves it with a stale pointer: a volume leaves the registry and waits for
  * its view reads before it goes, and a view without a volume fails reads.
+ * A read counts itself in the volume's snapshot, which a reloaded table
+ * shares with the one it replaces (cow.c).
  * Device numbers are reused once a dm device is removed, so the volume must
  * also have the store uuid the view was made for: a view never reads
  * another volume that later took the number. The view does not open the
@@ -38,25 +40,25 @@ static struct amber_volume *amber_view_volume(struct amber_view *view)
 	return v;
 }
 
-static void amber_view_count(struct amber_volume *v, chunk_t first,
+static void amber_view_count(struct amber_snapshot *s, chunk_t first,
 			     unsigned int nr, int delta)
 {
 	unsigned int i;
 
 	for (i = 0; i < nr; i++)
-		atomic_add(delta, amber_read_bucket(v, first + i));
+		atomic_add(delta, amber_read_bucket(s, first + i));
 }
 
 /* Look at chunks [first, first + nr) after counting the read in them. */
-static bool amber_view_untouched(struct amber_volume *v, chunk_t first,
+static bool amber_view_untouched(struct amber_snapshot *s, chunk_t first,
 				 unsigned int nr)
 {
 	unsigned long idx = first;
 
-	if (amber_range_released(v, first, nr))
+	if (amber_range_released(s, first, nr))
 		return false;
 	smp_rmb();	/* released, then unmapped: amber_cow_release() */
-	return !xa_find(&v->index, &idx, first + nr - 1, XA_PRESENT);
+	return !xa_find(&s->index, &idx, first + nr - 1, XA_PRESENT);
 }
 
 /*
@@ -66,15 +68,16 @@ static bool amber_view_untouched(struct amber_volume *v, chunk_t first,
 static int amber_view_route(struct amber_volume *v, struct bio *bio,
 			    struct amber_view_bio *pb)
 {
+	struct amber_snapshot *s = v->snap;
 	chunk_t c = pb->first;
 	void *entry;
 
-	if (READ_ONCE(v->state) != AMBER_SNAP_ACTIVE || amber_chunk_released(v, c)) {
+	if (READ_ONCE(s->state) != AMBER_SNAP_ACTIVE || amber_chunk_released(s, c)) {
 		bio_io_error(bio);
 		return DM_MAPIO_SUBMITTED;
 	}
 	smp_rmb();	/* released, then unmapped: amber_cow_release() */
-	entry = xa_load(&v->index, c);
+	entry = xa_load(&s->index, c);
 	if (xa_is_value(entry)) {
 		sector_t offset = bio->bi_iter.bi_sector & (v->chunk_sectors - 1);
 
@@ -93,26 +96,33 @@ static struct amber_volume *amber_view_enter(struct amber_view *view)
 
 	rcu_read_lock();
 	v = amber_view_volume(view);
-	if (v)
+	if (v) {
 		atomic_inc(&v->view_reads);
+		atomic_inc(&v->snap->view_reads);
+	}
 	rcu_read_unlock();
 	return v;
 }
 
 static void amber_view_leave(struct amber_volume *v)
 {
+	struct amber_snapshot *s = v->snap;
+
 	/*
-	 * Once the count is zero amber_unregister() may go on and free @v:
-	 * the RCU read section keeps it until the wake-ups below are done.
+	 * Once its count is zero amber_unregister() may go on and free @v,
+	 * and with it @s: the RCU read section keeps them until the wake-ups
+	 * below are done.
 	 */
 	rcu_read_lock();
 	/* The read is done before it stops counting. */
 	smp_mb__before_atomic();
-	atomic_dec(&v->view_reads);
+	atomic_dec(&s->view_reads);
 	/* Uncount, then look for waiters: pairs with amber_wait_for_readers(). */
 	smp_mb__after_atomic();
-	if (atomic_read(&v->readers_wanted))
-		amber_kick(v);
+	amber_snapshot_read_ended(s);
+	if (wq_has_sleeper(&s->reads_wq))
+		wake_up(&s->reads_wq);
+	atomic_dec(&v->view_reads);
 	if (wq_has_sleeper(&v->reads_wq))
 		wake_up(&v->reads_wq);
 	rcu_read_unlock();
@@ -121,6 +131,7 @@ static void amber_view_leave(struct amber_volume *v)
 static int amber_view_map(struct dm_target *ti, struct bio *bio)
 {
 	struct amber_view_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
+	struct amber_snapshot *s;
 	struct amber_volume *v;
 	chunk_t last;
 
@@ -131,14 +142,15 @@ static int amber_view_map(struct dm_target *ti, struct bio *bio)
 	if (!v)
 		return DM_MAPIO_KILL;
 	pb->vol = v;
+	s = v->snap;
 	pb->first = amber_chunk(v, bio->bi_iter.bi_sector);
 	last = amber_chunk(v, bio_end_sector(bio) - 1);
 	pb->nr = last - pb->first + 1;
 
-	amber_view_count(v, pb->first, pb->nr, 1);
+	amber_view_count(s, pb->first, pb->nr, 1);
 	/* Count, then look: pairs with amber_chunk_readers() in cow.c. */
 	smp_mb__after_atomic();
-	pb->gen = READ_ONCE(v->view_gen);
+	pb->gen = READ_ONCE(s->view_gen);
 	smp_rmb();	/* the generation, then the state it goes with */
 	if (pb->gen & 1) {
 		/* The snapshot is ending (cow.c, amber_cow_end_active()). */
@@ -146,12 +158,12 @@ static int amber_view_map(struct dm_target *ti, struct bio *bio)
 		return DM_MAPIO_SUBMITTED;
 	}
 	if (pb->nr > 1) {
-		if (READ_ONCE(v->state) == AMBER_SNAP_ACTIVE &&
-		    amber_view_untouched(v, pb->first, pb->nr)) {
+		if (READ_ONCE(s->state) == AMBER_SNAP_ACTIVE &&
+		    amber_view_untouched(s, pb->first, pb->nr)) {
 			bio_set_dev(bio, v->origin->bdev);
 			return DM_MAPIO_REMAPPED;
 		}
-		amber_view_count(v, pb->first + 1, pb->nr - 1, -1);
+		amber_view_count(s, pb->first + 1, pb->nr - 1, -1);
 		pb->nr = 1;
 		dm_accept_partial_bio(bio, amber_chunk_sector(v, pb->first + 1) -
 					   bio->bi_iter.bi_sector);
@@ -168,9 +180,9 @@ static int amber_view_end_io(struct dm_target *ti, struct bio *bio,
 	if (v) {
 		/* The snapshot ended while we read: the data may be newer. */
 		smp_rmb();
-		if (READ_ONCE(v->view_gen) != pb->gen && !*error)
+		if (READ_ONCE(v->snap->view_gen) != pb->gen && !*error)
 			*error = BLK_STS_IOERR;
-		amber_view_count(v, pb->first, pb->nr, -1);
+		amber_view_count(v->snap, pb->first, pb->nr, -1);
 		amber_view_leave(v);
 	}
 	return DM_ENDIO_DONE;
@@ -287,8 +299,8 @@ static void amber_view_status(struct dm_target *ti, status_type_t type,
 		mutex_lock(&amber_registry_lock);
 		v = amber_view_volume(view);
 		if (v)
-			DMEMIT("%s %llu", v->state == AMBER_SNAP_ACTIVE ?
-			       "active" : v->state == AMBER_SNAP_INVALID ?
+			DMEMIT("%s %llu", v->snap->state == AMBER_SNAP_ACTIVE ?
+			       "active" : v->snap->state == AMBER_SNAP_INVALID ?
 			       "invalid" : "idle", v->epoch);
 		else
 			DMEMIT("gone 0");

@@ -267,7 +267,7 @@ reload_elsewhere_ends_the_snapshot() {
 	klog_mark
 	dmsetup load in-vol --table "$(awk -v o="$other" '{ $4 = o; print }' <<<"$t")"
 	dmsetup resume in-vol
-	klog_has "reload: another origin, store, chunk or epoch"
+	klog_has "reload: another origin, store or chunk size"
 	amber_expect in-vol state idle
 	fails dd if="$(dm_dev in-vol-view)" of=/dev/null bs=64k count=1 iflag=direct
 	dmsetup load in-vol --table "$t"
