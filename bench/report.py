@@ -211,6 +211,34 @@ def mib(x):
     return x / 1048576 if isinstance(x, float) else None
 
 
+STEPS = ('prepare', 'drain', 'flush_closed', 'record', 'closed')
+WAITS = ('gate', 'intent', 'copy', 'readers', 'slot')
+
+
+def stages(w, smp):
+    """Where amber's barrier spends its time, from the module's own timing
+    (the stats message after each snapshot of the stall phase)."""
+    k = 'stall.amber.'
+    if not smp.get(k + 'step_closed_ms'):
+        return
+    col = lambda key: smp.get(k + key, [])
+    w("-- amber's barrier, timed by the module (stats message), per snapshot: median and max (ms)")
+    w('   steps: prepare (maps, origin flush, gates open), then with the gates closed: drain,')
+    w('   flush_closed (the origins again), record (the epoch on the stores); closed: all of it')
+    w('   ' + '  '.join(f"{s} {fmt(median(col(f'step_{s}_ms')))}/{fmt(max(col(f'step_{s}_ms'), default=None))}"
+                         for s in STEPS))
+    w('   writes held after the cut, by stage: how many (median), longest wait (median/max)')
+    worst = None
+    for s in WAITS:
+        mx = col(f'wait_{s}_max_ms')
+        w(f"   {s:8} {fmt(median(col(f'wait_{s}_n')), 0):>6} writes  "
+          f"{fmt(median(mx)):>8} {fmt(max(mx, default=None)):>8}")
+        if mx and (worst is None or median(mx) > worst[1]):
+            worst = (s, median(mx))
+    if worst:
+        w(f"   the longest waits are at '{worst[0]}' (median of the per-snapshot longest: {fmt(worst[1])} ms)")
+
+
 def fmt(x, nd=2):
     if x is None:
         return '-'
@@ -298,6 +326,8 @@ def table(res):
           f"{fmt(m.get(k + 'snap_p999')):>10} {fmt(m.get(k + 'p50')):>7} "
           f"{fmt(m.get(k + 'p999')):>9} {fmt(mx('max')):>8} {fmt(mx('drop_stall_max')):>10}")
     w('   (dm-linear: windows of 10 ms at the same times where nothing happens: the noise floor)')
+    w('')
+    stages(w, res['samples'])
     w('')
     w('-- the store during a backup under 4k random writes')
     w(f"  backup took {fmt(v.get('backup.load.seconds'))} s; {fmt(v.get('backup.load.writes'), 0)} writes "

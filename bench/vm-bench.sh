@@ -411,6 +411,24 @@ stall_run() {
 	"$@" >"$W/$tag.win"
 	wait "$fpid"
 	lat_report "$W/${tag}_lat.1.log" "$W/$tag.win"
+	stage_report "$W/$tag.win"
+}
+
+# stage_report <windows>: benchsnap's "stats" lines (amber's timing of each
+# barrier: module/stats.c) as "step_<step>_ms <ms>" and, for each stage a
+# write may wait at, "wait_<stage>_max_ms <ms>" and "wait_<stage>_n <count>".
+stage_report() {
+	awk '$1 == "stats" {
+		for (i = 2; i <= NF; i++) {
+			split($i, kv, "=")
+			if (split(kv[2], f, "/") == 1) {
+				printf "step_%s_ms %.3f\n", kv[1], f[1] / 1000
+			} else {
+				printf "wait_%s_max_ms %.3f\n", kv[1], f[2] / 1000
+				printf "wait_%s_n %d\n", kv[1], f[1]
+			}
+		}
+	}' "$1"
 }
 
 # sleep_to <CLOCK_REALTIME ns>

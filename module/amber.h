@@ -80,6 +80,33 @@ struct amber_store;
 struct amber_cbt;
 struct amber_volume;
 
+/* Where a write may wait on its way to the origin (stats.c). */
+enum amber_stage {
+	AMBER_STAGE_GATE,	/* at a closed gate, for the barrier */
+	AMBER_STAGE_INTENT,	/* for its region's write intent (cbt.c) */
+	AMBER_STAGE_COPY,	/* for its chunk's copy into the store */
+	AMBER_STAGE_READERS,	/* for view reads of its chunk */
+	AMBER_STAGE_SLOT,	/* for a free slot */
+	AMBER_NR_STAGES,
+};
+
+/* The steps of a barrier, timed (gate.c). */
+enum amber_barrier_step {
+	AMBER_STEP_PREPARE,	/* next maps, origins flushed, gates open */
+	AMBER_STEP_DRAIN,	/* gates closed, until no write is in flight */
+	AMBER_STEP_FLUSH_CLOSED, /* the origins flushed again, gates closed */
+	AMBER_STEP_RECORD,	/* the next epoch written to the stores */
+	AMBER_STEP_CLOSED,	/* from the first gate closed to the last open */
+	AMBER_NR_STEPS,
+};
+
+/* The writes that waited at one stage since the last barrier. */
+struct amber_wait_stat {
+	atomic64_t count;
+	atomic64_t total_ns;
+	atomic64_t max_ns;
+};
+
 /*
  * The copy-on-write state of one store (cow.c): the snapshot, the slots of
  * the store, and the view reads that read them. The tables of one dm device
@@ -180,11 +207,16 @@ struct amber_volume {
 	u64 epoch;
 
 	atomic64_t waited;		/* for status */
+	/* For the stats message (stats.c): since the last barrier. */
+	struct amber_wait_stat waits[AMBER_NR_STAGES];
+	u64 barrier_ns[AMBER_NR_STEPS];	/* under amber_registry_lock */
 };
 
 /* Per-bio data of the amber target. */
 struct amber_bio {
 	bool counted;			/* holds a reference on ->inflight */
+	u8 stage;			/* where it waits, or AMBER_NR_STAGES */
+	u64 waiting_since;		/* ktime_get_ns() */
 };
 
 /* Per-bio data of the amber-view target. */
@@ -262,6 +294,13 @@ static inline bool amber_is_write(struct bio *bio)
 {
 	return op_is_write(bio_op(bio)) && bio_sectors(bio);
 }
+
+/* stats.c */
+void amber_wait_begin(struct bio *bio, enum amber_stage stage);
+void amber_wait_end(struct amber_volume *v, struct bio *bio);
+void amber_stats_reset(struct amber_volume *v);
+int amber_stats_emit(struct amber_volume *v, char *result,
+		     unsigned int maxlen);
 
 /* main.c: the registry. */
 extern struct mutex amber_registry_lock;

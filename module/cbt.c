@@ -341,6 +341,7 @@ bool amber_cbt_mark(struct amber_cbt *cbt, chunk_t c, struct bio *bio)
 	/* Marked already: the pass that writes it, or the next, frees us. */
 	if (!test_bit(r, cbt->cur.intent))
 		amber_cbt_intend(cbt, r);
+	amber_wait_begin(bio, AMBER_STAGE_INTENT);
 	bio_list_add(&cbt->waiting, bio);
 	spin_unlock(&cbt->lock);
 

@@ -229,6 +229,7 @@ static void amber_wait_for_slot(struct amber_volume *v, struct bio *bio)
 	bool first;
 
 	lockdep_assert_held(&v->snap->lock);
+	amber_wait_begin(bio, AMBER_STAGE_SLOT);
 	spin_lock_irq(&v->lock);
 	first = bio_list_empty(&v->slot_wait);
 	bio_list_add(&v->slot_wait, bio);
@@ -244,6 +245,7 @@ static void amber_wait_for_readers(struct amber_volume *v, struct bio *bio)
 {
 	struct amber_snapshot *s = v->snap;
 
+	amber_wait_begin(bio, AMBER_STAGE_READERS);
 	spin_lock_irq(&v->lock);
 	bio_list_add(&v->reader_wait, bio);
 	spin_unlock_irq(&v->lock);
@@ -315,6 +317,8 @@ static int amber_cow_begin(struct amber_volume *v, chunk_t c, struct bio *bio,
 		amber_cow_invalidate_locked(v, AMBER_REASON_NO_MEMORY);
 		return AMBER_REMAP;
 	}
+	/* Nothing sees the copy's writes before it starts, after the lock. */
+	amber_wait_begin(bio, AMBER_STAGE_COPY);
 	*copy = new;
 	return AMBER_HELD;
 }
@@ -362,6 +366,7 @@ again:
 	if (s->state != AMBER_SNAP_ACTIVE) {
 		r = AMBER_REMAP;
 	} else if (entry && !xa_is_value(entry)) {
+		amber_wait_begin(bio, AMBER_STAGE_COPY);
 		bio_list_add(&((struct amber_copy *)entry)->bios, bio);
 		r = AMBER_HELD;
 	} else if (xa_is_value(entry) || amber_chunk_released(s, c)) {
@@ -408,6 +413,7 @@ static void amber_send_or_wait(struct amber_volume *v, struct bio_list *bios,
 	struct bio *bio;
 
 	while ((bio = bio_list_pop(bios))) {
+		amber_wait_end(v, bio);
 		if (amber_chunk_readers(v->snap, c))
 			amber_wait_for_readers(v, bio);
 		else
@@ -480,6 +486,7 @@ static void amber_retry_readers(struct amber_volume *v)
 	spin_unlock_irq(&v->lock);
 
 	while ((bio = bio_list_pop(&again))) {
+		amber_wait_end(v, bio);
 		if (amber_chunk_readers(v->snap,
 					amber_chunk(v, bio->bi_iter.bi_sector)))
 			amber_wait_for_readers(v, bio);

@@ -10,6 +10,7 @@
  * ->gated, or the barrier sees the write and waits for it: no write can be
  * half in the old epoch and half in the new one. Reads never touch the gate.
  */
+#include <linux/ktime.h>
 #include <linux/sched/signal.h>
 #include "amber.h"
 #include "cbt.h"
@@ -59,6 +60,7 @@ bool amber_gate_defer(struct amber_volume *v, struct bio *bio)
 		bio_wouldblock_error(bio);
 		return true;
 	}
+	amber_wait_begin(bio, AMBER_STAGE_GATE);
 	bio_list_add(&v->gated, bio);
 	spin_unlock_irqrestore(&v->lock, flags);
 	atomic64_inc(&v->waited);
@@ -186,6 +188,18 @@ static int amber_record_epochs(struct amber_volume **vols, unsigned int count,
 	return r;
 }
 
+/* @step of the barrier over @vols took from @start to now; returns now. */
+static u64 amber_barrier_step(struct amber_volume **vols, unsigned int count,
+			      enum amber_barrier_step step, u64 start)
+{
+	u64 now = ktime_get_ns();
+	unsigned int i;
+
+	for (i = 0; i < count; i++)
+		vols[i]->barrier_ns[step] = now - start;
+	return now;
+}
+
 /*
  * Raise one barrier over @count volumes: flush every origin, close every
  * gate, drain every volume, flush every origin again, record and cut every
@@ -199,6 +213,7 @@ int amber_barrier(struct amber_volume **vols, unsigned int count,
 {
 	unsigned long deadline;
 	unsigned int i;
+	u64 t, closed;
 	int r = 0;
 
 	lockdep_assert_held(&amber_registry_lock);
@@ -207,6 +222,9 @@ int amber_barrier(struct amber_volume **vols, unsigned int count,
 		r = amber_barrier_check(vols[i]);
 	if (r)
 		return r;
+	for (i = 0; i < count; i++)
+		amber_stats_reset(vols[i]);
+	t = ktime_get_ns();
 	for (i = 0; i < count && !r; i++)
 		r = amber_cbt_prepare_cut(vols[i]->cbt);
 	if (!r)
@@ -214,17 +232,24 @@ int amber_barrier(struct amber_volume **vols, unsigned int count,
 	if (r)
 		return r;
 
+	t = amber_barrier_step(vols, count, AMBER_STEP_PREPARE, t);
+	closed = t;
 	deadline = jiffies + msecs_to_jiffies(amber_drain_bound(vols, count,
 								timeout_ms));
 	for (i = 0; i < count; i++)
 		amber_gate_close(vols[i]);
 	for (i = 0; i < count && !r; i++)
 		r = amber_gate_drain(vols[i], deadline);
-	if (!r)
-		r = amber_flush_origins(vols, count);
-	if (!r)
-		r = amber_record_epochs(vols, count, epochs);
 	if (!r) {
+		t = amber_barrier_step(vols, count, AMBER_STEP_DRAIN, t);
+		r = amber_flush_origins(vols, count);
+	}
+	if (!r) {
+		t = amber_barrier_step(vols, count, AMBER_STEP_FLUSH_CLOSED, t);
+		r = amber_record_epochs(vols, count, epochs);
+	}
+	if (!r) {
+		amber_barrier_step(vols, count, AMBER_STEP_RECORD, t);
 		for (i = 0; i < count; i++) {
 			amber_cbt_cut(vols[i]->cbt, epochs[i]);
 			amber_cow_start(vols[i], epochs[i]);
@@ -232,6 +257,7 @@ int amber_barrier(struct amber_volume **vols, unsigned int count,
 	}
 	for (i = 0; i < count; i++)
 		amber_gate_open(vols[i]);
+	amber_barrier_step(vols, count, AMBER_STEP_CLOSED, closed);
 
 	if (r == -ETIMEDOUT)
 		DMWARN("barrier: writes did not drain in time, nothing cut");

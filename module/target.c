@@ -68,6 +68,7 @@ static enum amber_route amber_write_stages(struct amber_volume *v,
 /* A write whose map bit is now durable (cbt.c) or that got a slot. */
 void amber_writes_continue_one(struct amber_volume *v, struct bio *bio)
 {
+	amber_wait_end(v, bio);
 	if (amber_cow_write(v, bio) == AMBER_REMAP)
 		amber_submit_write(v, bio);
 }
@@ -83,6 +84,7 @@ void amber_writes_continue(struct amber_volume *v, struct bio_list *bios)
 /* A write parked at the gate, sent on when it opened (already trimmed). */
 void amber_write_restart(struct amber_volume *v, struct bio *bio)
 {
+	amber_wait_end(v, bio);
 	while (!amber_gate_enter(v, bio))
 		if (amber_gate_defer(v, bio))
 			return;
@@ -122,6 +124,7 @@ static int amber_map(struct dm_target *ti, struct bio *bio)
 	struct amber_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
 
 	pb->counted = false;
+	pb->stage = AMBER_NR_STAGES;
 	bio_set_dev(bio, v->origin->bdev);
 	/* Reads and empty flushes change nothing: straight through. */
 	if (!amber_is_write(bio))
@@ -563,6 +566,8 @@ static int amber_message_release(struct amber_volume *v, char **argv)
  *   snap                          raise the barrier; prints the epoch
  *   release <first_chunk> <count> the backup holds these chunks durably
  *   drop                          end the snapshot
+ *   stats                         the last barrier's steps and the waits
+ *                                 since, timed (stats.c)
  */
 static int amber_message(struct dm_target *ti, unsigned int argc, char **argv,
 			 char *result, unsigned int maxlen)
@@ -574,6 +579,12 @@ static int amber_message(struct dm_target *ti, unsigned int argc, char **argv,
 		return amber_message_snap(v, result, maxlen);
 	if (argc == 3 && !strcasecmp(argv[0], "release"))
 		return amber_message_release(v, argv);
+	if (argc == 1 && !strcasecmp(argv[0], "stats")) {
+		mutex_lock(&amber_registry_lock);
+		r = amber_stats_emit(v, result, maxlen);
+		mutex_unlock(&amber_registry_lock);
+		return r;
+	}
 	if (argc == 1 && !strcasecmp(argv[0], "drop")) {
 		r = amber_cow_drop(v);
 		if (r)
@@ -581,7 +592,7 @@ static int amber_message(struct dm_target *ti, unsigned int argc, char **argv,
 			      dm_device_name(v->md));
 		return r;
 	}
-	DMERR("%s: unknown message '%s' (%u args): expected snap, release <first> <count>, drop",
+	DMERR("%s: unknown message '%s' (%u args): expected snap, release, drop or stats",
 	      dm_device_name(v->md), argc ? argv[0] : "", argc ? argc - 1 : 0);
 	return -EINVAL;
 }

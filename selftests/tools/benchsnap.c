@@ -6,7 +6,8 @@
  *
  *   benchsnap amber NAME COUNT PERIOD_MS HOLD_MS
  *       message "snap" to amber device NAME, keep the snapshot HOLD_MS,
- *       message "drop"
+ *       message "stats" (the barrier's steps and the waits of the writes
+ *       it held, timed by the module), message "drop"
  *   benchsnap dmsnap ORIGIN SNAP COWDEV LEN TABLE COUNT PERIOD_MS HOLD_MS
  *       zero the first 4 KiB of COWDEV (an empty persistent store), then
  *       suspend ORIGIN (a snapshot-origin device), create SNAP with the
@@ -16,6 +17,7 @@
  * Cycle i starts PERIOD_MS * i after the first. For each step it prints
  *   snap <start> <end>        the snapshot's window (the barrier, or
  *                             suspend+create+resume)
+ *   stats <answer>            amber only: the answer to "stats"
  *   drop <start> <end>        dropping (removing) it
  * in CLOCK_REALTIME nanoseconds, fio's clock with log_unix_epoch=1, so the
  * windows line up with fio's per-I/O latency logs. Exit 0, or 1 at the
@@ -71,6 +73,19 @@ static int message(const char *name, const char *msg)
 static int amber_snap(const char *name)
 {
 	return message(name, "snap");
+}
+
+/* "stats <answer>", the module's timing of the snapshot just taken. */
+static int amber_stats(const char *name)
+{
+	char out[512];
+	int r = dmt_message(name, "stats", out, sizeof(out));
+
+	if (r)
+		fprintf(stderr, "benchsnap: stats: %s\n", strerror(-r));
+	else
+		printf("stats %s\n", out);
+	return r;
 }
 
 static int zero_header(const char *cow)
@@ -157,7 +172,7 @@ int main(int argc, char **argv)
 			if (r)
 				break;
 			sleep_until(at + hold * 1000000ULL);
-			r = TIMED("drop", message(name, "drop"));
+			r = amber_stats(name) ?: TIMED("drop", message(name, "drop"));
 		} else {
 			r = zero_header(d.cow);
 			if (r) {
