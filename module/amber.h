@@ -144,10 +144,13 @@ struct amber_snapshot {
 	u64 slot_rotor;
 	unsigned long blocked_since;	/* jiffies: store full, no slot freed */
 
-	/* View reads in flight (view.c), through any of the tables. */
+	/*
+	 * View reads in flight (view.c), through any of the tables; they keep
+	 * the object, not the table they went through (amber_snapshot_put()).
+	 */
 	atomic_t reads[AMBER_READ_BUCKETS];
 	atomic_t view_reads;
-	wait_queue_head_t reads_wq;	/* a read ended: release, drop */
+	wait_queue_head_t reads_wq;	/* a read ended: release, drop, put */
 
 	/* Counters for status. */
 	atomic64_t copied;
@@ -198,9 +201,8 @@ struct amber_volume {
 	atomic_t readers_wanted;	/* ->reader_wait is not empty */
 
 	/* What keeps the volume from being freed (main.c). */
-	atomic_t view_reads;		/* view reads that found this table */
 	atomic_t pins;			/* control calls outside the registry lock */
-	wait_queue_head_t reads_wq;	/* a read or pin ended: dtr */
+	wait_queue_head_t pins_wq;	/* a pin ended: dtr */
 
 	bool suspending;		/* from presuspend to resume, ->snap->lock */
 	/* Last barrier cut: set by preresume, then under ->snap->lock. */
@@ -221,10 +223,10 @@ struct amber_bio {
 
 /* Per-bio data of the amber-view target. */
 struct amber_view_bio {
-	struct amber_volume *vol;	/* NULL: the read was failed in map */
-	chunk_t first;			/* chunks counted in vol->snap->reads[] */
+	struct amber_snapshot *snap;	/* NULL: the read was failed in map */
+	chunk_t first;			/* chunks counted in snap->reads[] */
 	unsigned int nr;
-	unsigned int gen;		/* vol->snap->view_gen when mapped */
+	unsigned int gen;		/* snap->view_gen when mapped */
 };
 
 /*

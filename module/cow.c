@@ -924,11 +924,17 @@ static struct amber_snapshot *amber_snapshot_create(struct amber_volume *v)
 	return s;
 }
 
-/* The last table of @s is gone: no write, copy or view read is left. */
+/*
+ * A table of @s is gone. The last one frees it once no write or copy is
+ * left, and no view read (which holds the object and not a table; the
+ * grace period covers a read's last touch, in amber_view_leave()).
+ */
 static void amber_snapshot_put(struct amber_snapshot *s)
 {
 	if (!refcount_dec_and_test(&s->ref))
 		return;
+	wait_event(s->reads_wq, !atomic_read(&s->view_reads));
+	synchronize_rcu();
 	mutex_lock(&s->lock);
 	amber_cow_clear(s);
 	mutex_unlock(&s->lock);

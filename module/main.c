@@ -44,9 +44,11 @@ int amber_register(struct amber_volume *v)
 
 /*
  * After this, no view read and no control call can reach @v, and none is
- * still touching it: a view read or a pin ends inside an RCU read section
- * that outlives its last access to @v (amber_view_leave(), amber_unpin()),
- * so the grace period after the last one stopped counting covers it.
+ * still touching it: a view read uses @v only in its map, under the RCU
+ * read lock, which the first grace period waits for; a pin ends inside an
+ * RCU read section that outlives its last access to @v (amber_unpin()),
+ * which the second covers. View reads still in flight hold the snapshot,
+ * not @v.
  */
 void amber_unregister(struct amber_volume *v)
 {
@@ -54,8 +56,7 @@ void amber_unregister(struct amber_volume *v)
 	list_del_rcu(&v->registry);
 	mutex_unlock(&amber_registry_lock);
 	synchronize_rcu();
-	wait_event(v->reads_wq, !atomic_read(&v->view_reads) &&
-		   !atomic_read(&v->pins));
+	wait_event(v->pins_wq, !atomic_read(&v->pins));
 	synchronize_rcu();
 }
 
@@ -71,10 +72,10 @@ void amber_pin(struct amber_volume *v)
 
 void amber_unpin(struct amber_volume *v)
 {
-	/* As amber_view_leave(): @v may be freed once the count is zero. */
+	/* @v may be freed once the count is zero: amber_unregister(). */
 	rcu_read_lock();
 	if (atomic_dec_and_test(&v->pins))
-		wake_up(&v->reads_wq);
+		wake_up(&v->pins_wq);
 	rcu_read_unlock();
 }
 

@@ -340,7 +340,7 @@ static void amber_init_volume(struct dm_target *ti, struct amber_volume *v)
 	atomic_set(&v->inflight, 0);
 	atomic_set(&v->pins, 0);
 	init_waitqueue_head(&v->drain_wq);
-	init_waitqueue_head(&v->reads_wq);
+	init_waitqueue_head(&v->pins_wq);
 	bio_list_init(&v->gated);
 	bio_list_init(&v->reader_wait);
 	bio_list_init(&v->slot_wait);

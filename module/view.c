@@ -10,10 +10,10 @@
  *
  * The view finds its volume by device number through the registry on every
  * read, under RCU, so that a reload or removal of the amber table never
- * leaves it with a stale pointer: a volume leaves the registry and waits for
- * its view reads before it goes, and a view without a volume fails reads.
+ * leaves it with a stale pointer, and a view without a volume fails reads.
  * A read counts itself in the volume's snapshot, which a reloaded table
- * shares with the one it replaces (cow.c).
+ * shares with the one it replaces (cow.c), and which outlives the reads
+ * counted in it: the table itself does not wait for them.
  * Device numbers are reused once a dm device is removed, so the volume must
  * also have the store uuid the view was made for: a view never reads
  * another volume that later took the number. The view does not open the
@@ -90,28 +90,12 @@ static int amber_view_route(struct amber_volume *v, struct bio *bio,
 	return DM_MAPIO_REMAPPED;
 }
 
-static struct amber_volume *amber_view_enter(struct amber_view *view)
+static void amber_view_leave(struct amber_snapshot *s)
 {
-	struct amber_volume *v;
-
-	rcu_read_lock();
-	v = amber_view_volume(view);
-	if (v) {
-		atomic_inc(&v->view_reads);
-		atomic_inc(&v->snap->view_reads);
-	}
-	rcu_read_unlock();
-	return v;
-}
-
-static void amber_view_leave(struct amber_volume *v)
-{
-	struct amber_snapshot *s = v->snap;
-
 	/*
-	 * Once its count is zero amber_unregister() may go on and free @v,
-	 * and with it @s: the RCU read section keeps them until the wake-ups
-	 * below are done.
+	 * Once its count is zero the last table of @s may free it
+	 * (amber_snapshot_put()): the RCU read section keeps it until the
+	 * wake-ups below are done.
 	 */
 	rcu_read_lock();
 	/* The read is done before it stops counting. */
@@ -122,27 +106,22 @@ static void amber_view_leave(struct amber_volume *v)
 	amber_snapshot_read_ended(s);
 	if (wq_has_sleeper(&s->reads_wq))
 		wake_up(&s->reads_wq);
-	atomic_dec(&v->view_reads);
-	if (wq_has_sleeper(&v->reads_wq))
-		wake_up(&v->reads_wq);
 	rcu_read_unlock();
 }
 
-static int amber_view_map(struct dm_target *ti, struct bio *bio)
+/*
+ * Count the read in @v's snapshot and send it on. Under the RCU read lock,
+ * which keeps @v (amber_unregister()); the read in flight keeps only the
+ * snapshot, so a table that is replaced or removed does not wait for it.
+ */
+static int amber_view_map_volume(struct amber_volume *v, struct bio *bio,
+				 struct amber_view_bio *pb)
 {
-	struct amber_view_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
-	struct amber_snapshot *s;
-	struct amber_volume *v;
+	struct amber_snapshot *s = v->snap;
 	chunk_t last;
 
-	pb->vol = NULL;
-	if (bio_op(bio) != REQ_OP_READ)
-		return DM_MAPIO_KILL;
-	v = amber_view_enter(ti->private);
-	if (!v)
-		return DM_MAPIO_KILL;
-	pb->vol = v;
-	s = v->snap;
+	atomic_inc(&s->view_reads);
+	pb->snap = s;
 	pb->first = amber_chunk(v, bio->bi_iter.bi_sector);
 	last = amber_chunk(v, bio_end_sector(bio) - 1);
 	pb->nr = last - pb->first + 1;
@@ -171,19 +150,36 @@ static int amber_view_map(struct dm_target *ti, struct bio *bio)
 	return amber_view_route(v, bio, pb);
 }
 
+static int amber_view_map(struct dm_target *ti, struct bio *bio)
+{
+	struct amber_view_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
+	struct amber_volume *v;
+	int r = DM_MAPIO_KILL;
+
+	pb->snap = NULL;
+	if (bio_op(bio) != REQ_OP_READ)
+		return DM_MAPIO_KILL;
+	rcu_read_lock();
+	v = amber_view_volume(ti->private);
+	if (v)
+		r = amber_view_map_volume(v, bio, pb);
+	rcu_read_unlock();
+	return r;
+}
+
 static int amber_view_end_io(struct dm_target *ti, struct bio *bio,
 			     blk_status_t *error)
 {
 	struct amber_view_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
-	struct amber_volume *v = pb->vol;
+	struct amber_snapshot *s = pb->snap;
 
-	if (v) {
+	if (s) {
 		/* The snapshot ended while we read: the data may be newer. */
 		smp_rmb();
-		if (READ_ONCE(v->snap->view_gen) != pb->gen && !*error)
+		if (READ_ONCE(s->view_gen) != pb->gen && !*error)
 			*error = BLK_STS_IOERR;
-		amber_view_count(v->snap, pb->first, pb->nr, -1);
-		amber_view_leave(v);
+		amber_view_count(s, pb->first, pb->nr, -1);
+		amber_view_leave(s);
 	}
 	return DM_ENDIO_DONE;
 }
