@@ -223,7 +223,7 @@ def stages(w, smp):
         return
     col = lambda key: smp.get(k + key, [])
     w("-- amber's barrier, timed by the module (stats message), per snapshot: median and max (ms)")
-    w('   steps: prepare (maps, origin flush, gates open), then with the gates closed: drain,')
+    w('   steps: prepare (maps, next intent, origin flush; gates open), then with the gates closed: drain,')
     w('   flush_closed (the origins again), record (the epoch on the stores); closed: all of it')
     w('   ' + '  '.join(f"{s} {fmt(median(col(f'step_{s}_ms')))}/{fmt(max(col(f'step_{s}_ms'), default=None))}"
                          for s in STEPS))
@@ -235,6 +235,8 @@ def stages(w, smp):
           f"{fmt(median(mx)):>8} {fmt(max(mx, default=None)):>8}")
         if mx and (worst is None or median(mx) > worst[1]):
             worst = (s, median(mx))
+    w(f"   copies started ahead of their write while it waited for its intent: "
+      f"{fmt(median(col('copied_ahead')), 0)} (median)")
     if worst:
         w(f"   the longest waits are at '{worst[0]}' (median of the per-snapshot longest: {fmt(worst[1])} ms)")
 

@@ -416,12 +416,15 @@ stall_run() {
 
 # stage_report <windows>: benchsnap's "stats" lines (amber's timing of each
 # barrier: module/stats.c) as "step_<step>_ms <ms>" and, for each stage a
-# write may wait at, "wait_<stage>_max_ms <ms>" and "wait_<stage>_n <count>".
+# write may wait at, "wait_<stage>_max_ms <ms>" and "wait_<stage>_n <count>",
+# and "copied_ahead <count>".
 stage_report() {
 	awk '$1 == "stats" {
 		for (i = 2; i <= NF; i++) {
 			split($i, kv, "=")
-			if (split(kv[2], f, "/") == 1) {
+			if (kv[1] == "ahead") {
+				printf "copied_ahead %d\n", kv[2]
+			} else if (split(kv[2], f, "/") == 1) {
 				printf "step_%s_ms %.3f\n", kv[1], f[1] / 1000
 			} else {
 				printf "wait_%s_max_ms %.3f\n", kv[1], f[2] / 1000

@@ -92,7 +92,7 @@ enum amber_stage {
 
 /* The steps of a barrier, timed (gate.c). */
 enum amber_barrier_step {
-	AMBER_STEP_PREPARE,	/* next maps, origins flushed, gates open */
+	AMBER_STEP_PREPARE,	/* next maps and intent, origins flushed */
 	AMBER_STEP_DRAIN,	/* gates closed, until no write is in flight */
 	AMBER_STEP_FLUSH_CLOSED, /* the origins flushed again, gates closed */
 	AMBER_STEP_RECORD,	/* the next epoch written to the stores */
@@ -211,6 +211,7 @@ struct amber_volume {
 	atomic64_t waited;		/* for status */
 	/* For the stats message (stats.c): since the last barrier. */
 	struct amber_wait_stat waits[AMBER_NR_STAGES];
+	atomic64_t copied_ahead;	/* copies started while intent was taken */
 	u64 barrier_ns[AMBER_NR_STEPS];	/* under amber_registry_lock */
 };
 
@@ -336,6 +337,7 @@ int amber_cow_init(struct amber_volume *v);
 void amber_cow_stop_copies(struct amber_volume *v);
 void amber_cow_exit(struct amber_volume *v);
 int amber_cow_write(struct amber_volume *v, struct bio *bio);
+void amber_cow_copy_ahead(struct amber_volume *v, chunk_t c);
 void amber_cow_worker(struct amber_volume *v);
 int amber_cow_can_start(struct amber_volume *v);
 void amber_cow_start(struct amber_volume *v, u64 epoch);

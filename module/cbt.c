@@ -404,6 +404,128 @@ int amber_cbt_prepare_cut(struct amber_cbt *cbt)
 	return 0;
 }
 
+/*
+ * Write the blocks of @map that hold the regions set in @regions to epoch
+ * @epoch's slot, one I/O per run of blocks, and flush.
+ */
+static int amber_cbt_write_regions(struct amber_cbt *cbt, unsigned long *map,
+				   unsigned long *regions, u64 epoch)
+{
+	sector_t slot = amber_map_sector(cbt, epoch);
+	unsigned long r, end, b0, b1;
+	int err;
+
+	r = find_first_bit(regions, cbt->nr_regions);
+	while (r < cbt->nr_regions) {
+		b0 = amber_region_first(cbt, r) / AMBER_MAP_BLOCK_BITS;
+		do {
+			end = find_next_zero_bit(regions, cbt->nr_regions, r);
+			b1 = (amber_region_end(cbt, end - 1) - 1) / AMBER_MAP_BLOCK_BITS;
+			r = find_next_bit(regions, cbt->nr_regions, end);
+		} while (r < cbt->nr_regions &&
+			 amber_region_first(cbt, r) / AMBER_MAP_BLOCK_BITS <= b1 + 1);
+		err = amber_store_rw(cbt->store, REQ_OP_WRITE,
+				     slot + b0 * AMBER_MAP_BLOCK_SECTORS,
+				     (char *)map + b0 * AMBER_MAP_BLOCK,
+				     (b1 - b0 + 1) * AMBER_MAP_BLOCK);
+		if (err)
+			return err;
+	}
+	return amber_store_flush(cbt->store);
+}
+
+/* Set or clear in @map every chunk of the regions set in @regions. */
+static void amber_cbt_fill_regions(struct amber_cbt *cbt, unsigned long *map,
+				   unsigned long *regions, bool set)
+{
+	unsigned long r, first;
+
+	for_each_set_bit(r, regions, cbt->nr_regions) {
+		first = amber_region_first(cbt, r);
+		if (set)
+			bitmap_set(map, first, amber_region_end(cbt, r) - first);
+		else
+			bitmap_clear(map, first, amber_region_end(cbt, r) - first);
+	}
+}
+
+/*
+ * Set in @regions the regions written in the current epoch (a chunk of
+ * theirs in ->mem), as far as seen: the writes still setting bits may be
+ * missed. Each is durable, or took its intent when tracking had failed:
+ * none then. False when there is none.
+ */
+static bool amber_cbt_written_regions(struct amber_cbt *cbt,
+				      unsigned long *regions)
+{
+	struct amber_map_gen cur;
+	unsigned long r, first, end;
+	bool failed;
+
+	bitmap_zero(regions, cbt->nr_regions);
+	spin_lock(&cbt->lock);
+	cur = cbt->cur;
+	failed = cbt->failed;
+	spin_unlock(&cbt->lock);
+	/* ->cur is replaced only by a cut or a suspend: not during a barrier. */
+	if (failed || !cur.mem)
+		return false;
+	for_each_set_bit(r, cur.durable, cbt->nr_regions) {
+		first = amber_region_first(cbt, r);
+		end = amber_region_end(cbt, r);
+		if (find_next_bit(cur.mem, end, first) < end)
+			__set_bit(r, regions);
+	}
+	return !bitmap_empty(regions, cbt->nr_regions);
+}
+
+/*
+ * Before the gates close: the regions written in this epoch are the likely
+ * ones of the next. Take the next epoch's write intent for them now, while
+ * writes flow, so that the writes a barrier held go on without waiting for
+ * a map commit each. The next epoch's ring slot holds the oldest closed
+ * map, which no change query can use once the cut is made: the store first
+ * records that it is no longer valid, then the slot takes the regions.
+ * Best effort: a region left out takes its intent at its first write.
+ * Owned by the barrier, as ->next is.
+ */
+void amber_cbt_intend_next(struct amber_cbt *cbt)
+{
+	struct amber_store *s = cbt->store;
+	struct amber_map_gen *next = &cbt->next;
+	u64 epoch = amber_cbt_epoch(cbt) + 1;
+	__le64 valid_from;
+	int r;
+
+	/* An earlier try's regions are not all in the slot any more. */
+	bitmap_zero(next->durable, cbt->nr_regions);
+	if (!amber_cbt_written_regions(cbt, next->intent))
+		return;
+
+	mutex_lock(&s->sb_lock);
+	valid_from = s->sb->cbt_valid_from;
+	r = 0;
+	if (epoch >= s->cbt_epochs &&
+	    le64_to_cpu(valid_from) <= epoch - s->cbt_epochs) {
+		s->sb->cbt_valid_from = cpu_to_le64(epoch - s->cbt_epochs + 1);
+		r = amber_store_commit(s);
+		if (r)	/* the slot keeps its map: so does the store */
+			s->sb->cbt_valid_from = valid_from;
+	}
+	mutex_unlock(&s->sb_lock);
+
+	/* ->next.mem stays the exact (empty) map: the bits are only staged. */
+	if (!r) {
+		amber_cbt_fill_regions(cbt, next->mem, next->intent, true);
+		r = amber_cbt_write_regions(cbt, next->mem, next->intent, epoch);
+		amber_cbt_fill_regions(cbt, next->mem, next->intent, false);
+	}
+	if (r)
+		bitmap_zero(next->intent, cbt->nr_regions);
+	else
+		bitmap_copy(next->durable, next->intent, cbt->nr_regions);
+}
+
 int amber_cbt_record_epoch(struct amber_cbt *cbt, u64 epoch)
 {
 	struct amber_store *s = cbt->store;

@@ -77,8 +77,12 @@ bool amber_cbt_mark(struct amber_cbt *cbt, chunk_t c, struct bio *bio);
  * either amber_cbt_cut() starts epoch @epoch, which cannot fail, or, when
  * another volume of the group could not record its epoch,
  * amber_cbt_unrecord_epoch() takes the number back.
+ * amber_cbt_intend_next(), after amber_cbt_prepare_cut() and before the
+ * gate closes, takes the next epoch's write intent for the regions written
+ * in this one; it cannot fail (a region left out takes its intent later).
  */
 int amber_cbt_prepare_cut(struct amber_cbt *cbt);
+void amber_cbt_intend_next(struct amber_cbt *cbt);
 int amber_cbt_record_epoch(struct amber_cbt *cbt, u64 epoch);
 void amber_cbt_unrecord_epoch(struct amber_cbt *cbt);
 void amber_cbt_cut(struct amber_cbt *cbt, u64 epoch);

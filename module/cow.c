@@ -280,6 +280,7 @@ static struct amber_copy *amber_copy_alloc(struct amber_volume *v, chunk_t c)
 {
 	struct amber_copy *copy = mempool_alloc(&v->copy_pool, GFP_NOIO);
 
+	copy->v = v;
 	/* Without the room, the store under the lock may fail: no_memory. */
 	if (xa_reserve(&v->snap->index, c, GFP_NOIO))
 		DMWARN_LIMIT("%s: no memory to index chunk %llu",
@@ -288,39 +289,103 @@ static struct amber_copy *amber_copy_alloc(struct amber_volume *v, chunk_t c)
 }
 
 /*
- * The first write to untouched chunk @c: @copy, allocated before the lock
- * (with a reserved index entry), takes it over, and is left in *@copy for
- * the caller to start once the lock is dropped. *@copy is NULL when it was
- * not used.
+ * Give untouched chunk @c to @copy, allocated before the lock (with a
+ * reserved index entry): a slot, and the index entry that makes later
+ * writes to @c wait for it. -ENOSPC when no slot is free, -ENOMEM when the
+ * entry could not be stored; @copy is not used then.
+ */
+static int amber_copy_claim(struct amber_snapshot *s, chunk_t c,
+			    struct amber_copy *copy)
+{
+	s64 slot;
+
+	lockdep_assert_held(&s->lock);
+	slot = amber_slot_alloc(s);
+	if (slot < 0)
+		return -ENOSPC;
+	copy->chunk = c;
+	copy->slot = slot;
+	copy->error = 0;
+	bio_list_init(&copy->bios);
+	/* The entry was reserved: storing it allocates nothing, or fails. */
+	if (xa_is_err(xa_store(&s->index, c, copy, GFP_NOWAIT))) {
+		amber_slot_free(s, slot);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * The first write to untouched chunk @c: @copy takes it over, and is left
+ * in *@copy for the caller to start once the lock is dropped. *@copy is
+ * NULL when it was not used.
  */
 static int amber_cow_begin(struct amber_volume *v, chunk_t c, struct bio *bio,
 			   struct amber_copy **copy)
 {
 	struct amber_snapshot *s = v->snap;
 	struct amber_copy *new = *copy;
-	s64 slot;
+	int r;
 
 	lockdep_assert_held(&s->lock);
 	*copy = NULL;
-	slot = amber_slot_alloc(s);
-	if (slot < 0)
+	r = amber_copy_claim(s, c, new);
+	if (r == -ENOSPC)
 		return amber_store_full(v, bio);
-	new->v = v;
-	new->chunk = c;
-	new->slot = slot;
-	new->error = 0;
-	bio_list_init(&new->bios);
-	bio_list_add(&new->bios, bio);
-	/* The entry was reserved: storing it allocates nothing, or fails. */
-	if (xa_is_err(xa_store(&s->index, c, new, GFP_NOWAIT))) {
-		amber_slot_free(s, slot);
+	if (r) {
 		amber_cow_invalidate_locked(v, AMBER_REASON_NO_MEMORY);
 		return AMBER_REMAP;
 	}
 	/* Nothing sees the copy's writes before it starts, after the lock. */
+	bio_list_add(&new->bios, bio);
 	amber_wait_begin(bio, AMBER_STAGE_COPY);
 	*copy = new;
 	return AMBER_HELD;
+}
+
+/* Nothing to copy for @c: copied or being copied, released, or no snapshot. */
+static bool amber_copy_needless(struct amber_snapshot *s, chunk_t c)
+{
+	return READ_ONCE(s->state) != AMBER_SNAP_ACTIVE ||
+	       xa_load(&s->index, c) || amber_chunk_released(s, c);
+}
+
+/*
+ * A first write to @c, holding the gate, is about to wait for its region's
+ * write intent (cbt.c): copy the chunk meanwhile, so that the write then
+ * waits for the longer of the two instead of one after the other. The
+ * origin's chunk cannot change before the copy ends: every write to it now
+ * finds the copy in the index and waits. Nothing here waits: without the
+ * memory or a free slot, the write makes the copy itself once its intent is
+ * durable. The copy pool's reserve is left to the writes that must copy.
+ */
+void amber_cow_copy_ahead(struct amber_volume *v, chunk_t c)
+{
+	struct amber_snapshot *s = v->snap;
+	struct amber_copy *copy;
+	int r = -EAGAIN;
+
+	if (amber_copy_needless(s, c))
+		return;
+	copy = kmem_cache_alloc(amber_copy_cache, GFP_NOWAIT | __GFP_NOWARN);
+	if (!copy)
+		return;
+	if (xa_reserve(&s->index, c, GFP_NOWAIT)) {
+		mempool_free(copy, &v->copy_pool);
+		return;
+	}
+	copy->v = v;
+	mutex_lock(&s->lock);
+	if (!amber_copy_needless(s, c))
+		r = amber_copy_claim(s, c, copy);
+	mutex_unlock(&s->lock);
+	if (!r) {
+		atomic64_inc(&v->copied_ahead);
+		amber_copy_start(v, copy);
+		return;
+	}
+	xa_release(&s->index, c);
+	mempool_free(copy, &v->copy_pool);
 }
 
 /*

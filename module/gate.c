@@ -145,22 +145,65 @@ static int amber_barrier_check(struct amber_volume *v)
  * may lose it in a power cut after the backup read it. The barrier flushes
  * twice: once before the gates close, which writes back almost everything
  * while writes still flow, and once with the gates closed and drained,
- * which has only the last few writes to make durable.
+ * which has only the last few writes to make durable. The origins of a
+ * group are flushed together.
  */
-static int amber_flush_origins(struct amber_volume **vols, unsigned int count)
+struct amber_flushes {
+	struct completion done;
+	atomic_t pending;
+	struct block_device *failed;	/* the first origin that failed */
+	blk_status_t status;
+};
+
+static void amber_flush_end(struct bio *bio)
+{
+	struct amber_flushes *f = bio->bi_private;
+
+	if (bio->bi_status && !cmpxchg(&f->failed, NULL, bio->bi_bdev))
+		f->status = bio->bi_status;
+	bio_put(bio);
+	if (atomic_dec_and_test(&f->pending))
+		complete(&f->done);
+}
+
+static void amber_flush_origins_start(struct amber_volume **vols,
+				      unsigned int count,
+				      struct amber_flushes *f)
 {
 	unsigned int i;
+	struct bio *bio;
+
+	init_completion(&f->done);
+	atomic_set(&f->pending, count);
+	f->failed = NULL;
+	f->status = BLK_STS_OK;
+	for (i = 0; i < count; i++) {
+		/* From a mempool: never fails, as in blkdev_issue_flush(). */
+		bio = bio_alloc(vols[i]->origin->bdev, 0,
+				REQ_OP_WRITE | REQ_PREFLUSH, GFP_NOIO);
+		bio->bi_end_io = amber_flush_end;
+		bio->bi_private = f;
+		submit_bio(bio);
+	}
+}
+
+static int amber_flush_origins_wait(struct amber_flushes *f)
+{
 	int r;
 
-	for (i = 0; i < count; i++) {
-		r = blkdev_issue_flush(vols[i]->origin->bdev);
-		if (r) {
-			DMERR("%s: snap: flushing the origin failed: %d",
-			      dm_device_name(vols[i]->md), r);
-			return r;
-		}
-	}
-	return 0;
+	wait_for_completion_io(&f->done);
+	r = blk_status_to_errno(f->status);
+	if (r)
+		DMERR("snap: flushing origin %pg failed: %d", f->failed, r);
+	return r;
+}
+
+static int amber_flush_origins(struct amber_volume **vols, unsigned int count)
+{
+	struct amber_flushes f;
+
+	amber_flush_origins_start(vols, count, &f);
+	return amber_flush_origins_wait(&f);
 }
 
 /*
@@ -201,9 +244,12 @@ static u64 amber_barrier_step(struct amber_volume **vols, unsigned int count,
 }
 
 /*
- * Raise one barrier over @count volumes: flush every origin, close every
- * gate, drain every volume, flush every origin again, record and cut every
- * epoch, open every gate.
+ * Raise one barrier over @count volumes: flush every origin while its store
+ * takes the next epoch's write intent for the regions just written, close
+ * every gate, drain every volume, flush every origin again, record and cut
+ * every epoch, open every gate. The origins of a group flush together, but
+ * the record waits for them all: a store that names an epoch after a power
+ * cut has the origin's image of that epoch on stable media.
  * If a volume cannot start a snapshot, does not drain in time (or the
  * caller is killed), or its origin or store fails, no epoch is cut and
  * every gate opens again. The gates are never left closed.
@@ -211,6 +257,7 @@ static u64 amber_barrier_step(struct amber_volume **vols, unsigned int count,
 int amber_barrier(struct amber_volume **vols, unsigned int count,
 		  unsigned int timeout_ms, u64 *epochs)
 {
+	struct amber_flushes flushes;
 	unsigned long deadline;
 	unsigned int i;
 	u64 t, closed;
@@ -227,8 +274,13 @@ int amber_barrier(struct amber_volume **vols, unsigned int count,
 	t = ktime_get_ns();
 	for (i = 0; i < count && !r; i++)
 		r = amber_cbt_prepare_cut(vols[i]->cbt);
-	if (!r)
-		r = amber_flush_origins(vols, count);
+	if (r)
+		return r;
+	/* The stores take the next intent while the origins flush. */
+	amber_flush_origins_start(vols, count, &flushes);
+	for (i = 0; i < count; i++)
+		amber_cbt_intend_next(vols[i]->cbt);
+	r = amber_flush_origins_wait(&flushes);
 	if (r)
 		return r;
 
@@ -244,6 +296,7 @@ int amber_barrier(struct amber_volume **vols, unsigned int count,
 		t = amber_barrier_step(vols, count, AMBER_STEP_DRAIN, t);
 		r = amber_flush_origins(vols, count);
 	}
+	/* No store names the next epoch before its image is durable. */
 	if (!r) {
 		t = amber_barrier_step(vols, count, AMBER_STEP_FLUSH_CLOSED, t);
 		r = amber_record_epochs(vols, count, epochs);

@@ -73,6 +73,7 @@ void amber_stats_reset(struct amber_volume *v)
 		atomic64_set(&v->waits[i].total_ns, 0);
 		atomic64_set(&v->waits[i].max_ns, 0);
 	}
+	atomic64_set(&v->copied_ahead, 0);
 	memset(v->barrier_ns, 0, sizeof(v->barrier_ns));
 }
 
@@ -80,9 +81,11 @@ void amber_stats_reset(struct amber_volume *v)
  * The "stats" message's answer, one line, times in microseconds:
  *   prepare=<us> drain=<us> flush_closed=<us> record=<us> closed=<us>
  *   gate=<n>/<max>/<total> intent=... copy=... readers=... slot=...
+ *   ahead=<n>
  * the last barrier's steps (0: not reached), then for each stage the
  * writes that waited there since that barrier: how many, the longest
- * wait, all the waits together.
+ * wait, all the waits together; then the copies started ahead of their
+ * write, while it waited for its intent.
  */
 int amber_stats_emit(struct amber_volume *v, char *result,
 		     unsigned int maxlen)
@@ -98,5 +101,6 @@ int amber_stats_emit(struct amber_volume *v, char *result,
 		       atomic64_read(&v->waits[i].count),
 		       div_u64(atomic64_read(&v->waits[i].max_ns), NSEC_PER_USEC),
 		       div_u64(atomic64_read(&v->waits[i].total_ns), NSEC_PER_USEC));
+	DMEMIT(" ahead=%lld", atomic64_read(&v->copied_ahead));
 	return 1;	/* the result is in @result */
 }

@@ -57,6 +57,9 @@ static enum amber_route amber_write_stages(struct amber_volume *v,
 			bio_wouldblock_error(bio);
 			return AMBER_ENDED;
 		}
+		/* Before @bio is queued, while it holds the gate. */
+		if (bio_op(bio) != REQ_OP_DISCARD)
+			amber_cow_copy_ahead(v, c);
 		if (!amber_cbt_mark(v->cbt, c, bio)) {
 			atomic64_inc(&v->waited);
 			return AMBER_HELD;

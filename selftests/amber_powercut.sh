@@ -189,6 +189,7 @@ cut_at() {
 	cbt=$(amber_field pc-cut cbt)
 	[ "$cbt" = exact ] || [ "$cbt" = superset ] || { echo "# tracking is $cbt"; return 1; }
 	epoch=$(amber_field pc-cut epoch)
+	cut_epoch=$epoch
 	if [ "$epoch" -lt "$last_epoch" ] || [ "$epoch" -gt 4 ]; then
 		echo "# epoch $epoch after $last_epoch"
 		return 1
@@ -204,11 +205,15 @@ cut_at() {
 	cut_entry=
 }
 
-# name_the_cut: at the exit of a failed step, the cut it failed at.
+# name_the_cut: at the exit of a failed step, the cut it failed at, the
+# store's epoch there and the log entries around it.
 cut_entry=
+cut_epoch=
 name_the_cut() {
 	[ -n "$cut_entry" ] || return 0
 	echo "# at the power cut after entry $cut_entry: $(sed -n "$((cut_entry + 1))p" "$entries")"
+	echo "# the store's epoch there: ${cut_epoch:-not read}; the entries before it:"
+	sed -n "$((cut_entry > 12 ? cut_entry - 12 : 1)),$((cut_entry + 1))p" "$entries" | sed 's/^/#   /'
 }
 
 every_point_recovers() {
