@@ -438,7 +438,7 @@ static size_t repair(uint8_t *data, size_t size, size_t max)
 	if (size < sizeof(struct disk_header) || header_decode((const void *)data, &info) ||
 	    info.geo.nr_chunks > REPAIR_CHUNKS_MAX || ftruncate(fd, 0) || lseek(fd, 0, SEEK_SET))
 		return size;
-	d = chunk_decoder_new(&info.geo);
+	d = chunk_decoder_new(&info.geo, info.version);
 	w = bkp_writer_new(fd, &info);
 	for (at = sizeof(struct disk_header); d && w && size - at >= sizeof(*raw);
 	     at += sizeof(*raw) + le32toh(raw->stored_bytes)) {

@@ -133,6 +133,16 @@ int chain_check(const struct chain *c)
 	return 0;
 }
 
+int chain_check_extendable(const struct chain *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		if (bkp_check_extendable(c->m[i].path, c->m[i].info))
+			return -1;
+	return 0;
+}
+
 static int apply_member(struct chain *c, size_t i, chain_apply_fn apply, void *ctx)
 {
 	struct chain_member *m = &c->m[i];
@@ -204,6 +214,8 @@ int chain_read_parent(const char *path, const struct parent_want *want, struct b
 	close(fd);
 	if (ret)
 		return error_prefix("%s: ", path);
+	if (bkp_check_extendable(path, info))
+		return -1;
 	if (want->uuid && memcmp(info->volume_uuid, want->uuid, 16))
 		return fail(AMBER_EDATA, "%s is not a backup of %s (another volume uuid: its"
 			    " store was formatted since)", path, want->volume);

@@ -12,6 +12,7 @@
 #include <xxhash.h>
 
 #include "bkp.h"
+#include "blocks.h"
 #include "codec.h"
 #include "digest.h"
 #include "checks.h"
@@ -80,7 +81,11 @@ struct bkp_reader {
 	uint64_t seq;			/* next record number */
 	uint64_t *seen;			/* chunks read */
 	struct image_digest *digest;
-	struct index_builder index;
+	struct index_builder index;	/* v1 */
+	struct block_builder blocks;	/* v2: the blocks due, to compare */
+	uint8_t *stored_block;		/* v2: a block as read */
+	char pending[SECTION_MAGIC_BYTES];	/* v2: a section's magic, read */
+	bool has_pending;
 	struct bkp_summary sum;		/* as read: counts, then the trailer */
 	uint8_t folded[32];		/* image digest of the records' leaves */
 	/* The payload checks, in the workers: */
@@ -152,7 +157,9 @@ struct bkp_reader *bkp_reader_open(int fd)
 	if (!(r->in.buf = malloc(READ_BUFFER)))
 		fail(AMBER_ESYS, "out of memory");
 	else if (!input_need(&r->in, &header, sizeof(header), "header at offset 0") &&
-		 !header_decode(&header, &r->info))
+		 !header_decode(&header, &r->info) &&
+		 (r->info.version == BKP_VERSION_1 ||
+		  !sha256(&header, sizeof(header), r->sum.header_hash)))
 		return r;
 	bkp_reader_free(r);
 	return NULL;
@@ -258,11 +265,22 @@ static int add_worker(struct bkp_reader *r)
 	struct worker *w = &r->workers[r->nr_running];
 
 	w->r = r;
-	w->decoder = chunk_decoder_new(&r->info.geo);
+	w->decoder = chunk_decoder_new(&r->info.geo, r->info.version);
 	if (!w->decoder || start_thread(&w->thread, worker, w))
 		return -1;
 	r->nr_running++;
 	return 0;
+}
+
+static int check_block(void *ctx, const uint8_t *block, size_t len, uint64_t *offset);
+
+/* v2: the index blocks the records make, compared as they become due. */
+static int start_blocks(struct bkp_reader *r)
+{
+	if (blocks_init(&r->blocks, check_block, r))
+		return -1;
+	r->stored_block = malloc(block_section_bytes(BKP_BLOCK_ENTRIES));
+	return r->stored_block ? 0 : fail(AMBER_ESYS, "out of memory");
 }
 
 /* What verifying records needs, made on the first record: files only peeked
@@ -270,9 +288,10 @@ static int add_worker(struct bkp_reader *r)
 static int start(struct bkp_reader *r)
 {
 	r->seen = bitmap_alloc(r->info.geo.nr_chunks);
-	r->digest = image_digest_new(&r->info.geo);
-	r->decoder = chunk_decoder_new(&r->info.geo);
-	if (!r->seen || !r->digest || !r->decoder)
+	r->digest = image_digest_new(&r->info.geo, r->info.version);
+	r->decoder = chunk_decoder_new(&r->info.geo, r->info.version);
+	if (!r->seen || !r->digest || !r->decoder ||
+	    (r->info.version == BKP_VERSION_2 && start_blocks(r)))
 		return -1;
 	r->nr_workers = r->nr_workers ? r->nr_workers : default_workers();
 	r->nr_batches = 2 * r->nr_workers + 2;
@@ -299,23 +318,63 @@ static int check_in_stream(struct bkp_reader *r, const struct bkp_record *rec,
 	return 0;
 }
 
+union record_header {
+	struct disk_record v1;
+	struct disk_record_v2 v2;
+};
+
+static size_t record_header_bytes(const struct bkp_reader *r)
+{
+	return r->info.version == BKP_VERSION_1 ? sizeof(struct disk_record) :
+	       sizeof(struct disk_record_v2);
+}
+
+static int decode_record_header(const struct bkp_reader *r, const union record_header *h,
+				struct bkp_record *rec, uint64_t *seq)
+{
+	if (r->info.version == BKP_VERSION_1)
+		return record_decode(&h->v1, &r->info.geo, rec, seq);
+	return record_v2_decode(&h->v2, &r->info.geo, rec, seq);
+}
+
+/* v2: the record's entry into the index blocks; blocks due are compared. */
+static int add_entry(struct bkp_reader *r, const struct bkp_record *rec,
+		     const struct disk_record_v2 *header, uint64_t at)
+{
+	struct block_entry e = {
+		.chunk = rec->chunk, .offset = at, .stored_bytes = rec->stored_bytes,
+		.codec = rec->codec, .flags = rec->flags,
+	};
+
+	memcpy(e.leaf, rec->leaf, 32);
+	if (sha256(header, sizeof(*header), e.record_hash))
+		return -1;
+	return blocks_add(&r->blocks, &e, rec->flags & REC_EARLY);
+}
+
 /*
  * A record into @b, to decode. The checks that follow decoding in the
  * record's order of checks (the digest's order rule, the index) fail after
- * it has been added: its decoding error, if any, comes first.
+ * it has been added: its decoding error, if any, comes first. A v2 index
+ * block due after it is checked once the record is counted: its errors
+ * name the block.
  */
 static int read_record(struct bkp_reader *r, const char *magic, struct batch *b)
 {
 	struct batch_record *br = &b->recs[b->nr_recs];
 	struct bkp_record *rec = &br->rec;
 	uint64_t at = r->in.offset - SECTION_MAGIC_BYTES, seq;
-	struct disk_record header;
+	size_t header_bytes = record_header_bytes(r);
+	union record_header header;
+	bool decoded = false;
 
 	memcpy(&header, magic, SECTION_MAGIC_BYTES);
 	if (input_need(&r->in, (uint8_t *)&header + SECTION_MAGIC_BYTES,
-		       sizeof(header) - SECTION_MAGIC_BYTES, "record header") ||
-	    record_decode(&header, &r->info.geo, rec, &seq) ||
-	    check_in_stream(r, rec, seq) ||
+		       header_bytes - SECTION_MAGIC_BYTES, "record header") ||
+	    decode_record_header(r, &header, rec, &seq))
+		goto where;
+	decoded = true;
+	if (check_in_stream(r, rec, seq) ||
 	    input_need(&r->in, b->payload + b->used, rec->stored_bytes, "payload"))
 		goto where;
 	rec->payload = b->payload + b->used;
@@ -325,16 +384,59 @@ static int read_record(struct bkp_reader *r, const char *magic, struct batch *b)
 	b->used += rec->length;
 	b->nr_recs++;
 	if (image_digest_add(r->digest, rec->chunk, rec->leaf, rec->flags & REC_EARLY) ||
-	    index_add(&r->index, rec->chunk, at, sizeof(header) + rec->stored_bytes))
+	    (r->info.version == BKP_VERSION_1 &&
+	     index_add(&r->index, rec->chunk, at, header_bytes + rec->stored_bytes)))
 		goto where;
 	bit_set(r->seen, rec->chunk);
 	r->seq++;
 	r->sum.zero_records += !!(rec->flags & REC_ZERO);
 	r->sum.logical_bytes += rec->length;
 	b->nr_out++;
+	return r->info.version == BKP_VERSION_2 ? add_entry(r, rec, &header.v2, at) : 0;
+where:
+	if (decoded)
+		return error_prefix("record %" PRIu64 " at offset %" PRIu64 " (chunk %" PRIu64
+				    "): ", r->seq, at, rec->chunk);
+	return error_prefix("record %" PRIu64 " at offset %" PRIu64 ": ", r->seq, at);
+}
+
+/* The next section's magic: one read ahead by read_section(), or from the file. */
+static int next_magic(struct bkp_reader *r, char *magic, uint64_t *at, const char *what)
+{
+	*at = r->in.offset - (r->has_pending ? SECTION_MAGIC_BYTES : 0);
+	if (r->has_pending) {
+		memcpy(magic, r->pending, SECTION_MAGIC_BYTES);
+		r->has_pending = false;
+		return 0;
+	}
+	return input_need(&r->in, magic, SECTION_MAGIC_BYTES, what);
+}
+
+/* v2: a block is due: the stored one must be the one the records make. */
+static int check_block(void *ctx, const uint8_t *block, size_t len, uint64_t *offset)
+{
+	const struct disk_block_entry *last = (const struct disk_block_entry *)(block + len) - 1;
+	struct bkp_reader *r = ctx;
+	uint8_t *stored = r->stored_block;
+
+	if (next_magic(r, (char *)stored, offset, "index block"))
+		goto where;
+	if (section_of(stored) != SECTION_INDEX) {
+		fail(AMBER_EDATA, "missing: the records make it due here");
+		goto where;
+	}
+	if (input_need(&r->in, stored + SECTION_MAGIC_BYTES, len - SECTION_MAGIC_BYTES,
+		       "index block"))
+		goto where;
+	if (memcmp(stored, block, len)) {
+		fail(AMBER_EDATA, "does not match the records (chunks %" PRIu64 "..%" PRIu64 ")",
+		     r->blocks.first_chunk, le64toh(last->chunk));
+		goto where;
+	}
 	return 0;
 where:
-	return error_prefix("record %" PRIu64 " at offset %" PRIu64 ": ", r->seq, at);
+	return error_prefix("index block %zu at offset %" PRIu64 ": ", r->blocks.nr_rows,
+			    *offset);
 }
 
 /* The stored index must be exactly the one the records make. */
@@ -392,6 +494,10 @@ static int check_trailer(struct bkp_reader *r, const struct bkp_summary *t,
 	if (t->index_offset != s->index_offset || t->index_entries != s->index_entries ||
 	    sum_differs(t->index_csum, s->index_csum))
 		return fail(AMBER_EDATA, "index position or checksum differs");
+	if (digest_differs(t->header_hash, s->header_hash) ||
+	    digest_differs(t->table_hash, s->table_hash) ||
+	    t->ext_bytes != s->ext_bytes || digest_differs(t->ext_hash, s->ext_hash))
+		return fail(AMBER_EDATA, "header, block table or extension hash differs");
 	if (t->file_bytes != r->in.offset)
 		return fail(AMBER_EDATA, "file size %" PRIu64 " differs from %" PRIu64,
 			    t->file_bytes, r->in.offset);
@@ -422,10 +528,31 @@ static int check_end(struct bkp_reader *r)
 	return 0;
 }
 
+/* The trailer of either version, read after its magic, and its checks. */
+static int read_trailer(struct bkp_reader *r, uint64_t at)
+{
+	union {
+		struct disk_trailer v1;
+		struct disk_trailer_v2 v2;
+	} raw;
+	size_t len = r->info.version == BKP_VERSION_1 ? sizeof(raw.v1) : sizeof(raw.v2);
+	struct bkp_summary trailer;
+
+	memcpy(&raw, TRL_MAGIC, SECTION_MAGIC_BYTES);
+	if (input_need(&r->in, (uint8_t *)&raw + SECTION_MAGIC_BYTES,
+		       len - SECTION_MAGIC_BYTES, "trailer") ||
+	    (r->info.version == BKP_VERSION_1 ? trailer_decode(&raw.v1, &trailer) :
+	     trailer_v2_decode(&raw.v2, &trailer)) ||
+	    image_digest_final(r->digest, r->folded) ||
+	    check_trailer(r, &trailer, r->folded))
+		return error_prefix("trailer at offset %" PRIu64 ": ", at);
+	r->sum = trailer;
+	return check_end(r);
+}
+
 static int read_end(struct bkp_reader *r)
 {
-	struct disk_trailer raw;
-	struct bkp_summary trailer;
+	char magic[SECTION_MAGIC_BYTES];
 	uint64_t at;
 
 	r->sum.index_offset = r->in.offset - SECTION_MAGIC_BYTES;
@@ -433,13 +560,79 @@ static int read_end(struct bkp_reader *r)
 	if (read_index(r, &r->sum.index_csum))
 		return error_prefix("index at offset %" PRIu64 ": ", r->sum.index_offset);
 	at = r->in.offset;
-	if (input_need(&r->in, &raw, sizeof(raw), "trailer") ||
-	    trailer_decode(&raw, &trailer) ||
-	    image_digest_final(r->digest, r->folded) ||
-	    check_trailer(r, &trailer, r->folded))
+	if (input_need(&r->in, magic, sizeof(magic), "trailer"))
 		return error_prefix("trailer at offset %" PRIu64 ": ", at);
-	r->sum = trailer;
-	return check_end(r);
+	if (section_of(magic) != SECTION_TRAILER)
+		return fail(AMBER_EDATA, "trailer at offset %" PRIu64 ": bad trailer magic", at);
+	return read_trailer(r, at);
+}
+
+/* v2: the stored block table must be the one the blocks make. */
+static int read_table(struct bkp_reader *r)
+{
+	size_t len;
+	uint8_t *built = blocks_table(&r->blocks, &len), *stored = malloc(len);
+	uint64_t at = 0;
+	int ret = -1;
+
+	if (!built || !stored) {
+		fail(AMBER_ESYS, "out of memory (block table)");
+		goto out;
+	}
+	if (next_magic(r, (char *)stored, &at, "block table"))
+		goto where;
+	if (section_of(stored) == SECTION_RECORD || section_of(stored) == SECTION_INDEX) {
+		fail(AMBER_EDATA, "%s after the last index block", section_of(stored) ==
+		     SECTION_RECORD ? "a record" : "an index block none of the records make");
+		goto where;
+	}
+	if (section_of(stored) != SECTION_TABLE) {
+		fail(AMBER_EDATA, "not a block table (bad magic)");
+		goto where;
+	}
+	if (input_need(&r->in, stored + SECTION_MAGIC_BYTES, len - SECTION_MAGIC_BYTES,
+		       "block table"))
+		goto where;
+	if (memcmp(stored, built, len)) {
+		fail(AMBER_EDATA, "does not match the index blocks (%zu blocks)",
+		     r->blocks.nr_rows);
+		goto where;
+	}
+	r->sum.index_offset = at;
+	r->sum.index_entries = r->blocks.nr_rows;
+	ret = sha256(built, len, r->sum.table_hash);
+	goto out;
+where:
+	error_prefix("block table at offset %" PRIu64 ": ", at);
+out:
+	free(built);
+	free(stored);
+	return ret;
+}
+
+/*
+ * v2: the records ended at a section that is not a record (@magic): the
+ * blocks still due, the table, then the trailer. No extension section is
+ * known yet (FORMAT-v2.md, "Extension sections").
+ */
+static int read_end_v2(struct bkp_reader *r, const char *magic)
+{
+	char next[SECTION_MAGIC_BYTES];
+	uint64_t at;
+
+	memcpy(r->pending, magic, SECTION_MAGIC_BYTES);
+	r->has_pending = true;
+	if (blocks_finish(&r->blocks) || read_table(r))
+		return -1;
+	at = r->in.offset;
+	if (input_need(&r->in, next, sizeof(next), "trailer"))
+		return error_prefix("trailer at offset %" PRIu64 ": ", at);
+	if (section_of(next) == SECTION_EXTENSION)
+		return fail(AMBER_EDATA, "extension section at offset %" PRIu64 ": not"
+			    " supported by this build of amber", at);
+	if (section_of(next) != SECTION_TRAILER)
+		return fail(AMBER_EDATA, "trailer at offset %" PRIu64 ": bad trailer magic", at);
+	return read_trailer(r, at);
 }
 
 /* The next section: 1 a record into @b, 0 the end verified, -1 an error. */
@@ -459,7 +652,13 @@ static int read_section(struct bkp_reader *r, struct batch *b)
 	case SECTION_RECORD:
 		return read_record(r, magic, b) ? -1 : 1;
 	case SECTION_INDEX:
-		return read_end(r) ? -1 : 0;
+		if (r->info.version == BKP_VERSION_1)
+			return read_end(r) ? -1 : 0;
+		return read_end_v2(r, magic) ? -1 : 0;
+	case SECTION_TABLE:
+		if (r->info.version == BKP_VERSION_2)
+			return read_end_v2(r, magic) ? -1 : 0;
+		/* fall through */
 	default:
 		return fail(AMBER_EDATA, "record %" PRIu64 " at offset %" PRIu64
 			    ": not a record or an index (bad magic)", r->seq, at);
@@ -618,6 +817,8 @@ void bkp_reader_free(struct bkp_reader *r)
 	chunk_decoder_free(r->decoder);
 	image_digest_free(r->digest);
 	index_release(&r->index);
+	blocks_release(&r->blocks);
+	free(r->stored_block);
 	free(r->seen);
 	free(r->in.buf);
 	pthread_cond_destroy(&r->changed);

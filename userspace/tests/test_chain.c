@@ -201,7 +201,7 @@ TEST(chain_corrupt_member_leaves_the_target_marked_incomplete)
 
 	make_chain(&f);
 	data = file_get("full.amb", &len);
-	file_flip("full.amb", len - 144 - 20, 0x10);	/* in the index */
+	file_flip("full.amb", len - sizeof(struct disk_trailer_v2) - 20, 0x10);	/* in the block table */
 	make_target("target", CHUNKS * 4096, 0);
 	CHECK_FAILS(run_cmd(restore_main, "restore", "full.amb", "incr1.amb", "--to", "target",
 			    NULL), AMBER_EDATA, "target is incomplete");
@@ -254,7 +254,7 @@ TEST(chain_consolidated_full_equals_a_full_of_the_final_image)
 	info = test_info(&f.v2, BKP_FULL, 6);
 	write_all("direct.amb", &info, &f.v2, 3, &direct);
 	CHECK(!memcmp(merged.digest, direct.digest, 32));
-	reference_digest(&f.v2, digest);
+	reference_digest(&f.v2, BKP_VERSION_2, digest);
 	CHECK(!memcmp(merged.digest, digest, 32));
 	CHECK(!memcmp(merged.link, f.incr2.link, 32));
 	make_target("target", CHUNKS * 4096, 0xff);

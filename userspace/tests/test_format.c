@@ -51,7 +51,7 @@ static void round_trip(const struct image *im, int level, struct bkp_summary *s)
 	CHECK_OK(read_backup("full.amb", &back, &read));
 	CHECK(!memcmp(back.data, im->data, im->geo.volume_bytes));
 	CHECK(!memcmp(&read, s, sizeof(read)));
-	reference_digest(im, digest);
+	reference_digest(im, BKP_VERSION_2, digest);
 	CHECK(!memcmp(digest, s->digest, 32));
 	CHECK(!memcmp(s->link, s->digest, 32));
 	image_free(&back);
@@ -70,9 +70,10 @@ TEST(format_zero_chunks_have_no_payload)
 	CHECK_EQ(c.records, 64);
 	CHECK_EQ(c.zero, 64);
 	CHECK_EQ(s.zero_records, 64);
-	CHECK_EQ(s.file_bytes, sizeof(struct disk_header) + 64 * sizeof(struct disk_record) +
-		 sizeof(struct disk_index_head) + sizeof(struct disk_index_entry) +
-		 sizeof(struct disk_trailer));
+	CHECK_EQ(s.file_bytes, sizeof(struct disk_header) + 64 * sizeof(struct disk_record_v2) +
+		 sizeof(struct disk_block_head) + 64 * sizeof(struct disk_block_entry) +
+		 sizeof(struct disk_table_head) + sizeof(struct disk_table_row) +
+		 sizeof(struct disk_trailer_v2));
 }
 
 TEST(format_compressible_chunks_shrink)
@@ -265,14 +266,14 @@ TEST(format_random_access_through_the_index)
 	uint64_t c;
 	int fd;
 
-	image_make(&im, 2000 * 4096, 4096, 4);	/* 8 MiB: two extents at least */
+	image_make(&im, 2000 * 4096, 4096, 4);	/* 8 MiB: one v2 index block */
 	info = test_info(&im, BKP_FULL, 1);
 	write_all("full.amb", &info, &im, 0, &full);
 	fd = open("full.amb", O_RDONLY);
 	CHECK_OK(bkp_peek(fd, &info, &peeked));
 	CHECK(!memcmp(&peeked, &full, sizeof(full)));
 	CHECK_PTR(x = bkp_index_load(fd, &info, &peeked));
-	CHECK(bkp_index_extents(x) >= 2);
+	CHECK_EQ(bkp_index_extents(x), 1);
 	for (c = 0; c < im.geo.nr_chunks; c += 37) {
 		CHECK_EQ(bkp_index_read(x, c, buf), 1);
 		CHECK(!memcmp(buf, image_chunk(&im, c), 4096));
@@ -286,7 +287,7 @@ TEST(format_random_access_through_the_index)
 	fd = open("incr.amb", O_RDONLY);
 	CHECK_OK(bkp_peek(fd, &info, &peeked));
 	CHECK_PTR(x = bkp_index_load(fd, &info, &peeked));
-	CHECK_EQ(bkp_index_extents(x), 3);		/* 2-4, 20, 30 */
+	CHECK_EQ(bkp_index_extents(x), 1);		/* one v2 index block */
 	CHECK_EQ(bkp_index_read(x, 5, buf), 0);
 	CHECK_EQ(bkp_index_read(x, 4, buf), 1);
 	CHECK(!memcmp(buf, image_chunk(&im, 4), 4096));
@@ -296,7 +297,7 @@ TEST(format_random_access_through_the_index)
 	close(fd);
 }
 
-TEST(format_layout_matches_the_specification)
+TEST(format_v1_layout_matches_the_specification)
 {
 	struct bkp_summary s;
 	struct bkp_info info;
@@ -306,6 +307,7 @@ TEST(format_layout_matches_the_specification)
 
 	image_make(&im, 3 * 4096, 4096, 6);
 	info = test_info(&im, BKP_FULL, 9);
+	info.version = BKP_VERSION_1;
 	write_all("full.amb", &info, &im, 3, &s);
 	file = file_get("full.amb", &len);
 	CHECK(!memcmp(file, "AMBERBKP", 8));

@@ -144,6 +144,7 @@ static void make_big(const char *path, uint32_t chunk_bytes, struct image *im,
 		if (!bit_test(sent, c))
 			order[n++] = c;
 	info = test_info(im, BKP_FULL, 4);
+	info.version = BKP_VERSION_1;	/* parses v1 bytes */
 	write_chunks(path, &info, im, order, early, n, 3, sum);
 	free(order);
 	free(early);
@@ -220,6 +221,7 @@ TEST(reader_workers_none_for_a_backup_in_one_batch)
 	/* the records fill the one batch: the end comes in a batch of its own */
 	image_make(&im, 64 * KiB, 4096, 3);
 	info = test_info(&im, BKP_FULL, 1);
+	info.version = BKP_VERSION_1;	/* parses v1 bytes */
 	write_all("small.amb", &info, &im, 3, &sum);
 	CHECK((fd = open("small.amb", O_RDONLY)) >= 0);
 	CHECK_PTR(r = bkp_reader_open(fd));
@@ -291,10 +293,12 @@ TEST(reader_workers_hold_back_a_record_that_breaks_the_order)
 
 	image_make(&im, 128 * 65536, 65536, 5);
 	info = test_info(&im, BKP_FULL, 1);
+	info.version = BKP_VERSION_1;	/* parses v1 bytes */
 	write_all("full.amb", &info, &im, 3, &full);
 	for (n = 0; n < im.geo.nr_chunks / 2; n++)
 		chunks[n] = 2 * n;
 	info = test_info(&im, BKP_INCREMENTAL, 2);
+	info.version = BKP_VERSION_1;	/* parses v1 bytes */
 	set_parent(&info, 1, &full);
 	write_chunks("incr.amb", &info, &im, chunks, NULL, n, 3, &sum);
 
@@ -306,7 +310,7 @@ TEST(reader_workers_hold_back_a_record_that_breaks_the_order)
 	header->csum = htole64(XXH3_64bits(header, offsetof(struct disk_record, csum)));
 	file_put("bad.amb", file, len);
 	one = read_with_every_count("bad.amb");
-	snprintf(text, sizeof(text), "record 31 at offset %" PRIu64 ": chunk 37 is out of order",
+	snprintf(text, sizeof(text), "record 31 at offset %" PRIu64 " (chunk 37): chunk 37 is out of order",
 		 at);
 	expect_error(one, 31, text);
 	reading_free(one);
@@ -514,6 +518,7 @@ TEST(reader_workers_restore_a_chain_and_stop_at_a_failed_write)
 		changed[n++] = c;
 	}
 	info = test_info(&v1, BKP_INCREMENTAL, 5);
+	info.version = BKP_VERSION_1;	/* parses v1 bytes */
 	set_parent(&info, 4, &sum);
 	write_chunks("incr.amb", &info, &v1, changed, NULL, n, 3, NULL);
 	image_copy(&t.im, &v1);
