@@ -81,8 +81,12 @@ static int seekable(const char *path, bool json)
 	printf("%s:\n", path);
 	print_info(stdout, &info);
 	print_summary(stdout, &info, &summary);
-	printf("  index     %zu extents at offset %" PRIu64 "\n", bkp_index_extents(index),
-	       summary.index_offset);
+	if (info.version == BKP_VERSION_1)
+		printf("  index     %zu extents at offset %" PRIu64 " (format 1)\n",
+		       bkp_index_extents(index), summary.index_offset);
+	else
+		printf("  index     %zu blocks, block table at offset %" PRIu64 " (format 2)\n",
+		       bkp_index_extents(index), summary.index_offset);
 	bkp_index_free(index);
 	return 0;
 }

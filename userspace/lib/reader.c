@@ -229,8 +229,8 @@ static void decode_batch(struct chunk_decoder *d, struct batch *b)
 	for (b->nr_good = 0; b->nr_good < b->nr_recs; b->nr_good++) {
 		br = &b->recs[b->nr_good];
 		if (chunk_decode_into(d, &br->rec, br->content)) {
-			error_prefix("record %" PRIu64 " at offset %" PRIu64 ": ",
-				     br->seq, br->offset);
+			error_prefix("chunk %" PRIu64 ", record %" PRIu64 " at offset %" PRIu64
+				     ": ", br->rec.chunk, br->seq, br->offset);
 			error_save(&b->error);
 			return;
 		}
@@ -395,8 +395,8 @@ static int read_record(struct bkp_reader *r, const char *magic, struct batch *b)
 	return r->info.version == BKP_VERSION_2 ? add_entry(r, rec, &header.v2, at) : 0;
 where:
 	if (decoded)
-		return error_prefix("record %" PRIu64 " at offset %" PRIu64 " (chunk %" PRIu64
-				    "): ", r->seq, at, rec->chunk);
+		return error_prefix("chunk %" PRIu64 ", record %" PRIu64 " at offset %" PRIu64
+				    ": ", rec->chunk, r->seq, at);
 	return error_prefix("record %" PRIu64 " at offset %" PRIu64 ": ", r->seq, at);
 }
 

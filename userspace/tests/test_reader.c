@@ -310,7 +310,7 @@ TEST(reader_workers_hold_back_a_record_that_breaks_the_order)
 	header->csum = htole64(XXH3_64bits(header, offsetof(struct disk_record, csum)));
 	file_put("bad.amb", file, len);
 	one = read_with_every_count("bad.amb");
-	snprintf(text, sizeof(text), "record 31 at offset %" PRIu64 " (chunk 37): chunk 37 is out of order",
+	snprintf(text, sizeof(text), "record 31 at offset %" PRIu64 ": chunk 37 is out of order",
 		 at);
 	expect_error(one, 31, text);
 	reading_free(one);
@@ -455,7 +455,7 @@ TEST(reader_workers_verify_and_restore_from_standard_input)
 	file = file_get("big.amb", &len);
 	file[record_offset(file, 60) + sizeof(struct disk_record)] ^= 0x20;
 	file_put("bad.amb", file, len);
-	snprintf(text, sizeof(text), "-: record 60 at offset %" PRIu64 ": payload checksum",
+	snprintf(text, sizeof(text), "-: chunk 59, record 60 at offset %" PRIu64 ": payload checksum",
 		 record_offset(file, 60));
 	with_stdin_pipe("bad.amb", &child);
 	CHECK_FAILS(run_cmd(restore_main, "restore", "-", "--to", "target", NULL),
