@@ -159,7 +159,8 @@ static void reference_digest(const struct stream *s, bool from_image, uint8_t ou
 
 	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
 		abort();
-	EVP_DigestUpdate(ctx, "amber-image-v1\0\0", 16);
+	EVP_DigestUpdate(ctx, s->info.version == 1 ? "amber-image-v1\0\0" : "amber-image-v2\0\0",
+			 16);
 	put_le64(le, g->volume_bytes);
 	EVP_DigestUpdate(ctx, le, 8);
 	put_le64(le, g->chunk_bytes);
@@ -411,7 +412,7 @@ static void rewrite(struct bkp_writer *w, struct chunk_decoder *d, struct bkp_re
 {
 	if (chunk_decode(d, rec))
 		return;
-	rec->payload_csum = XXH3_64bits(rec->payload, rec->stored_bytes);
+	rec->payload_csum = XXH3_64bits(rec->payload, rec->stored_bytes); /* v2: the writer hashes */
 	sha256(rec->data, rec->length, rec->leaf);
 	bkp_writer_put(w, rec);		/* refused (order, twice): left out */
 }
@@ -422,33 +423,47 @@ static void rewrite(struct bkp_writer *w, struct chunk_decoder *d, struct bkp_re
  * that the writer refuses are left out. Returns the new size, or @size
  * with @data unchanged when there is no such backup within @max.
  */
+static size_t record_header_bytes(const struct bkp_info *info)
+{
+	return info->version == 1 ? sizeof(struct disk_record) : sizeof(struct disk_record_v2);
+}
+
+static int decode_record_at(const uint8_t *at, const struct bkp_info *info,
+			    struct bkp_record *rec)
+{
+	uint64_t seq;
+
+	if (info->version == 1)
+		return record_decode((const void *)at, &info->geo, rec, &seq);
+	return record_v2_decode((const void *)at, &info->geo, rec, &seq);
+}
+
 static size_t repair(uint8_t *data, size_t size, size_t max)
 {
 	static int fd = -1;
 	struct chunk_decoder *d = NULL;
 	struct bkp_writer *w = NULL;
-	const struct disk_record *raw;
 	struct bkp_record rec;
 	struct bkp_info info;
-	size_t at, out = size;
-	uint64_t seq;
+	size_t at, out = size, head, stored = 0;
 
 	if (fd < 0 && (fd = memfd_create("repair", 0)) < 0)
 		abort();
 	if (size < sizeof(struct disk_header) || header_decode((const void *)data, &info) ||
 	    info.geo.nr_chunks > REPAIR_CHUNKS_MAX || ftruncate(fd, 0) || lseek(fd, 0, SEEK_SET))
 		return size;
+	head = record_header_bytes(&info);
 	d = chunk_decoder_new(&info.geo, info.version);
-	w = bkp_writer_new(fd, &info);
-	for (at = sizeof(struct disk_header); d && w && size - at >= sizeof(*raw);
-	     at += sizeof(*raw) + le32toh(raw->stored_bytes)) {
-		raw = (const void *)(data + at);
-		if (memcmp(raw->magic, REC_MAGIC, sizeof(raw->magic)) ||
-		    le32toh(raw->stored_bytes) > size - at - sizeof(*raw))
+	/* the input's backup_id: a repair is deterministic */
+	w = bkp_writer_new_with_id(fd, &info, info.backup_id);
+	for (at = sizeof(struct disk_header); d && w && size - at >= head;
+	     at += head + stored) {
+		stored = get_le32(data + at + 24);	/* both versions: stored_bytes */
+		if (memcmp(data + at, REC_MAGIC, 4) || stored > size - at - head)
 			break;
-		if (record_decode(raw, &info.geo, &rec, &seq))
+		if (decode_record_at(data + at, &info, &rec))
 			continue;
-		rec.payload = data + at + sizeof(*raw);
+		rec.payload = data + at + head;
 		rewrite(w, d, &rec);
 	}
 	if (d && w && !bkp_writer_finish(w, NULL, NULL) && bkp_writer_offset(w) <= max &&
