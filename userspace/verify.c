@@ -167,13 +167,29 @@ static uint64_t peeked_bytes(const struct bkp_info *info)
 					     sizeof(struct disk_trailer_v2));
 }
 
+/* Chunk @chunk proven: its SHA-256 and what was read for it. */
+static int print_proof(const char *path, const struct bkp_index *x,
+		       const struct bkp_info *info, const struct bkp_summary *summary,
+		       uint64_t chunk, const uint8_t *content)
+{
+	uint32_t len = chunk_length(&info->geo, chunk);
+	uint8_t leaf[32];
+	char hex[65];
+
+	if (sha256(content, len, leaf))
+		return -1;
+	printf("%s: chunk %" PRIu64 " verified: %u bytes, SHA-256 %s (read %" PRIu64
+	       " of %" PRIu64 " bytes)\n", path, chunk, len, format_hex(leaf, 32, hex),
+	       bkp_index_bytes_read(x) + peeked_bytes(info), summary->file_bytes);
+	return 0;
+}
+
 static int prove_chunk(const char *path, int fd, uint64_t chunk)
 {
 	struct bkp_summary summary;
 	struct bkp_index *x = NULL;
 	struct bkp_info info;
-	uint8_t *content = NULL, leaf[32];
-	char hex[65];
+	uint8_t *content = NULL;
 	int ret = -1;
 
 	if (bkp_peek(fd, &info, &summary))
@@ -189,16 +205,11 @@ static int prove_chunk(const char *path, int fd, uint64_t chunk)
 		goto out;
 	}
 	ret = bkp_index_read(x, chunk, content);
-	if (ret > 0 && !sha256(content, chunk_length(&info.geo, chunk), leaf)) {
-		printf("%s: chunk %" PRIu64 " verified: %u bytes, SHA-256 %s (read %" PRIu64
-		       " of %" PRIu64 " bytes)\n", path, chunk, chunk_length(&info.geo, chunk),
-		       format_hex(leaf, 32, hex), bkp_index_bytes_read(x) + peeked_bytes(&info),
-		       summary.file_bytes);
-		ret = 0;
-	} else if (!ret) {
+	if (ret > 0)
+		ret = print_proof(path, x, &info, &summary, chunk, content);
+	else if (!ret)
 		ret = fail(AMBER_EDATA, "chunk %" PRIu64 ": not in this backup (an incremental"
 			   " holds the chunks changed since its parent)", chunk);
-	}
 out:
 	if (ret)
 		error_prefix("%s: ", path);
