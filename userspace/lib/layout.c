@@ -502,6 +502,9 @@ int trailer_v2_decode(const struct disk_trailer_v2 *in, struct bkp_summary *s)
 	    s->index_offset > INT64_MAX || s->ext_bytes > INT64_MAX ||
 	    s->file_bytes > INT64_MAX)
 		return fail(AMBER_EDATA, "trailer counts past 2^63-1");
+	if (!s->ext_bytes && !zero_bytes(s->ext_hash, sizeof(s->ext_hash)))
+		return fail(AMBER_EDATA, "trailer ext_hash set, but ext_bytes is 0 (no extension"
+			    " section to hash)");
 	s->index_entries = DIV_ROUND_UP(s->records, BKP_BLOCK_ENTRIES);
 	return 0;
 }

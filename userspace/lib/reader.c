@@ -494,10 +494,13 @@ static int check_trailer(struct bkp_reader *r, const struct bkp_summary *t,
 	if (t->index_offset != s->index_offset || t->index_entries != s->index_entries ||
 	    sum_differs(t->index_csum, s->index_csum))
 		return fail(AMBER_EDATA, "index position or checksum differs");
-	if (digest_differs(t->header_hash, s->header_hash) ||
-	    digest_differs(t->table_hash, s->table_hash) ||
-	    t->ext_bytes != s->ext_bytes || digest_differs(t->ext_hash, s->ext_hash))
-		return fail(AMBER_EDATA, "header, block table or extension hash differs");
+	if (digest_differs(t->header_hash, s->header_hash))
+		return fail(AMBER_EDATA, "header_hash differs from the header read");
+	if (digest_differs(t->table_hash, s->table_hash))
+		return fail(AMBER_EDATA, "table_hash differs from the block table read");
+	if (t->ext_bytes != s->ext_bytes || digest_differs(t->ext_hash, s->ext_hash))
+		return fail(AMBER_EDATA, "ext_bytes or ext_hash differs from the extension"
+			    " sections read");
 	if (t->file_bytes != r->in.offset)
 		return fail(AMBER_EDATA, "file size %" PRIu64 " differs from %" PRIu64,
 			    t->file_bytes, r->in.offset);

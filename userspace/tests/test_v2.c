@@ -378,6 +378,58 @@ TEST(v2_missing_or_extra_index_block_is_refused)
 	image_free(&im);
 }
 
+/* Flip @mask into byte @field of the trailer of @path and reseal its checksum. */
+static void flip_trailer(const char *path, size_t field, uint8_t mask)
+{
+	struct disk_trailer_v2 *t;
+	uint8_t *file;
+	size_t len;
+
+	file = file_get(path, &len);
+	t = (void *)(file + len - sizeof(*t));
+	((uint8_t *)t)[field] ^= mask;
+	t->csum = htole64(XXH3_64bits(t, offsetof(struct disk_trailer_v2, csum)));
+	file_put(path, file, len);
+	free(file);
+}
+
+TEST(v2_trailer_ext_hash_without_extension_bytes_is_refused)
+{
+	struct bkp_summary s;
+	struct bkp_info info;
+	int fd;
+
+	write_small("a.amb");
+	flip_trailer("a.amb", offsetof(struct disk_trailer_v2, ext_hash) + 5, 0x10);
+	CHECK_FAILS(read_backup("a.amb", NULL, NULL), AMBER_EDATA,
+		    "trailer ext_hash set, but ext_bytes is 0");
+	fd = open("a.amb", O_RDONLY);
+	CHECK_FAILS(bkp_peek(fd, &info, &s), AMBER_EDATA, "trailer ext_hash set");
+	close(fd);
+	CHECK_FAILS(prove("a.amb", 3), AMBER_EDATA, "trailer ext_hash set");
+	CHECK_FAILS(run_cmd(info_main, "info", "a.amb", NULL), AMBER_EDATA,
+		    "trailer ext_hash set");
+}
+
+/* Each hash of the trailer that differs is named, read front to back. */
+TEST(v2_trailer_hash_that_differs_is_named)
+{
+	static const struct {
+		size_t field;
+		const char *text;
+	} want[] = {
+		{ offsetof(struct disk_trailer_v2, header_hash), "header_hash differs" },
+		{ offsetof(struct disk_trailer_v2, table_hash), "table_hash differs" },
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(want); i++) {
+		write_small("a.amb");
+		flip_trailer("a.amb", want[i].field + 31, 0x01);
+		CHECK_FAILS(read_backup("a.amb", NULL, NULL), AMBER_EDATA, want[i].text);
+	}
+}
+
 /* ---- feature bits ---- */
 
 /* Set header feature masks of @path, with every checksum and hash made right. */
