@@ -117,6 +117,17 @@ static int check_member_digest(const struct chain_member *m)
 	return 0;
 }
 
+/* A seekable member's index (v2: its block table) against its trailer. */
+static int check_member_index(const struct chain_member *m)
+{
+	struct bkp_index *x = bkp_index_load(m->fd, m->info, &m->summary);
+
+	if (!x)
+		return error_prefix("%s: ", m->path);
+	bkp_index_free(x);
+	return 0;
+}
+
 int chain_check(const struct chain *c)
 {
 	size_t i;
@@ -128,7 +139,8 @@ int chain_check(const struct chain *c)
 		if (check_pair(c, i))
 			return -1;
 	for (i = 0; i < c->n; i++)
-		if (c->m[i].peeked && check_member_digest(&c->m[i]))
+		if (c->m[i].peeked &&
+		    (check_member_index(&c->m[i]) || check_member_digest(&c->m[i])))
 			return -1;
 	return 0;
 }

@@ -196,16 +196,37 @@ TEST(chain_restore_refuses_bad_targets)
 TEST(chain_corrupt_member_leaves_the_target_marked_incomplete)
 {
 	struct fixture f;
-	size_t len;
-	uint8_t *data;
 
 	make_chain(&f);
-	data = file_get("full.amb", &len);
-	file_flip("full.amb", len - sizeof(struct disk_trailer_v2) - 20, 0x10);	/* in the block table */
+	file_flip("full.amb", sizeof(struct disk_header) + 20, 0x10);	/* record 0's header */
 	make_target("target", CHUNKS * 4096, 0);
 	CHECK_FAILS(run_cmd(restore_main, "restore", "full.amb", "incr1.amb", "--to", "target",
 			    NULL), AMBER_EDATA, "target is incomplete");
-	free(data);
+}
+
+/* incr1.amb is written first: the damaged table of full.amb must stop it. */
+TEST(chain_damaged_index_of_any_member_is_refused_before_writing)
+{
+	struct bkp_info info;
+	struct fixture f;
+	size_t len;
+
+	make_chain(&f);
+	make_target("target", CHUNKS * 4096, 0x5a);
+	free(file_get("full.amb", &len));
+	file_flip("full.amb", len - sizeof(struct disk_trailer_v2) - 20, 0x10);
+	CHECK_FAILS(run_cmd(restore_main, "restore", "full.amb", "incr1.amb", "--to", "target",
+			    NULL), AMBER_EDATA, "full.amb: block table at offset");
+	expect_untouched("target", CHUNKS * 4096, 0x5a);
+	/* v1: the index checksum, before the first chunk is written */
+	info = test_info(&f.v0, BKP_FULL, 1);
+	info.version = BKP_VERSION_1;
+	write_all("full1.amb", &info, &f.v0, 3, NULL);
+	free(file_get("full1.amb", &len));
+	file_flip("full1.amb", len - sizeof(struct disk_trailer) - 4, 0x10);
+	CHECK_FAILS(run_cmd(restore_main, "restore", "full1.amb", "--to", "target", NULL),
+		    AMBER_EDATA, "full1.amb: index at offset");
+	expect_untouched("target", CHUNKS * 4096, 0x5a);
 }
 
 static void with_stdin(const char *path)
