@@ -18,6 +18,7 @@ enum hostile {
 	VALID,
 	SKIPPABLE_FRAME,	/* each zstd payload starts with a skippable frame */
 	TRAILER_WRAPS,		/* index offset + size wraps past 2^64 */
+	TABLE_WRAPS,		/* v2: the block table's size wraps past 2^64 */
 };
 
 struct seed {
@@ -52,6 +53,8 @@ static const struct seed seeds[] = {
 	{ "v2-full-64k-text", 2, BKP_FULL, 65536, 2 * 65536, NULL, 2, 0, 3, VALID },
 	{ "v2-bad-skippable-frame", 2, BKP_FULL, 4096, 8 * 4096, NULL, 8, 0, 3,
 	  SKIPPABLE_FRAME },
+	{ "v2-bad-trailer-wraps", 2, BKP_INCREMENTAL, 4096, 4096 * 4096, incremental, 4, 0x1,
+	  3, TABLE_WRAPS },
 };
 
 /* Zero, text or pseudo-random content by chunk number, always the same. */
@@ -122,6 +125,27 @@ static int wrap_trailer(int fd)
 	return 0;
 }
 
+/*
+ * Claim 2^60 index blocks more than there are: at 48 bytes a row, the
+ * block table's size wraps past 2^64 to its true size. Only a fuzzing
+ * build's blocks of 4 entries keep so many records under 2^63.
+ */
+static int wrap_table(int fd)
+{
+	struct disk_trailer_v2 t;
+	uint64_t blocks;
+	struct stat st;
+
+	if (fstat(fd, &st) || pread(fd, &t, sizeof(t), st.st_size - sizeof(t)) != sizeof(t))
+		return fail_errno(AMBER_ESYS, "reading the trailer");
+	blocks = DIV_ROUND_UP(le64toh(t.records), BKP_BLOCK_ENTRIES) + (1ULL << 60);
+	t.records = htole64(blocks * BKP_BLOCK_ENTRIES);
+	t.csum = htole64(XXH3_64bits(&t, offsetof(struct disk_trailer_v2, csum)));
+	if (pwrite(fd, &t, sizeof(t), st.st_size - sizeof(t)) != sizeof(t))
+		return fail_errno(AMBER_ESYS, "writing the trailer");
+	return 0;
+}
+
 static int write_seed(const char *dir, const struct seed *s)
 {
 	static const uint8_t backup_id[16] = { 0x5e, 0xed };	/* seeds stay the same */
@@ -154,6 +178,8 @@ static int write_seed(const char *dir, const struct seed *s)
 		ret = bkp_writer_finish(w, NULL, NULL);
 	if (!ret && s->hostile == TRAILER_WRAPS)
 		ret = wrap_trailer(fd);
+	if (!ret && s->hostile == TABLE_WRAPS)
+		ret = wrap_table(fd);
 out:
 	bkp_writer_free(w);
 	chunk_encoder_free(enc);

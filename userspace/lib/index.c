@@ -131,7 +131,9 @@ static int check_peeked_v2(const struct bkp_info *info, const struct bkp_summary
 	if (s->ext_bytes)
 		return fail(AMBER_EDATA, "extension sections: not supported by this build of"
 			    " amber");
+	/* As in v1: the row count is bounded before it is multiplied. */
 	if (s->index_offset < sizeof(struct disk_header) || s->index_offset > table_end ||
+	    s->index_entries > table_end / sizeof(struct disk_table_row) ||
 	    table_end - s->index_offset != table_section_bytes(s->index_entries))
 		return fail(AMBER_EDATA, "block table position and size do not fit the file");
 	return check_peeked_records(info, s);
