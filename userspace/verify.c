@@ -135,28 +135,16 @@ static int verify_all(const struct cli *c, uint8_t (*want)[32], json_t *json)
 	return ret;
 }
 
-/* Where a file with no valid trailer breaks: the records read from its front. */
-static int explain_broken(const char *path, int fd)
+/*
+ * bkp_peek() failed. A damaged header or trailer proves nothing: say so and
+ * stop; reading the file through is amber verify's work.
+ */
+static int unusable_ends(const char *path)
 {
-	struct error_state peeked;
-	struct bkp_reader *r;
-	struct bkp_record rec;
-	int ret;
-
-	error_save(&peeked);
-	if (error_status() != AMBER_EDATA || lseek(fd, 0, SEEK_SET))
-		goto peek_error;
-	r = bkp_reader_open(fd);
-	if (!r)
+	if (error_status() != AMBER_EDATA)
 		return error_prefix("%s: ", path);
-	while ((ret = bkp_reader_next(r, &rec)) > 0)
-		;
-	bkp_reader_free(r);
-	if (ret)
-		return error_prefix("%s: ", path);
-peek_error:
-	error_restore(&peeked);
-	return error_prefix("%s: ", path);
+	error_prefix("%s: no chunk can be proven without a usable header and trailer: ", path);
+	return error_append(" (amber verify %s locates the damage)", path);
 }
 
 /* What bkp_peek() read: the header and the trailer. */
@@ -193,7 +181,7 @@ static int prove_chunk(const char *path, int fd, uint64_t chunk)
 	int ret = -1;
 
 	if (bkp_peek(fd, &info, &summary))
-		return explain_broken(path, fd);
+		return unusable_ends(path);
 	if (chunk >= info.geo.nr_chunks)
 		return fail(AMBER_EUSAGE, "--chunk %" PRIu64 ": the volume has %" PRIu64 " chunks",
 			    chunk, info.geo.nr_chunks);
