@@ -355,6 +355,20 @@ TEST(v2_damage_in_each_section_is_named)
 	image_free(&im);
 }
 
+/* @path: @file with @len bytes of @what inserted at offset @at. */
+static void insert_at(const char *path, const uint8_t *file, size_t len, size_t at,
+		      const uint8_t *what, size_t what_len)
+{
+	uint8_t *out = malloc(len + what_len);
+
+	CHECK(out);
+	memcpy(out, file, at);
+	memcpy(out + at, what, what_len);
+	memcpy(out + at + what_len, file + at, len - at);
+	file_put(path, out, len + what_len);
+	free(out);
+}
+
 TEST(v2_missing_or_extra_index_block_is_refused)
 {
 	uint8_t *file;
@@ -378,6 +392,11 @@ TEST(v2_missing_or_extra_index_block_is_refused)
 	}
 	CHECK_FAILS(read_backup("missing.amb", NULL, NULL), AMBER_EDATA,
 		    "index block 0 at offset");
+	/* a copy of block 0 among the records before it, then before the table */
+	insert_at("early.amb", file, len, s.record[100], file + s.block[0], block);
+	CHECK_FAILS(read_backup("early.amb", NULL, NULL), AMBER_EDATA, "index block 0 at offset");
+	insert_at("late.amb", file, len, s.table, file + s.block[0], block);
+	CHECK_FAILS(read_backup("late.amb", NULL, NULL), AMBER_EDATA, "an index block none of the records make");
 	free(file);
 	image_free(&im);
 }
