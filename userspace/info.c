@@ -64,6 +64,7 @@ static int seekable(const char *path, bool json)
 	struct bkp_index *index = NULL;
 	struct bkp_info info;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t n;
 
 	if (fd < 0)
 		return fail_errno(AMBER_ESYS, "%s", path);
@@ -81,12 +82,13 @@ static int seekable(const char *path, bool json)
 	printf("%s:\n", path);
 	print_info(stdout, &info);
 	print_summary(stdout, &info, &summary);
+	n = bkp_index_extents(index);
 	if (info.version == BKP_VERSION_1)
-		printf("  index     %zu extents at offset %" PRIu64 " (format 1)\n",
-		       bkp_index_extents(index), summary.index_offset);
+		printf("  index     %zu extent%s at offset %" PRIu64 " (format 1)\n", n,
+		       n == 1 ? "" : "s", summary.index_offset);
 	else
-		printf("  index     %zu blocks, block table at offset %" PRIu64 " (format 2)\n",
-		       bkp_index_extents(index), summary.index_offset);
+		printf("  index     %zu block%s, block table at offset %" PRIu64 " (format 2)\n",
+		       n, n == 1 ? "" : "s", summary.index_offset);
 	bkp_index_free(index);
 	return 0;
 }

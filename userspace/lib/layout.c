@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <inttypes.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <xxhash.h>
 
 #include "checks.h"
@@ -99,10 +100,21 @@ static int check_parent(const struct disk_header *in, const struct bkp_info *inf
 	return 0;
 }
 
-/* The lowest bit of @bits. */
-static unsigned int first_bit(uint32_t bits)
+#define FEATURE_BITS_TEXT	128	/* "bits 0, 1, ..., 31" */
+
+/* "bit 3" or "bits 3, 9, 30": every bit set in @bits (not 0), into @buf. */
+static const char *format_bits(uint32_t bits, char buf[FEATURE_BITS_TEXT])
 {
-	return __builtin_ctz(bits);
+	size_t len = snprintf(buf, FEATURE_BITS_TEXT, "bit%s", bits & (bits - 1) ? "s" : "");
+	const char *sep = " ";
+	unsigned int bit;
+
+	for (bit = 0; bit < 32; bit++)
+		if (bits & (1U << bit)) {
+			len += snprintf(buf + len, FEATURE_BITS_TEXT - len, "%s%u", sep, bit);
+			sep = ", ";
+		}
+	return buf;
 }
 
 /*
@@ -112,10 +124,11 @@ static unsigned int first_bit(uint32_t bits)
 static int check_features(const struct disk_header *in, struct bkp_info *info)
 {
 	uint32_t unknown_incompat = info->incompat & ~FEATURE_INCOMPAT_ENCRYPTED;
+	char bits[FEATURE_BITS_TEXT];
 
 	if (unknown_incompat)
-		return fail(AMBER_EDATA, "header: incompatible feature bit %u, unknown to this"
-			    " amber (it knows ENCRYPTED)", first_bit(unknown_incompat));
+		return fail(AMBER_EDATA, "header: incompatible feature %s, unknown to this"
+			    " amber (it knows ENCRYPTED)", format_bits(unknown_incompat, bits));
 	if (info->incompat & FEATURE_INCOMPAT_ENCRYPTED)
 		return fail(AMBER_EDATA, "header: the backup is encrypted (feature ENCRYPTED),"
 			    " which this build of amber does not support");
@@ -146,11 +159,13 @@ static int decode_v2_fields(const struct disk_header *in, struct bkp_info *info)
 
 int bkp_check_extendable(const char *path, const struct bkp_info *info)
 {
+	char bits[FEATURE_BITS_TEXT];
+
 	if (!info->ro_compat)
 		return 0;
-	return fail(AMBER_EDATA, "%s: read-only compatible feature bit %u, unknown to this"
+	return fail(AMBER_EDATA, "%s: read-only compatible feature %s, unknown to this"
 		    " amber: the backup can be verified and restored, but not continued or"
-		    " consolidated", path, first_bit(info->ro_compat));
+		    " consolidated", path, format_bits(info->ro_compat, bits));
 }
 
 /* What a header says before its version's fields: magic, version, checksum. */

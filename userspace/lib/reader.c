@@ -86,6 +86,7 @@ struct bkp_reader {
 	uint8_t *stored_block;		/* v2: a block as read */
 	char pending[SECTION_MAGIC_BYTES];	/* v2: a section's magic, read */
 	bool has_pending;
+	bool finishing;			/* v2: the records ended at an index block */
 	struct bkp_summary sum;		/* as read: counts, then the trailer */
 	uint8_t folded[32];		/* image digest of the records' leaves */
 	/* The payload checks, in the workers: */
@@ -412,29 +413,65 @@ static int next_magic(struct bkp_reader *r, char *magic, uint64_t *at, const cha
 	return input_need(&r->in, magic, SECTION_MAGIC_BYTES, what);
 }
 
+/*
+ * v2: read the section due here into @stored and compare it with @built,
+ * the one the records make (@len bytes, its magic first). 0 the same, 1 it
+ * differs, 2 another section stands here (its magic in @stored), -1 the
+ * file broke. @what names the section in a truncation error.
+ */
+static int read_due(struct bkp_reader *r, uint8_t *stored, const uint8_t *built, size_t len,
+		    uint64_t *at, const char *what)
+{
+	if (next_magic(r, (char *)stored, at, what))
+		return -1;
+	if (memcmp(stored, built, SECTION_MAGIC_BYTES))
+		return 2;
+	if (input_need(&r->in, stored + SECTION_MAGIC_BYTES, len - SECTION_MAGIC_BYTES, what))
+		return -1;
+	return memcmp(stored, built, len) ? 1 : 0;
+}
+
+/*
+ * v2: the records ended at an index block (@stored, @len bytes of it read)
+ * that is not the one due. Is a record next after it, by its own count?
+ * Then it was never due: an index block dropped among the records.
+ */
+static bool records_follow(struct bkp_reader *r, uint8_t *stored, size_t len)
+{
+	uint32_t count = get_le32(stored + offsetof(struct disk_block_head, count));
+	char magic[SECTION_MAGIC_BYTES];
+	size_t bytes, have;
+
+	if (!r->finishing || count > BKP_BLOCK_ENTRIES)
+		return false;
+	bytes = block_section_bytes(count);
+	have = len > bytes ? MIN(len - bytes, sizeof(magic)) : 0;
+	if (bytes > len && input_need(&r->in, stored + len, bytes - len, "index block"))
+		return false;
+	memcpy(magic, stored + bytes, have);
+	if (input_need(&r->in, magic + have, sizeof(magic) - have, "index block"))
+		return false;
+	return section_of(magic) == SECTION_RECORD;
+}
+
 /* v2: a block is due: the stored one must be the one the records make. */
 static int check_block(void *ctx, const uint8_t *block, size_t len, uint64_t *offset)
 {
 	const struct disk_block_entry *last = (const struct disk_block_entry *)(block + len) - 1;
 	struct bkp_reader *r = ctx;
 	uint8_t *stored = r->stored_block;
+	int ret = read_due(r, stored, block, len, offset, "index block");
 
-	if (next_magic(r, (char *)stored, offset, "index block"))
-		goto where;
-	if (section_of(stored) != SECTION_INDEX) {
-		fail(AMBER_EDATA, "missing: the records make it due here");
-		goto where;
-	}
-	if (input_need(&r->in, stored + SECTION_MAGIC_BYTES, len - SECTION_MAGIC_BYTES,
-		       "index block"))
-		goto where;
-	if (memcmp(stored, block, len)) {
+	if (ret == 1 && records_follow(r, stored, len))
+		return fail(AMBER_EDATA, "index block at offset %" PRIu64 ": an index block where"
+			    " none is due (records follow it)", *offset);
+	if (ret == 1)
 		fail(AMBER_EDATA, "does not match the records (chunks %" PRIu64 "..%" PRIu64 ")",
 		     r->blocks.first_chunk, le64toh(last->chunk));
-		goto where;
-	}
-	return 0;
-where:
+	else if (ret == 2)
+		fail(AMBER_EDATA, "missing: the records make it due here");
+	if (!ret)
+		return 0;
 	return error_prefix("index block %zu at offset %" PRIu64 ": ", r->blocks.nr_rows,
 			    *offset);
 }
@@ -570,6 +607,22 @@ static int read_end(struct bkp_reader *r)
 	return read_trailer(r, at);
 }
 
+/* v2: what stands where the block table is due, @stored's magic at @at. */
+static int table_missing(const struct bkp_reader *r, const uint8_t *stored, uint64_t at)
+{
+	switch (section_of(stored)) {
+	case SECTION_INDEX:
+		return fail(AMBER_EDATA, "index block at offset %" PRIu64 ": an index block where"
+			    " none is due (the records make %zu, all read)", at, r->blocks.nr_rows);
+	case SECTION_RECORD:
+		return fail(AMBER_EDATA, "record at offset %" PRIu64 ": after the last index"
+			    " block", at);
+	default:
+		return fail(AMBER_EDATA, "block table at offset %" PRIu64 ": not a block table"
+			    " (bad magic)", at);
+	}
+}
+
 /* v2: the stored block table must be the one the blocks make. */
 static int read_table(struct bkp_reader *r)
 {
@@ -582,31 +635,21 @@ static int read_table(struct bkp_reader *r)
 		fail(AMBER_ESYS, "out of memory (block table)");
 		goto out;
 	}
-	if (next_magic(r, (char *)stored, &at, "block table"))
-		goto where;
-	if (section_of(stored) == SECTION_RECORD || section_of(stored) == SECTION_INDEX) {
-		fail(AMBER_EDATA, "%s after the last index block", section_of(stored) ==
-		     SECTION_RECORD ? "a record" : "an index block none of the records make");
-		goto where;
+	ret = read_due(r, stored, built, len, &at, "block table");
+	if (ret == 2) {
+		ret = table_missing(r, stored, at);
+		goto out;
 	}
-	if (section_of(stored) != SECTION_TABLE) {
-		fail(AMBER_EDATA, "not a block table (bad magic)");
-		goto where;
-	}
-	if (input_need(&r->in, stored + SECTION_MAGIC_BYTES, len - SECTION_MAGIC_BYTES,
-		       "block table"))
-		goto where;
-	if (memcmp(stored, built, len)) {
+	if (ret == 1)
 		fail(AMBER_EDATA, "does not match the index blocks (%zu blocks)",
 		     r->blocks.nr_rows);
-		goto where;
+	if (ret) {
+		ret = error_prefix("block table at offset %" PRIu64 ": ", at);
+		goto out;
 	}
 	r->sum.index_offset = at;
 	r->sum.index_entries = r->blocks.nr_rows;
 	ret = sha256(built, len, r->sum.table_hash);
-	goto out;
-where:
-	error_prefix("block table at offset %" PRIu64 ": ", at);
 out:
 	free(built);
 	free(stored);
@@ -625,6 +668,7 @@ static int read_end_v2(struct bkp_reader *r, const char *magic)
 
 	memcpy(r->pending, magic, SECTION_MAGIC_BYTES);
 	r->has_pending = true;
+	r->finishing = true;
 	if (blocks_finish(&r->blocks) || read_table(r))
 		return -1;
 	at = r->in.offset;

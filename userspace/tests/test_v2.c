@@ -375,6 +375,7 @@ TEST(v2_missing_or_extra_index_block_is_refused)
 	struct sections s;
 	struct image im;
 	size_t len, block;
+	char text[128];
 
 	write_big("big.amb", &im, 0);
 	find_sections("big.amb", &s);
@@ -394,9 +395,13 @@ TEST(v2_missing_or_extra_index_block_is_refused)
 		    "index block 0 at offset");
 	/* a copy of block 0 among the records before it, then before the table */
 	insert_at("early.amb", file, len, s.record[100], file + s.block[0], block);
-	CHECK_FAILS(read_backup("early.amb", NULL, NULL), AMBER_EDATA, "index block 0 at offset");
+	snprintf(text, sizeof(text), "index block at offset %" PRIu64 ": an index block where"
+		 " none is due (records follow it)", s.record[100]);
+	CHECK_FAILS(read_backup("early.amb", NULL, NULL), AMBER_EDATA, text);
 	insert_at("late.amb", file, len, s.table, file + s.block[0], block);
-	CHECK_FAILS(read_backup("late.amb", NULL, NULL), AMBER_EDATA, "an index block none of the records make");
+	snprintf(text, sizeof(text), "index block at offset %" PRIu64 ": an index block where"
+		 " none is due (the records make 3, all read)", s.table);
+	CHECK_FAILS(read_backup("late.amb", NULL, NULL), AMBER_EDATA, text);
 	free(file);
 	image_free(&im);
 }
@@ -491,6 +496,9 @@ TEST(v2_unknown_incompatible_feature_is_refused_by_number)
 	fd = open("a.amb", O_RDONLY);
 	CHECK_FAILS(bkp_peek(fd, &info, &s), AMBER_EDATA, "incompatible feature bit 3");
 	close(fd);
+	set_features("a.amb", 0, 0, 1U << 3 | 1U << 9 | 1U << 31);
+	CHECK_FAILS(read_backup("a.amb", NULL, NULL), AMBER_EDATA,
+		    "header: incompatible feature bits 3, 9, 31, unknown to this amber");
 	set_features("a.amb", 0, 0, FEATURE_INCOMPAT_ENCRYPTED);
 	CHECK_FAILS(read_backup("a.amb", NULL, NULL), AMBER_EDATA,
 		    "encrypted (feature ENCRYPTED), which this build of amber does not support");
@@ -517,6 +525,9 @@ TEST(v2_unknown_read_only_feature_is_read_but_never_a_parent)
 	CHECK_FAILS(run_cmd(consolidate_main, "consolidate", "a.amb", "--to", "c.amb", NULL),
 		    AMBER_EDATA, "read-only compatible feature bit 5");
 	CHECK(access("c.amb", F_OK));
+	set_features("a.amb", 0, 1U << 5 | 1U << 6, 0);
+	CHECK_FAILS(chain_read_parent("a.amb", &want, &info, &s), AMBER_EDATA,
+		    "read-only compatible feature bits 5, 6, unknown to this amber");
 }
 
 /* ---- versions together ---- */
@@ -578,4 +589,15 @@ TEST(v2_backup_ids_are_new_for_every_file)
 	CHECK_OK(bkp_peek(fd, &b, &s));
 	close(fd);
 	CHECK(memcmp(a.backup_id, b.backup_id, 16));
+}
+
+TEST(v2_info_counts_one_block_and_three_blocks)
+{
+	struct image im;
+
+	write_small("a.amb");
+	CHECK_EQ(system("\"$AMBER_BIN\" info a.amb | grep -q '^  index     1 block, '"), 0);
+	write_big("big.amb", &im, 0);
+	CHECK_EQ(system("\"$AMBER_BIN\" info big.amb | grep -q '^  index     3 blocks, '"), 0);
+	image_free(&im);
 }
