@@ -195,6 +195,12 @@ int bkp_index_read(struct bkp_index *x, uint64_t chunk, void *buf);
  */
 int bkp_index_leaves(struct bkp_index *x, const struct bkp_summary *summary,
 		     uint8_t (*leaves)[32]);
+/*
+ * v2: the chunk whose index entry puts its record at @offset: 1 with
+ * @chunk, 0 if no entry does (or a v1 backup), -1. Reads every index
+ * block: for naming the chunk of a record too damaged to say.
+ */
+int bkp_index_chunk_at(struct bkp_index *x, uint64_t offset, uint64_t *chunk);
 /* Bytes read from the file by bkp_index_load() and the calls since. */
 uint64_t bkp_index_bytes_read(const struct bkp_index *x);
 void bkp_index_free(struct bkp_index *x);

@@ -495,6 +495,28 @@ static int read_v2(struct bkp_index *x, uint64_t chunk, struct bkp_record *rec)
 	return 1;
 }
 
+int bkp_index_chunk_at(struct bkp_index *x, uint64_t offset, uint64_t *chunk)
+{
+	const struct disk_block_entry *v = (const void *)(x->block +
+							  sizeof(struct disk_block_head));
+	struct block_entry e;
+	size_t row;
+	uint32_t i;
+
+	for (row = 0; x->info.version == BKP_VERSION_2 && row < x->nr_rows; row++) {
+		if (read_block(x, row))
+			return -1;
+		for (i = 0; i < block_entries(x, row); i++) {
+			block_entry_decode(&v[i], &e);
+			if (e.offset == offset) {
+				*chunk = e.chunk;
+				return 1;
+			}
+		}
+	}
+	return 0;
+}
+
 size_t bkp_index_extents(const struct bkp_index *x)
 {
 	return x->info.version == BKP_VERSION_1 ? x->n : x->nr_rows;

@@ -307,10 +307,39 @@ static int start(struct bkp_reader *r)
 
 /* ---- reading, in file order ---- */
 
-/* Everything a record must satisfy beyond its own header. */
-static int check_in_stream(struct bkp_reader *r, const struct bkp_record *rec,
-			   uint64_t seq)
+/*
+ * v2: the chunk the index of a seekable file puts at @at, for a record too
+ * damaged or misplaced to say (FORMAT-v2.md, "One flipped bit"): 1 with
+ * @chunk, 0 unknown (a pipe, v1, or a damaged index too). The error stays.
+ */
+static int chunk_in_index(const struct bkp_reader *r, uint64_t at, uint64_t *chunk)
 {
+	struct error_state error;
+	struct bkp_index *x = NULL;
+	struct bkp_summary sum;
+	struct bkp_info info;
+	int ret = 0;
+
+	if (r->info.version != BKP_VERSION_2)
+		return 0;
+	error_save(&error);
+	if (!bkp_peek(r->in.fd, &info, &sum) && (x = bkp_index_load(r->in.fd, &info, &sum)))
+		ret = bkp_index_chunk_at(x, at, chunk) > 0;
+	bkp_index_free(x);
+	error_restore(&error);
+	return ret;
+}
+
+/* Everything a record at @at must satisfy beyond its own header. */
+static int check_in_stream(struct bkp_reader *r, const struct bkp_record *rec,
+			   uint64_t seq, uint64_t at)
+{
+	uint64_t due;
+
+	if (seq != r->seq && chunk_in_index(r, at, &due) && due != rec->chunk)
+		return fail(AMBER_EDATA, "sequence number %" PRIu64 ", expected %" PRIu64
+			    ": chunk %" PRIu64 " where the index puts chunk %" PRIu64, seq,
+			    r->seq, rec->chunk, due);
 	if (seq != r->seq)
 		return fail(AMBER_EDATA, "sequence number %" PRIu64 ", expected %" PRIu64
 			    " (records missing, reordered or duplicated)", seq, r->seq);
@@ -375,7 +404,7 @@ static int read_record(struct bkp_reader *r, const char *magic, struct batch *b)
 	    decode_record_header(r, &header, rec, &seq))
 		goto where;
 	decoded = true;
-	if (check_in_stream(r, rec, seq) ||
+	if (check_in_stream(r, rec, seq, at) ||
 	    input_need(&r->in, b->payload + b->used, rec->stored_bytes, "payload"))
 		goto where;
 	rec->payload = b->payload + b->used;
@@ -395,7 +424,8 @@ static int read_record(struct bkp_reader *r, const char *magic, struct batch *b)
 	b->nr_out++;
 	return r->info.version == BKP_VERSION_2 ? add_entry(r, rec, &header.v2, at) : 0;
 where:
-	if (decoded)
+	/* a header too damaged to say: its index entry does */
+	if (decoded || chunk_in_index(r, at, &rec->chunk))
 		return error_prefix("chunk %" PRIu64 ", record %" PRIu64 " at offset %" PRIu64
 				    ": ", rec->chunk, r->seq, at);
 	return error_prefix("record %" PRIu64 " at offset %" PRIu64 ": ", r->seq, at);
@@ -454,10 +484,23 @@ static bool records_follow(struct bkp_reader *r, uint8_t *stored, size_t len)
 	return section_of(magic) == SECTION_RECORD;
 }
 
+/* v2: stored block @stored differs from @built (@len bytes): where, by chunk. */
+static int block_differs(const uint8_t *stored, const uint8_t *built, size_t len)
+{
+	const struct disk_block_entry *s = (const void *)(stored + sizeof(struct disk_block_head));
+	const struct disk_block_entry *b = (const void *)(built + sizeof(struct disk_block_head));
+	size_t i, n = (len - sizeof(struct disk_block_head)) / sizeof(*b);
+
+	for (i = 0; i < n; i++)
+		if (memcmp(&s[i], &b[i], sizeof(*b)))
+			return fail(AMBER_EDATA, "entry %zu (chunk %" PRIu64 ") does not match its"
+				    " record", i, le64toh(b[i].chunk));
+	return fail(AMBER_EDATA, "its count or number does not match the records");
+}
+
 /* v2: a block is due: the stored one must be the one the records make. */
 static int check_block(void *ctx, const uint8_t *block, size_t len, uint64_t *offset)
 {
-	const struct disk_block_entry *last = (const struct disk_block_entry *)(block + len) - 1;
 	struct bkp_reader *r = ctx;
 	uint8_t *stored = r->stored_block;
 	int ret = read_due(r, stored, block, len, offset, "index block");
@@ -466,8 +509,7 @@ static int check_block(void *ctx, const uint8_t *block, size_t len, uint64_t *of
 		return fail(AMBER_EDATA, "index block at offset %" PRIu64 ": an index block where"
 			    " none is due (records follow it)", *offset);
 	if (ret == 1)
-		fail(AMBER_EDATA, "does not match the records (chunks %" PRIu64 "..%" PRIu64 ")",
-		     r->blocks.first_chunk, le64toh(last->chunk));
+		block_differs(stored, block, len);
 	else if (ret == 2)
 		fail(AMBER_EDATA, "missing: the records make it due here");
 	if (!ret)

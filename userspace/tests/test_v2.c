@@ -241,9 +241,43 @@ TEST(v2_one_chunk_proof_names_the_chunk_for_two_swapped_records)
 	snprintf(text, sizeof(text), "chunk 4000 (record at offset %" PRIu64 "): the record"
 		 " header is not the one the index commits to", s.record[4000]);
 	CHECK_FAILS(prove("big.amb", 4000), AMBER_EDATA, text);
-	CHECK_FAILS(read_backup("big.amb", NULL, NULL), AMBER_EDATA,
-		    "chunk 4001, record 4100 at offset");
+	snprintf(text, sizeof(text), "chunk 4001, record 4100 at offset %" PRIu64 ": sequence"
+		 " number 4101, expected 4100: chunk 4001 where the index puts chunk 4000",
+		 s.record[4000]);
+	CHECK_FAILS(read_backup("big.amb", NULL, NULL), AMBER_EDATA, text);
 	free(file);
+	image_free(&im);
+}
+
+/* Read front to back, a damaged record header is named by its index entry. */
+TEST(v2_flipped_record_header_is_named_by_the_chunk_of_its_entry)
+{
+	struct sections s;
+	struct image im;
+	char text[128];
+
+	write_big("big.amb", &im, 0);
+	find_sections("big.amb", &s);
+	file_flip("big.amb", s.record[4500] + 20, 0x20);	/* the chunk number */
+	snprintf(text, sizeof(text), "chunk 4500, record 4600 at offset %" PRIu64 ": record"
+		 " header checksum mismatch", s.record[4500]);
+	CHECK_FAILS(read_backup("big.amb", NULL, NULL), AMBER_EDATA, text);
+	image_free(&im);
+}
+
+/* An index block that differs from its records names the first entry that does. */
+TEST(v2_index_block_names_the_chunk_of_the_entry_that_differs)
+{
+	struct sections s;
+	struct image im;
+	char text[128];
+
+	write_big("big.amb", &im, 0);
+	find_sections("big.amb", &s);
+	file_flip("big.amb", s.block[1] + 16 + 88 * 407 + 30, 0x20);	/* a record_hash */
+	snprintf(text, sizeof(text), "index block 1 at offset %" PRIu64 ": entry 407 (chunk"
+		 " 4503) does not match its record", s.block[1]);
+	CHECK_FAILS(read_backup("big.amb", NULL, NULL), AMBER_EDATA, text);
 	image_free(&im);
 }
 
