@@ -51,7 +51,9 @@ static json_t *seekable_json(const char *path, const struct bkp_info *info,
 
 	if (o && json_object_set_new(o, "index", json_pack("{s:I, s:I}",
 				     "extents", (json_int_t)bkp_index_extents(index),
-				     "offset", (json_int_t)summary->index_offset))) {
+				     "offset", (json_int_t)(info->version == BKP_VERSION_1 ?
+							    summary->index_offset :
+							    summary->table_offset)))) {
 		json_decref(o);
 		return NULL;
 	}
@@ -88,7 +90,7 @@ static int seekable(const char *path, bool json)
 		       n == 1 ? "" : "s", summary.index_offset);
 	else
 		printf("  index     %zu block%s, block table at offset %" PRIu64 " (format 2)\n",
-		       n, n == 1 ? "" : "s", summary.index_offset);
+		       n, n == 1 ? "" : "s", summary.table_offset);
 	bkp_index_free(index);
 	return 0;
 }

@@ -307,6 +307,7 @@ static bool same_summary(const struct bkp_summary *a, const struct bkp_summary *
 	return a->records == b->records && a->zero_records == b->zero_records &&
 	       a->logical_bytes == b->logical_bytes && a->index_offset == b->index_offset &&
 	       a->index_entries == b->index_entries && a->index_csum == b->index_csum &&
+	       a->table_offset == b->table_offset && a->blocks == b->blocks &&
 	       a->file_bytes == b->file_bytes && !memcmp(a->digest, b->digest, 32) &&
 	       !memcmp(a->link, b->link, 32);
 }
@@ -371,6 +372,7 @@ static void check_agreement(int fd, const struct stream *s)
 	struct bkp_summary summary;
 	struct bkp_info info;
 	struct bkp_index *x;
+	uint64_t extents;
 
 	PROPERTY(!bkp_peek(fd, &info, &summary), "list refuses what verify accepts: %s",
 		 error_msg());
@@ -378,9 +380,9 @@ static void check_agreement(int fd, const struct stream *s)
 	PROPERTY(same_summary(&summary, &s->summary), "list and verify read different trailers");
 	x = bkp_index_load(fd, &info, &summary);
 	PROPERTY(x, "info refuses what verify accepts: %s", error_msg());
-	PROPERTY(bkp_index_extents(x) == summary.index_entries,
-		 "info shows %zu extents, the trailer says %" PRIu64, bkp_index_extents(x),
-		 summary.index_entries);
+	extents = info.version == BKP_VERSION_1 ? summary.index_entries : summary.blocks;
+	PROPERTY(bkp_index_extents(x) == extents, "info shows %zu extents or blocks, the"
+		 " trailer says %" PRIu64, bkp_index_extents(x), extents);
 	check_reads(x, s);
 	check_leaves(x, s);
 	bkp_index_free(x);
@@ -412,20 +414,10 @@ static void rewrite(struct bkp_writer *w, struct chunk_decoder *d, struct bkp_re
 {
 	if (chunk_decode(d, rec))
 		return;
-	rec->payload_csum = XXH3_64bits(rec->payload, rec->stored_bytes); /* v2: the writer hashes */
+	/* v1; v2's payload_hash is the writer's own */
+	rec->payload_csum = XXH3_64bits(rec->payload, rec->stored_bytes);
 	sha256(rec->data, rec->length, rec->leaf);
 	bkp_writer_put(w, rec);		/* refused (order, twice): left out */
-}
-
-/*
- * The records of @data, from its header until the first that is not one,
- * written again as a well-formed backup; records that do not decode or
- * that the writer refuses are left out. Returns the new size, or @size
- * with @data unchanged when there is no such backup within @max.
- */
-static size_t record_header_bytes(const struct bkp_info *info)
-{
-	return info->version == 1 ? sizeof(struct disk_record) : sizeof(struct disk_record_v2);
 }
 
 static int decode_record_at(const uint8_t *at, const struct bkp_info *info,
@@ -437,6 +429,13 @@ static int decode_record_at(const uint8_t *at, const struct bkp_info *info,
 		return record_decode((const void *)at, &info->geo, rec, &seq);
 	return record_v2_decode((const void *)at, &info->geo, rec, &seq);
 }
+
+/*
+ * The records of @data, from its header until the first that is not one,
+ * written again as a well-formed backup; records that do not decode or
+ * that the writer refuses are left out. Returns the new size, or @size
+ * with @data unchanged when there is no such backup within @max.
+ */
 
 static size_t repair(uint8_t *data, size_t size, size_t max)
 {
@@ -452,7 +451,7 @@ static size_t repair(uint8_t *data, size_t size, size_t max)
 	if (size < sizeof(struct disk_header) || header_decode((const void *)data, &info) ||
 	    info.geo.nr_chunks > REPAIR_CHUNKS_MAX || ftruncate(fd, 0) || lseek(fd, 0, SEEK_SET))
 		return size;
-	head = record_header_bytes(&info);
+	head = record_header_bytes(info.version);
 	d = chunk_decoder_new(&info.geo, info.version);
 	/* the input's backup_id: a repair is deterministic */
 	w = bkp_writer_new_with_id(fd, &info, info.backup_id);

@@ -68,13 +68,15 @@ struct bkp_summary {
 	uint64_t records;
 	uint64_t zero_records;
 	uint64_t logical_bytes;
-	uint64_t index_offset;		/* v2: the block table's offset */
-	uint64_t index_entries;		/* v1: extents; v2: index blocks */
+	uint64_t index_offset;		/* v1 only: of the index */
+	uint64_t index_entries;		/* v1 only: extents */
 	uint64_t index_csum;		/* v1 only */
 	uint64_t file_bytes;
 	uint8_t digest[32];
 	uint8_t link[32];
 	/* v2 only: */
+	uint64_t table_offset;		/* of the block table */
+	uint64_t blocks;		/* index blocks: rows of the table */
 	uint64_t ext_bytes;
 	uint8_t header_hash[32];
 	uint8_t table_hash[32];
@@ -90,7 +92,7 @@ struct bkp_record {
 	uint32_t stored_bytes;		/* payload bytes */
 	const void *payload;
 	uint64_t payload_csum;		/* v1: XXH3-64 of the payload */
-	uint8_t payload_hash[32];	/* v2: SHA-256 of the payload (reader only) */
+	uint8_t payload_hash[32];	/* v2: SHA-256 of the payload (the writer's own) */
 	uint8_t leaf[32];		/* SHA-256 of the content */
 	const void *data;		/* reader: the verified content */
 };

@@ -20,14 +20,13 @@ static uint64_t key(const struct chunk_heap *h, size_t i)
 
 static void swap(struct chunk_heap *h, size_t a, size_t b)
 {
-	uint8_t t[128];
-	size_t done, part;
+	uint8_t *x = h->v + a * h->elem, *y = h->v + b * h->elem, t;
+	size_t i;
 
-	for (done = 0; done < h->elem; done += part) {
-		part = h->elem - done < sizeof(t) ? h->elem - done : sizeof(t);
-		memcpy(t, h->v + a * h->elem + done, part);
-		memcpy(h->v + a * h->elem + done, h->v + b * h->elem + done, part);
-		memcpy(h->v + b * h->elem + done, t, part);
+	for (i = 0; i < h->elem; i++) {
+		t = x[i];
+		x[i] = y[i];
+		y[i] = t;
 	}
 }
 

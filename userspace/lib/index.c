@@ -132,9 +132,9 @@ static int check_peeked_v2(const struct bkp_info *info, const struct bkp_summary
 		return fail(AMBER_EDATA, "extension sections: not supported by this build of"
 			    " amber");
 	/* As in v1: the row count is bounded before it is multiplied. */
-	if (s->index_offset < sizeof(struct disk_header) || s->index_offset > table_end ||
-	    s->index_entries > table_end / sizeof(struct disk_table_row) ||
-	    table_end - s->index_offset != table_section_bytes(s->index_entries))
+	if (s->table_offset < sizeof(struct disk_header) || s->table_offset > table_end ||
+	    s->blocks > table_end / sizeof(struct disk_table_row) ||
+	    table_end - s->table_offset != table_section_bytes(s->blocks))
 		return fail(AMBER_EDATA, "block table position and size do not fit the file");
 	return check_peeked_records(info, s);
 }
@@ -283,9 +283,9 @@ out:
 
 static uint32_t block_entries(const struct bkp_index *x, size_t row)
 {
-	if (row + 1 < x->nr_rows)
+	if (row + 1 < x->sum.blocks)
 		return BKP_BLOCK_ENTRIES;
-	return x->sum.records - (uint64_t)BKP_BLOCK_ENTRIES * (x->nr_rows - 1);
+	return x->sum.records - (uint64_t)BKP_BLOCK_ENTRIES * (x->sum.blocks - 1);
 }
 
 /* Rows ascend in chunk and offset; each block lies between the header and the table. */
@@ -298,8 +298,8 @@ static int check_row(const struct bkp_index *x, size_t i)
 	    (i && row->first_chunk <= x->rows[i - 1].first_chunk))
 		return fail(AMBER_EDATA, "row %zu: first chunk %" PRIu64 " beyond the volume or"
 			    " not ascending", i, row->first_chunk);
-	if (row->offset < sizeof(struct disk_header) || row->offset > x->sum.index_offset ||
-	    bytes > x->sum.index_offset - row->offset ||
+	if (row->offset < sizeof(struct disk_header) || row->offset > x->sum.table_offset ||
+	    bytes > x->sum.table_offset - row->offset ||
 	    (i && row->offset <= x->rows[i - 1].offset))
 		return fail(AMBER_EDATA, "row %zu: block offset %" PRIu64 " outside the records"
 			    " or not ascending", i, row->offset);
@@ -308,18 +308,18 @@ static int check_row(const struct bkp_index *x, size_t i)
 
 static int load_table(struct bkp_index *x)
 {
-	size_t len = table_section_bytes(x->sum.index_entries);
+	size_t len = table_section_bytes(x->sum.blocks);
 	const struct disk_table_row *raw;
 	uint8_t *table = malloc(len), hash[32];
 	uint64_t blocks;
 	int ret = -1;
 
-	x->rows = calloc(x->sum.index_entries + 1, sizeof(*x->rows));
+	x->rows = calloc(x->sum.blocks + 1, sizeof(*x->rows));
 	if (!table || !x->rows) {
 		fail(AMBER_ESYS, "out of memory (block table)");
 		goto out;
 	}
-	if (index_pread(x, table, len, x->sum.index_offset) || sha256(table, len, hash))
+	if (index_pread(x, table, len, x->sum.table_offset) || sha256(table, len, hash))
 		goto out;
 	if (digest_differs(hash, x->sum.table_hash)) {
 		fail(AMBER_EDATA, "its hash differs from the trailer's table_hash");
@@ -327,17 +327,17 @@ static int load_table(struct bkp_index *x)
 	}
 	if (table_head_decode((const void *)table, &blocks))
 		goto out;
-	if (blocks != x->sum.index_entries) {
+	if (blocks != x->sum.blocks) {
 		fail(AMBER_EDATA, "%" PRIu64 " blocks, %" PRIu64 " records need %" PRIu64,
-		     blocks, x->sum.records, x->sum.index_entries);
+		     blocks, x->sum.records, x->sum.blocks);
 		goto out;
 	}
 	raw = (const void *)(table + sizeof(struct disk_table_head));
-	for (x->nr_rows = 0; x->nr_rows < blocks; x->nr_rows++)
+	for (x->nr_rows = 0; x->nr_rows < blocks; x->nr_rows++) {
 		table_row_decode(&raw[x->nr_rows], &x->rows[x->nr_rows]);
-	for (size_t i = 0; i < x->nr_rows; i++)
-		if (check_row(x, i))
+		if (check_row(x, x->nr_rows))
 			goto out;
+	}
 	ret = 0;
 out:
 	free(table);
@@ -353,7 +353,7 @@ static int load_v2(struct bkp_index *x, const struct bkp_summary *summary)
 	if (!x->block || !x->extent)
 		return fail(AMBER_ESYS, "out of memory");
 	if (load_table(x))
-		return error_prefix("block table at offset %" PRIu64 ": ", summary->index_offset);
+		return error_prefix("block table at offset %" PRIu64 ": ", summary->table_offset);
 	return 0;
 }
 
@@ -460,8 +460,8 @@ static int read_entry_record(struct bkp_index *x, const struct block_entry *e,
 	uint64_t seq, bytes = sizeof(*header) + (uint64_t)e->stored_bytes;
 	uint8_t hash[32];
 
-	if (e->offset < sizeof(struct disk_header) || e->offset > x->sum.index_offset ||
-	    e->stored_bytes > x->info.geo.chunk_bytes || bytes > x->sum.index_offset - e->offset)
+	if (e->offset < sizeof(struct disk_header) || e->offset > x->sum.table_offset ||
+	    e->stored_bytes > x->info.geo.chunk_bytes || bytes > x->sum.table_offset - e->offset)
 		return fail(AMBER_EDATA, "its index entry points outside the records");
 	if (index_pread(x, x->extent, bytes, e->offset) || sha256(header, sizeof(*header), hash))
 		return -1;

@@ -463,7 +463,7 @@ void trailer_v2_encode(const struct bkp_summary *s, struct disk_trailer_v2 *out)
 	out->records = htole64(s->records);
 	out->zero_records = htole64(s->zero_records);
 	out->logical_bytes = htole64(s->logical_bytes);
-	out->table_offset = htole64(s->index_offset);
+	out->table_offset = htole64(s->table_offset);
 	out->ext_bytes = htole64(s->ext_bytes);
 	out->file_bytes = htole64(s->file_bytes);
 	memcpy(out->header_hash, s->header_hash, 32);
@@ -503,7 +503,7 @@ int trailer_v2_decode(const struct disk_trailer_v2 *in, struct bkp_summary *s)
 	s->records = le64toh(in->records);
 	s->zero_records = le64toh(in->zero_records);
 	s->logical_bytes = le64toh(in->logical_bytes);
-	s->index_offset = le64toh(in->table_offset);
+	s->table_offset = le64toh(in->table_offset);
 	s->ext_bytes = le64toh(in->ext_bytes);
 	s->file_bytes = le64toh(in->file_bytes);
 	memcpy(s->header_hash, in->header_hash, 32);
@@ -514,13 +514,13 @@ int trailer_v2_decode(const struct disk_trailer_v2 *in, struct bkp_summary *s)
 	if (s->zero_records > s->records)
 		return fail(AMBER_EDATA, "trailer counts are inconsistent");
 	if (s->records > INT64_MAX || s->logical_bytes > INT64_MAX ||
-	    s->index_offset > INT64_MAX || s->ext_bytes > INT64_MAX ||
+	    s->table_offset > INT64_MAX || s->ext_bytes > INT64_MAX ||
 	    s->file_bytes > INT64_MAX)
 		return fail(AMBER_EDATA, "trailer counts past 2^63-1");
 	if (!s->ext_bytes && !zero_bytes(s->ext_hash, sizeof(s->ext_hash)))
 		return fail(AMBER_EDATA, "trailer ext_hash set, but ext_bytes is 0 (no extension"
 			    " section to hash)");
-	s->index_entries = DIV_ROUND_UP(s->records, BKP_BLOCK_ENTRIES);
+	s->blocks = DIV_ROUND_UP(s->records, BKP_BLOCK_ENTRIES);
 	return 0;
 }
 

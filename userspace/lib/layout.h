@@ -59,9 +59,16 @@ void table_row_encode(const struct table_row *row, struct disk_table_row *out);
 void table_row_decode(const struct disk_table_row *in, struct table_row *row);
 void table_head_encode(uint64_t blocks, struct disk_table_head *out);
 int table_head_decode(const struct disk_table_head *in, uint64_t *blocks);
-/* index_offset is table_offset; index_entries the blocks records need. */
+/* ->blocks is the number the records need. */
 void trailer_v2_encode(const struct bkp_summary *s, struct disk_trailer_v2 *out);
 int trailer_v2_decode(const struct disk_trailer_v2 *in, struct bkp_summary *s);
+
+/* Bytes of a record header in format @version. */
+static inline size_t record_header_bytes(uint32_t version)
+{
+	return version == BKP_VERSION_1 ? sizeof(struct disk_record) :
+	       sizeof(struct disk_record_v2);
+}
 
 /* Which section starts with these SECTION_MAGIC_BYTES bytes. */
 enum section { SECTION_UNKNOWN, SECTION_RECORD, SECTION_INDEX, SECTION_TRAILER,

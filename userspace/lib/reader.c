@@ -353,12 +353,6 @@ union record_header {
 	struct disk_record_v2 v2;
 };
 
-static size_t record_header_bytes(const struct bkp_reader *r)
-{
-	return r->info.version == BKP_VERSION_1 ? sizeof(struct disk_record) :
-	       sizeof(struct disk_record_v2);
-}
-
 static int decode_record_header(const struct bkp_reader *r, const union record_header *h,
 				struct bkp_record *rec, uint64_t *seq)
 {
@@ -394,7 +388,7 @@ static int read_record(struct bkp_reader *r, const char *magic, struct batch *b)
 	struct batch_record *br = &b->recs[b->nr_recs];
 	struct bkp_record *rec = &br->rec;
 	uint64_t at = r->in.offset - SECTION_MAGIC_BYTES, seq;
-	size_t header_bytes = record_header_bytes(r);
+	size_t header_bytes = record_header_bytes(r->info.version);
 	union record_header header;
 	bool decoded = false;
 
@@ -573,6 +567,8 @@ static int check_trailer(struct bkp_reader *r, const struct bkp_summary *t,
 	if (t->index_offset != s->index_offset || t->index_entries != s->index_entries ||
 	    sum_differs(t->index_csum, s->index_csum))
 		return fail(AMBER_EDATA, "index position or checksum differs");
+	if (t->table_offset != s->table_offset || t->blocks != s->blocks)
+		return fail(AMBER_EDATA, "block table position or size differs");
 	if (digest_differs(t->header_hash, s->header_hash))
 		return fail(AMBER_EDATA, "header_hash differs from the header read");
 	if (digest_differs(t->table_hash, s->table_hash))
@@ -689,8 +685,8 @@ static int read_table(struct bkp_reader *r)
 		ret = error_prefix("block table at offset %" PRIu64 ": ", at);
 		goto out;
 	}
-	r->sum.index_offset = at;
-	r->sum.index_entries = r->blocks.nr_rows;
+	r->sum.table_offset = at;
+	r->sum.blocks = r->blocks.nr_rows;
 	ret = sha256(built, len, r->sum.table_hash);
 out:
 	free(built);

@@ -243,8 +243,8 @@ static int finish_v2(struct bkp_writer *w)
 
 	if (blocks_finish(&w->blocks) || !(table = blocks_table(&w->blocks, &len)))
 		return -1;
-	w->sum.index_offset = w->offset;
-	w->sum.index_entries = w->blocks.nr_rows;
+	w->sum.table_offset = w->offset;
+	w->sum.blocks = w->blocks.nr_rows;
 	ret = sha256(table, len, w->sum.table_hash) || emit(w, table, len);
 	free(table);
 	if (ret)
