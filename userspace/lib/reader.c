@@ -679,7 +679,7 @@ static int read_table(struct bkp_reader *r)
 		goto out;
 	}
 	if (ret == 1)
-		fail(AMBER_EDATA, "does not match the index blocks (%zu blocks)",
+		fail(AMBER_EDATA, "does not match the index blocks read (%zu)",
 		     r->blocks.nr_rows);
 	if (ret) {
 		ret = error_prefix("block table at offset %" PRIu64 ": ", at);
