@@ -70,14 +70,16 @@ damaged_backups_are_refused() {
 	size=$(stat -c %s "$bk/full.amb")
 	cp "$bk/full.amb" "$bk/flip.amb"
 	flip_byte "$bk/flip.amb" $((size / 2))
-	exits_with 3 '^amber verify: .*flip.amb: record [0-9]+ at offset [0-9]+: ' \
+	# Format 2 names a record "chunk C, record N at offset X"; half the file
+	# may also fall in an index block, which lies among the records.
+	exits_with 3 '^amber verify: .*flip.amb: (chunk [0-9]+, )?(record|index block) [0-9]+ at offset [0-9]+: ' \
 		amber verify "$bk/flip.amb"
-	exits_with 3 'record [0-9]+ at offset [0-9]+: .*is incomplete \([1-9][0-9]* chunks written\)' \
+	exits_with 3 '(record|index block) [0-9]+ at offset [0-9]+: .*is incomplete \([1-9][0-9]* chunks written\)' \
 		amber restore "$bk/flip.amb" --to "$target"
 	head -c $((size / 2)) "$bk/full.amb" >"$bk/trunc.amb"
-	exits_with 3 'trunc.amb: record [0-9]+ at offset [0-9]+: .*truncated at offset [0-9]+' \
+	exits_with 3 'trunc.amb: (chunk [0-9]+, )?(record|index block) [0-9]+ at offset [0-9]+: .*truncated at offset [0-9]+' \
 		amber verify "$bk/trunc.amb"
-	exits_with 3 '^amber verify: -: record [0-9]+ at offset [0-9]+: .*truncated at offset' \
+	exits_with 3 '^amber verify: -: (chunk [0-9]+, )?(record|index block) [0-9]+ at offset [0-9]+: .*truncated at offset' \
 		amber verify - <"$bk/trunc.amb"
 	sum=$(dev_sum "$target")
 	exits_with 3 'trunc.amb: .*offset [0-9]+' amber restore "$bk/trunc.amb" --to "$target"

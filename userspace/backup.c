@@ -29,8 +29,10 @@
 static const char usage[] =
 "Usage: amber backup NAME --to FILE|- [--incremental-from BACKUP] [--level N]\n"
 "                    [--no-compress] [--progress] [--use-snapshot]\n"
+"                    [--format-version N]\n"
 "       amber backup --image PATH --to FILE|- [--incremental-from BACKUP]\n"
 "                    [--chunk SIZE] [--level N] [--no-compress] [--progress]\n"
+"                    [--format-version N]\n"
 "\n"
 "Take a snapshot of the amber volume NAME and stream its frozen image into a\n"
 "backup: FILE (created; never overwritten), a tape or other device, or\n"
@@ -58,10 +60,12 @@ static const char usage[] =
 "  -p, --progress         show progress when stderr is not a terminal too\n"
 "                         (a line every 5 s; on a terminal it always shows)\n"
 "      --use-snapshot     use the snapshot 'amber snap' just took instead of\n"
-"                         taking one\n";
+"                         taking one\n"
+"      --format-version N write backup format N: 2 (the default) or 1, for\n"
+"                         readers older than format 2\n";
 
 enum { OPT_TO, OPT_INCREMENTAL_FROM, OPT_LEVEL, OPT_NO_COMPRESS, OPT_PROGRESS,
-       OPT_USE_SNAPSHOT, OPT_IMAGE, OPT_CHUNK };
+       OPT_USE_SNAPSHOT, OPT_IMAGE, OPT_CHUNK, OPT_FORMAT_VERSION };
 
 static const struct cli_option options[] = {
 	[OPT_TO]		= CLI_VALUE("to", 't'),
@@ -72,6 +76,7 @@ static const struct cli_option options[] = {
 	[OPT_USE_SNAPSHOT]	= CLI_FLAG("use-snapshot", 0),
 	[OPT_IMAGE]		= CLI_VALUE("image", 0),
 	[OPT_CHUNK]		= CLI_VALUE("chunk", 'c'),
+	[OPT_FORMAT_VERSION]	= CLI_VALUE("format-version", 0),
 	{ },
 };
 
@@ -79,6 +84,7 @@ struct backup {
 	const char *name;		/* the volume's, or the image's path */
 	const char *image, *to, *parent_path;
 	uint64_t level, chunk;		/* chunk: --chunk, 0 when not given */
+	uint64_t format_version;
 	bool show_progress, use_snapshot;
 	struct amber_volume vol;
 	struct geometry geo;
@@ -124,7 +130,9 @@ static int parse_target(const struct cli *c, struct backup *b)
 static int parse_args(const struct cli *c, struct backup *b)
 {
 	if (parse_target(c, b) || cli_required(c, OPT_TO, &b->to) ||
-	    cli_number(c, OPT_LEVEL, 0, ZSTD_LEVEL_MAX, ZSTD_LEVEL_DEFAULT, &b->level))
+	    cli_number(c, OPT_LEVEL, 0, ZSTD_LEVEL_MAX, ZSTD_LEVEL_DEFAULT, &b->level) ||
+	    cli_number(c, OPT_FORMAT_VERSION, BKP_VERSION_1, BKP_VERSION_2, BKP_VERSION,
+		       &b->format_version))
 		return -1;
 	if (cli_flag(c, OPT_NO_COMPRESS) && cli_flag(c, OPT_LEVEL))
 		return fail(AMBER_EUSAGE, "--no-compress and --level exclude each other");
@@ -257,6 +265,7 @@ static int release_chunks(void *ctx, uint64_t first, uint64_t count)
 static void header_info(const struct backup *b, struct bkp_info *info)
 {
 	*info = (struct bkp_info){
+		.version = b->format_version,
 		.kind = b->parent_path ? BKP_INCREMENTAL : BKP_FULL,
 		.geo = b->geo,
 		.epoch = b->epoch,

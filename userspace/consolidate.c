@@ -49,6 +49,7 @@ static int open_consolidated(struct output *o)
 static void synthetic_info(const struct chain *c, struct bkp_info *info)
 {
 	*info = *chain_tip(c)->info;
+	info->version = BKP_VERSION;	/* the writer draws a new backup_id */
 	info->kind = BKP_FULL;
 	info->flags = BKP_SYNTHETIC;
 	memset(info->parent_uuid, 0, sizeof(info->parent_uuid));
@@ -75,7 +76,7 @@ static int consolidate(struct chain *c, struct output *o)
 	char digest[65];
 	FILE *out = o->fd == STDOUT_FILENO ? stderr : stdout;
 
-	if (chain_check(c) || open_consolidated(o))
+	if (chain_check(c) || chain_check_extendable(c) || open_consolidated(o))
 		return -1;
 	catch_interrupts();
 	synthetic_info(c, &info);

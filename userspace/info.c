@@ -51,7 +51,9 @@ static json_t *seekable_json(const char *path, const struct bkp_info *info,
 
 	if (o && json_object_set_new(o, "index", json_pack("{s:I, s:I}",
 				     "extents", (json_int_t)bkp_index_extents(index),
-				     "offset", (json_int_t)summary->index_offset))) {
+				     "offset", (json_int_t)(info->version == BKP_VERSION_1 ?
+							    summary->index_offset :
+							    summary->table_offset)))) {
 		json_decref(o);
 		return NULL;
 	}
@@ -64,6 +66,7 @@ static int seekable(const char *path, bool json)
 	struct bkp_index *index = NULL;
 	struct bkp_info info;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t n;
 
 	if (fd < 0)
 		return fail_errno(AMBER_ESYS, "%s", path);
@@ -81,8 +84,13 @@ static int seekable(const char *path, bool json)
 	printf("%s:\n", path);
 	print_info(stdout, &info);
 	print_summary(stdout, &info, &summary);
-	printf("  index     %zu extents at offset %" PRIu64 "\n", bkp_index_extents(index),
-	       summary.index_offset);
+	n = bkp_index_extents(index);
+	if (info.version == BKP_VERSION_1)
+		printf("  index     %zu extent%s at offset %" PRIu64 " (format 1)\n", n,
+		       n == 1 ? "" : "s", summary.index_offset);
+	else
+		printf("  index     %zu block%s, block table at offset %" PRIu64 " (format 2)\n",
+		       n, n == 1 ? "" : "s", summary.table_offset);
 	bkp_index_free(index);
 	return 0;
 }

@@ -159,7 +159,8 @@ static void reference_digest(const struct stream *s, bool from_image, uint8_t ou
 
 	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
 		abort();
-	EVP_DigestUpdate(ctx, "amber-image-v1\0\0", 16);
+	EVP_DigestUpdate(ctx, s->info.version == 1 ? "amber-image-v1\0\0" : "amber-image-v2\0\0",
+			 16);
 	put_le64(le, g->volume_bytes);
 	EVP_DigestUpdate(ctx, le, 8);
 	put_le64(le, g->chunk_bytes);
@@ -306,6 +307,7 @@ static bool same_summary(const struct bkp_summary *a, const struct bkp_summary *
 	return a->records == b->records && a->zero_records == b->zero_records &&
 	       a->logical_bytes == b->logical_bytes && a->index_offset == b->index_offset &&
 	       a->index_entries == b->index_entries && a->index_csum == b->index_csum &&
+	       a->table_offset == b->table_offset && a->blocks == b->blocks &&
 	       a->file_bytes == b->file_bytes && !memcmp(a->digest, b->digest, 32) &&
 	       !memcmp(a->link, b->link, 32);
 }
@@ -370,6 +372,7 @@ static void check_agreement(int fd, const struct stream *s)
 	struct bkp_summary summary;
 	struct bkp_info info;
 	struct bkp_index *x;
+	uint64_t extents;
 
 	PROPERTY(!bkp_peek(fd, &info, &summary), "list refuses what verify accepts: %s",
 		 error_msg());
@@ -377,9 +380,9 @@ static void check_agreement(int fd, const struct stream *s)
 	PROPERTY(same_summary(&summary, &s->summary), "list and verify read different trailers");
 	x = bkp_index_load(fd, &info, &summary);
 	PROPERTY(x, "info refuses what verify accepts: %s", error_msg());
-	PROPERTY(bkp_index_extents(x) == summary.index_entries,
-		 "info shows %zu extents, the trailer says %" PRIu64, bkp_index_extents(x),
-		 summary.index_entries);
+	extents = info.version == BKP_VERSION_1 ? summary.index_entries : summary.blocks;
+	PROPERTY(bkp_index_extents(x) == extents, "info shows %zu extents or blocks, the"
+		 " trailer says %" PRIu64, bkp_index_extents(x), extents);
 	check_reads(x, s);
 	check_leaves(x, s);
 	bkp_index_free(x);
@@ -411,9 +414,20 @@ static void rewrite(struct bkp_writer *w, struct chunk_decoder *d, struct bkp_re
 {
 	if (chunk_decode(d, rec))
 		return;
+	/* v1; v2's payload_hash is the writer's own */
 	rec->payload_csum = XXH3_64bits(rec->payload, rec->stored_bytes);
 	sha256(rec->data, rec->length, rec->leaf);
 	bkp_writer_put(w, rec);		/* refused (order, twice): left out */
+}
+
+static int decode_record_at(const uint8_t *at, const struct bkp_info *info,
+			    struct bkp_record *rec)
+{
+	uint64_t seq;
+
+	if (info->version == 1)
+		return record_decode((const void *)at, &info->geo, rec, &seq);
+	return record_v2_decode((const void *)at, &info->geo, rec, &seq);
 }
 
 /*
@@ -422,33 +436,33 @@ static void rewrite(struct bkp_writer *w, struct chunk_decoder *d, struct bkp_re
  * that the writer refuses are left out. Returns the new size, or @size
  * with @data unchanged when there is no such backup within @max.
  */
+
 static size_t repair(uint8_t *data, size_t size, size_t max)
 {
 	static int fd = -1;
 	struct chunk_decoder *d = NULL;
 	struct bkp_writer *w = NULL;
-	const struct disk_record *raw;
 	struct bkp_record rec;
 	struct bkp_info info;
-	size_t at, out = size;
-	uint64_t seq;
+	size_t at, out = size, head, stored = 0;
 
 	if (fd < 0 && (fd = memfd_create("repair", 0)) < 0)
 		abort();
 	if (size < sizeof(struct disk_header) || header_decode((const void *)data, &info) ||
 	    info.geo.nr_chunks > REPAIR_CHUNKS_MAX || ftruncate(fd, 0) || lseek(fd, 0, SEEK_SET))
 		return size;
-	d = chunk_decoder_new(&info.geo);
-	w = bkp_writer_new(fd, &info);
-	for (at = sizeof(struct disk_header); d && w && size - at >= sizeof(*raw);
-	     at += sizeof(*raw) + le32toh(raw->stored_bytes)) {
-		raw = (const void *)(data + at);
-		if (memcmp(raw->magic, REC_MAGIC, sizeof(raw->magic)) ||
-		    le32toh(raw->stored_bytes) > size - at - sizeof(*raw))
+	head = record_header_bytes(info.version);
+	d = chunk_decoder_new(&info.geo, info.version);
+	/* the input's backup_id: a repair is deterministic */
+	w = bkp_writer_new_with_id(fd, &info, info.backup_id);
+	for (at = sizeof(struct disk_header); d && w && size - at >= head;
+	     at += head + stored) {
+		stored = get_le32(data + at + 24);	/* both versions: stored_bytes */
+		if (memcmp(data + at, REC_MAGIC, 4) || stored > size - at - head)
 			break;
-		if (record_decode(raw, &info.geo, &rec, &seq))
+		if (decode_record_at(data + at, &info, &rec))
 			continue;
-		rec.payload = data + at + sizeof(*raw);
+		rec.payload = data + at + head;
 		rewrite(w, d, &rec);
 	}
 	if (d && w && !bkp_writer_finish(w, NULL, NULL) && bkp_writer_offset(w) <= max &&

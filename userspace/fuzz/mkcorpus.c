@@ -18,10 +18,12 @@ enum hostile {
 	VALID,
 	SKIPPABLE_FRAME,	/* each zstd payload starts with a skippable frame */
 	TRAILER_WRAPS,		/* index offset + size wraps past 2^64 */
+	TABLE_WRAPS,		/* v2: the block table's size wraps past 2^64 */
 };
 
 struct seed {
 	const char *name;
+	uint32_t version;
 	enum bkp_kind kind;
 	uint32_t chunk_bytes;
 	uint64_t volume_bytes;
@@ -36,14 +38,23 @@ static const uint64_t incremental[] = { 6, 1, 2, 5 };
 static const uint64_t store_first[] = { 7, 3, 0, 1, 2, 4, 5, 6 };
 
 static const struct seed seeds[] = {
-	{ "full-4k", BKP_FULL, 4096, 8 * 4096, NULL, 8, 0, 3, VALID },
-	{ "full-raw-short-tail", BKP_FULL, 4096, 5 * 4096 + 1024, NULL, 6, 0, 0, VALID },
-	{ "full-store-first", BKP_FULL, 4096, 8 * 4096, store_first, 8, 0x3, 3, VALID },
-	{ "incremental", BKP_INCREMENTAL, 4096, 8 * 4096, incremental, 4, 0x1, 3, VALID },
-	{ "full-64k-text", BKP_FULL, 65536, 2 * 65536, NULL, 2, 0, 3, VALID },
-	{ "bad-skippable-frame", BKP_FULL, 4096, 8 * 4096, NULL, 8, 0, 3, SKIPPABLE_FRAME },
-	{ "bad-trailer-wraps", BKP_INCREMENTAL, 4096, 4096 * 4096, incremental, 4, 0x1, 3,
+	{ "full-4k", 1, BKP_FULL, 4096, 8 * 4096, NULL, 8, 0, 3, VALID },
+	{ "full-raw-short-tail", 1, BKP_FULL, 4096, 5 * 4096 + 1024, NULL, 6, 0, 0, VALID },
+	{ "full-store-first", 1, BKP_FULL, 4096, 8 * 4096, store_first, 8, 0x3, 3, VALID },
+	{ "incremental", 1, BKP_INCREMENTAL, 4096, 8 * 4096, incremental, 4, 0x1, 3, VALID },
+	{ "full-64k-text", 1, BKP_FULL, 65536, 2 * 65536, NULL, 2, 0, 3, VALID },
+	{ "bad-skippable-frame", 1, BKP_FULL, 4096, 8 * 4096, NULL, 8, 0, 3, SKIPPABLE_FRAME },
+	{ "bad-trailer-wraps", 1, BKP_INCREMENTAL, 4096, 4096 * 4096, incremental, 4, 0x1, 3,
 	  TRAILER_WRAPS },
+	{ "v2-full-4k", 2, BKP_FULL, 4096, 8 * 4096, NULL, 8, 0, 3, VALID },
+	{ "v2-full-raw-short-tail", 2, BKP_FULL, 4096, 5 * 4096 + 1024, NULL, 6, 0, 0, VALID },
+	{ "v2-full-store-first", 2, BKP_FULL, 4096, 8 * 4096, store_first, 8, 0x3, 3, VALID },
+	{ "v2-incremental", 2, BKP_INCREMENTAL, 4096, 8 * 4096, incremental, 4, 0x1, 3, VALID },
+	{ "v2-full-64k-text", 2, BKP_FULL, 65536, 2 * 65536, NULL, 2, 0, 3, VALID },
+	{ "v2-bad-skippable-frame", 2, BKP_FULL, 4096, 8 * 4096, NULL, 8, 0, 3,
+	  SKIPPABLE_FRAME },
+	{ "v2-bad-trailer-wraps", 2, BKP_INCREMENTAL, 4096, 4096 * 4096, incremental, 4, 0x1,
+	  3, TABLE_WRAPS },
 };
 
 /* Zero, text or pseudo-random content by chunk number, always the same. */
@@ -68,7 +79,7 @@ static void prepend_skippable_frame(struct bkp_record *rec, uint8_t *out)
 	memcpy(out + sizeof(frame), rec->payload, rec->stored_bytes);
 	rec->payload = out;
 	rec->stored_bytes += sizeof(frame);
-	rec->payload_csum = XXH3_64bits(out, rec->stored_bytes);
+	rec->payload_csum = XXH3_64bits(out, rec->stored_bytes);	/* v2: the writer hashes */
 }
 
 static int put(struct bkp_writer *w, struct chunk_encoder *enc, uint64_t chunk, bool early,
@@ -114,10 +125,32 @@ static int wrap_trailer(int fd)
 	return 0;
 }
 
+/*
+ * Claim 2^60 index blocks more than there are: at 48 bytes a row, the
+ * block table's size wraps past 2^64 to its true size. Only a fuzzing
+ * build's blocks of 4 entries keep so many records under 2^63.
+ */
+static int wrap_table(int fd)
+{
+	struct disk_trailer_v2 t;
+	uint64_t blocks;
+	struct stat st;
+
+	if (fstat(fd, &st) || pread(fd, &t, sizeof(t), st.st_size - sizeof(t)) != sizeof(t))
+		return fail_errno(AMBER_ESYS, "reading the trailer");
+	blocks = DIV_ROUND_UP(le64toh(t.records), BKP_BLOCK_ENTRIES) + (1ULL << 60);
+	t.records = htole64(blocks * BKP_BLOCK_ENTRIES);
+	t.csum = htole64(XXH3_64bits(&t, offsetof(struct disk_trailer_v2, csum)));
+	if (pwrite(fd, &t, sizeof(t), st.st_size - sizeof(t)) != sizeof(t))
+		return fail_errno(AMBER_ESYS, "writing the trailer");
+	return 0;
+}
+
 static int write_seed(const char *dir, const struct seed *s)
 {
-	struct bkp_info info = { .kind = s->kind, .epoch = 4, .created = 1700000000,
-				 .tool = "amber corpus" };
+	static const uint8_t backup_id[16] = { 0x5e, 0xed };	/* seeds stay the same */
+	struct bkp_info info = { .version = s->version, .kind = s->kind, .epoch = 4,
+				 .created = 1700000000, .tool = "amber corpus" };
 	struct chunk_encoder *enc;
 	struct bkp_writer *w;
 	char path[512];
@@ -137,7 +170,7 @@ static int write_seed(const char *dir, const struct seed *s)
 	if (fd < 0)
 		return fail_errno(AMBER_ESYS, "%s", path);
 	enc = chunk_encoder_new(&info.geo, s->level);
-	w = bkp_writer_new(fd, &info);
+	w = bkp_writer_new_with_id(fd, &info, backup_id);
 	for (i = 0; enc && w && i < s->count; i++)
 		if (put(w, enc, s->order ? s->order[i] : i, s->early >> i & 1, s, &info.geo))
 			goto out;
@@ -145,6 +178,8 @@ static int write_seed(const char *dir, const struct seed *s)
 		ret = bkp_writer_finish(w, NULL, NULL);
 	if (!ret && s->hostile == TRAILER_WRAPS)
 		ret = wrap_trailer(fd);
+	if (!ret && s->hostile == TABLE_WRAPS)
+		ret = wrap_table(fd);
 out:
 	bkp_writer_free(w);
 	chunk_encoder_free(enc);

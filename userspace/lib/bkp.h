@@ -40,6 +40,7 @@ enum bkp_codec { CODEC_RAW = 0, CODEC_ZSTD = 1 };
 
 /* What the header says. */
 struct bkp_info {
+	uint32_t version;		/* BKP_VERSION_1 or _2; a writer: 0 is BKP_VERSION */
 	enum bkp_kind kind;
 	uint32_t flags;
 	uint8_t volume_uuid[16];
@@ -50,19 +51,36 @@ struct bkp_info {
 	uint8_t parent_uuid[16];	/* incremental only, else zero */
 	uint64_t parent_epoch;
 	uint8_t parent_link[32];
+	/* v2 only (zero in v1); a writer ignores these and draws backup_id. */
+	uint32_t compat, ro_compat, incompat;
+	uint8_t backup_id[16];
 };
+
+/*
+ * Fails (AMBER_EDATA) when a backup may be read but not continued or
+ * consolidated: it has a read-only compatible feature this amber does not
+ * know. @path names it in the message.
+ */
+int bkp_check_extendable(const char *path, const struct bkp_info *info);
 
 /* What the trailer says. */
 struct bkp_summary {
 	uint64_t records;
 	uint64_t zero_records;
 	uint64_t logical_bytes;
-	uint64_t index_offset;
-	uint64_t index_entries;
-	uint64_t index_csum;
+	uint64_t index_offset;		/* v1 only: of the index */
+	uint64_t index_entries;		/* v1 only: extents */
+	uint64_t index_csum;		/* v1 only */
 	uint64_t file_bytes;
 	uint8_t digest[32];
 	uint8_t link[32];
+	/* v2 only: */
+	uint64_t table_offset;		/* of the block table */
+	uint64_t blocks;		/* index blocks: rows of the table */
+	uint64_t ext_bytes;
+	uint8_t header_hash[32];
+	uint8_t table_hash[32];
+	uint8_t ext_hash[32];
 };
 
 /* One chunk, as stored and (from the reader) as content. */
@@ -73,7 +91,8 @@ struct bkp_record {
 	uint32_t length;		/* content bytes: chunk_length() */
 	uint32_t stored_bytes;		/* payload bytes */
 	const void *payload;
-	uint64_t payload_csum;		/* XXH3-64 of the payload */
+	uint64_t payload_csum;		/* v1: XXH3-64 of the payload */
+	uint8_t payload_hash[32];	/* v2: SHA-256 of the payload (the writer's own) */
 	uint8_t leaf[32];		/* SHA-256 of the content */
 	const void *data;		/* reader: the verified content */
 };
@@ -88,6 +107,12 @@ struct bkp_writer;
  * records that would make an invalid file (bad chunk, duplicate, order).
  */
 struct bkp_writer *bkp_writer_new(int fd, const struct bkp_info *info);
+/*
+ * bkp_writer_new() with the v2 backup_id given, not drawn: for known-answer
+ * tests and seed files only. A backup_id must never repeat (FORMAT-v2.md).
+ */
+struct bkp_writer *bkp_writer_new_with_id(int fd, const struct bkp_info *info,
+					  const uint8_t backup_id[16]);
 /* Append @rec (from chunk_encode() or a reader); @rec->data is not used. */
 int bkp_writer_put(struct bkp_writer *w, const struct bkp_record *rec);
 /* Hand everything buffered to the kernel (write(2)). */
@@ -154,10 +179,15 @@ struct bkp_index;
 /* Load and check the index of a seekable backup (after bkp_peek()). */
 struct bkp_index *bkp_index_load(int fd, const struct bkp_info *info,
 				 const struct bkp_summary *summary);
+/* v1: extents; v2: index blocks. */
 size_t bkp_index_extents(const struct bkp_index *x);
 /*
  * Read one chunk at random: 1 with the verified content in @buf
  * (chunk_length() bytes), 0 if the backup has no record of @chunk, -1.
+ * v2 proves it: the block table against the trailer's table_hash (once, at
+ * load), the one index block against its row, the record header against
+ * its entry's record_hash, the payload against payload_hash, the content
+ * against the leaf. Errors name the chunk and the offset.
  */
 int bkp_index_read(struct bkp_index *x, uint64_t chunk, void *buf);
 /*
@@ -167,6 +197,14 @@ int bkp_index_read(struct bkp_index *x, uint64_t chunk, void *buf);
  */
 int bkp_index_leaves(struct bkp_index *x, const struct bkp_summary *summary,
 		     uint8_t (*leaves)[32]);
+/*
+ * v2: the chunk whose index entry puts its record at @offset: 1 with
+ * @chunk, 0 if no entry does (or a v1 backup), -1. Reads every index
+ * block: for naming the chunk of a record too damaged to say.
+ */
+int bkp_index_chunk_at(struct bkp_index *x, uint64_t offset, uint64_t *chunk);
+/* Bytes read from the file by bkp_index_load() and the calls since. */
+uint64_t bkp_index_bytes_read(const struct bkp_index *x);
 void bkp_index_free(struct bkp_index *x);
 
 #endif

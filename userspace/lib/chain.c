@@ -117,6 +117,17 @@ static int check_member_digest(const struct chain_member *m)
 	return 0;
 }
 
+/* A seekable member's index (v2: its block table) against its trailer. */
+static int check_member_index(const struct chain_member *m)
+{
+	struct bkp_index *x = bkp_index_load(m->fd, m->info, &m->summary);
+
+	if (!x)
+		return error_prefix("%s: ", m->path);
+	bkp_index_free(x);
+	return 0;
+}
+
 int chain_check(const struct chain *c)
 {
 	size_t i;
@@ -128,7 +139,18 @@ int chain_check(const struct chain *c)
 		if (check_pair(c, i))
 			return -1;
 	for (i = 0; i < c->n; i++)
-		if (c->m[i].peeked && check_member_digest(&c->m[i]))
+		if (c->m[i].peeked &&
+		    (check_member_index(&c->m[i]) || check_member_digest(&c->m[i])))
+			return -1;
+	return 0;
+}
+
+int chain_check_extendable(const struct chain *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		if (bkp_check_extendable(c->m[i].path, c->m[i].info))
 			return -1;
 	return 0;
 }
@@ -204,6 +226,8 @@ int chain_read_parent(const char *path, const struct parent_want *want, struct b
 	close(fd);
 	if (ret)
 		return error_prefix("%s: ", path);
+	if (bkp_check_extendable(path, info))
+		return -1;
 	if (want->uuid && memcmp(info->volume_uuid, want->uuid, 16))
 		return fail(AMBER_EDATA, "%s is not a backup of %s (another volume uuid: its"
 			    " store was formatted since)", path, want->volume);

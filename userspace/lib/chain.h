@@ -49,6 +49,9 @@ int chain_expect(struct chain *c, const char *list);
  */
 int chain_check(const struct chain *c);
 
+/* Every member may be consolidated: no unknown read-only compatible feature. */
+int chain_check_extendable(const struct chain *c);
+
 typedef int (*chain_apply_fn)(void *ctx, const struct chain_member *from,
 			      const struct bkp_record *rec);
 /*

@@ -110,13 +110,14 @@ void chunk_encoder_free(struct chunk_encoder *e)
 /* ---- decoding ---- */
 
 struct chunk_decoder {
+	uint32_t version;		/* of the backup: how payloads are checked */
 	ZSTD_DCtx *zstd;
 	struct leaf_hasher *hasher;
 	struct zero_leaves zeros;
 	uint8_t *content;		/* chunk_bytes */
 };
 
-struct chunk_decoder *chunk_decoder_new(const struct geometry *g)
+struct chunk_decoder *chunk_decoder_new(const struct geometry *g, uint32_t version)
 {
 	struct chunk_decoder *d = calloc(1, sizeof(*d));
 
@@ -124,6 +125,7 @@ struct chunk_decoder *chunk_decoder_new(const struct geometry *g)
 		fail(AMBER_ESYS, "out of memory");
 		goto fail;
 	}
+	d->version = version;
 	d->zstd = ZSTD_createDCtx();
 	if (!d->zstd) {
 		fail(AMBER_ESYS, "cannot set up zstd");
@@ -185,7 +187,9 @@ static int decompress(struct chunk_decoder *d, struct bkp_record *rec, void *con
 	return 0;
 }
 
-static int check_leaf(struct chunk_decoder *d, const struct bkp_record *rec)
+/* @known: the content's SHA-256 when already computed, else NULL. */
+static int check_leaf(struct chunk_decoder *d, const struct bkp_record *rec,
+		      const uint8_t *known)
 {
 	uint8_t leaf[32];
 
@@ -194,10 +198,32 @@ static int check_leaf(struct chunk_decoder *d, const struct bkp_record *rec)
 			return fail(AMBER_EDATA, "zero chunk with a non-zero leaf");
 		return 0;
 	}
-	if (leaf_hash(d->hasher, rec->data, rec->length, leaf))
-		return -1;
-	if (digest_differs(leaf, rec->leaf))
+	if (!known) {
+		if (leaf_hash(d->hasher, rec->data, rec->length, leaf))
+			return -1;
+		known = leaf;
+	}
+	if (digest_differs(known, rec->leaf))
 		return fail(AMBER_EDATA, "content does not match its SHA-256 leaf");
+	return 0;
+}
+
+/*
+ * The stored bytes against the header: v1 their XXH3-64, v2 their SHA-256
+ * (into @hash), which for a raw record is the content's too.
+ */
+static int check_payload(struct chunk_decoder *d, const struct bkp_record *rec,
+			 uint8_t hash[32])
+{
+	if (d->version == BKP_VERSION_1) {
+		if (sum_differs(XXH3_64bits(rec->payload, rec->stored_bytes), rec->payload_csum))
+			return fail(AMBER_EDATA, "payload checksum mismatch");
+		return 0;
+	}
+	if (leaf_hash(d->hasher, rec->payload, rec->stored_bytes, hash))
+		return -1;
+	if (digest_differs(hash, rec->payload_hash))
+		return fail(AMBER_EDATA, "stored bytes do not match their hash");
 	return 0;
 }
 
@@ -208,15 +234,18 @@ int chunk_decode(struct chunk_decoder *d, struct bkp_record *rec)
 
 int chunk_decode_into(struct chunk_decoder *d, struct bkp_record *rec, void *content)
 {
-	if (sum_differs(XXH3_64bits(rec->payload, rec->stored_bytes), rec->payload_csum))
-		return fail(AMBER_EDATA, "payload checksum mismatch");
+	uint8_t hash[32];
+	bool hashed_content = d->version == BKP_VERSION_2 && rec->codec == CODEC_RAW;
+
+	if (check_payload(d, rec, hash))
+		return -1;
 	if (rec->flags & REC_ZERO)
 		rec->data = zero_chunk;
 	else if (rec->codec == CODEC_RAW)
 		rec->data = rec->payload;
 	else if (decompress(d, rec, content))
 		return -1;
-	return check_leaf(d, rec);
+	return check_leaf(d, rec, hashed_content ? hash : NULL);
 }
 
 void chunk_decoder_free(struct chunk_decoder *d)

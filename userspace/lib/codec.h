@@ -35,9 +35,10 @@ void chunk_encoder_free(struct chunk_encoder *e);
 
 struct chunk_decoder;
 
-struct chunk_decoder *chunk_decoder_new(const struct geometry *g);
+/* @version: the backup's format version, which says how payloads are checked. */
+struct chunk_decoder *chunk_decoder_new(const struct geometry *g, uint32_t version);
 /*
- * Verify @rec's payload against its checksum, decode it and verify the
+ * Verify @rec's payload against its checksum (v1) or hash (v2), decode it and verify the
  * content against the leaf; sets rec->data, valid until the next call.
  * Fails with AMBER_EDATA, the message without location.
  */

@@ -7,6 +7,7 @@
 #include "checks.h"
 #include "digest.h"
 #include "error.h"
+#include "heap.h"
 #include "util.h"
 
 struct leaf_hasher {
@@ -75,10 +76,17 @@ const uint8_t *zero_leaf(const struct zero_leaves *z, uint32_t len)
 	return z->leaf[len == z->len[0] ? 0 : 1];
 }
 
+int sha256(const void *data, size_t len, uint8_t out[32])
+{
+	if (!EVP_Digest(data, len, out, NULL, EVP_sha256(), NULL))
+		return fail(AMBER_ESYS, "SHA-256 failed (libcrypto)");
+	return 0;
+}
+
 /* ---- image digest ---- */
 
 struct pending_leaf {
-	uint64_t chunk;
+	uint64_t chunk;			/* the heap's key: first */
 	uint8_t leaf[32];
 };
 
@@ -86,21 +94,22 @@ struct image_digest {
 	EVP_MD_CTX *ctx;
 	bool any_normal;
 	uint64_t last_normal;		/* valid when any_normal */
-	struct pending_leaf *heap;	/* early leaves, min-heap on chunk */
-	size_t pending, cap;
+	struct chunk_heap early;	/* early leaves until the sweep passes them */
 };
 
-struct image_digest *image_digest_new(const struct geometry *g)
+struct image_digest *image_digest_new(const struct geometry *g, uint32_t version)
 {
 	struct image_digest *d = calloc(1, sizeof(*d));
 	uint8_t geometry[16];
 
 	if (!d || !(d->ctx = EVP_MD_CTX_new()))
 		goto fail;
+	chunk_heap_init(&d->early, sizeof(struct pending_leaf));
 	put_le64(geometry, g->volume_bytes);
 	put_le64(geometry + 8, g->chunk_bytes);
 	if (EVP_DigestInit_ex(d->ctx, EVP_sha256(), NULL) &&
-	    EVP_DigestUpdate(d->ctx, DIGEST_TAG, 16) &&
+	    EVP_DigestUpdate(d->ctx, version == BKP_VERSION_1 ? DIGEST_TAG_V1 : DIGEST_TAG_V2,
+			     16) &&
 	    EVP_DigestUpdate(d->ctx, geometry, sizeof(geometry)))
 		return d;
 fail:
@@ -120,73 +129,29 @@ static int fold(struct image_digest *d, uint64_t chunk, const uint8_t leaf[32])
 	return 0;
 }
 
-static void swap_pending(struct pending_leaf *a, struct pending_leaf *b)
-{
-	struct pending_leaf t = *a;
-
-	*a = *b;
-	*b = t;
-}
-
-static int heap_push(struct image_digest *d, uint64_t chunk, const uint8_t leaf[32])
-{
-	size_t i, parent;
-
-	if (d->pending == d->cap) {
-		size_t cap = d->cap ? 2 * d->cap : 256;
-		struct pending_leaf *heap = realloc(d->heap, cap * sizeof(*heap));
-
-		if (!heap)
-			return fail(AMBER_ESYS, "out of memory (%zu early chunks)", cap);
-		d->heap = heap;
-		d->cap = cap;
-	}
-	i = d->pending++;
-	d->heap[i].chunk = chunk;
-	memcpy(d->heap[i].leaf, leaf, 32);
-	for (; i; i = parent) {
-		parent = (i - 1) / 2;
-		if (d->heap[parent].chunk <= d->heap[i].chunk)
-			break;
-		swap_pending(&d->heap[parent], &d->heap[i]);
-	}
-	return 0;
-}
-
-static void heap_pop(struct image_digest *d)
-{
-	size_t i = 0, child;
-
-	d->heap[0] = d->heap[--d->pending];
-	for (; (child = 2 * i + 1) < d->pending; i = child) {
-		if (child + 1 < d->pending &&
-		    d->heap[child + 1].chunk < d->heap[child].chunk)
-			child++;
-		if (d->heap[i].chunk <= d->heap[child].chunk)
-			break;
-		swap_pending(&d->heap[i], &d->heap[child]);
-	}
-}
-
 /* Fold the early leaves of chunks below @limit, in order. */
 static int fold_pending_below(struct image_digest *d, uint64_t limit)
 {
-	while (d->pending && d->heap[0].chunk < limit) {
-		if (fold(d, d->heap[0].chunk, d->heap[0].leaf))
+	struct pending_leaf p;
+
+	while (chunk_heap_pop_below(&d->early, limit, &p))
+		if (fold(d, p.chunk, p.leaf))
 			return -1;
-		heap_pop(d);
-	}
 	return 0;
 }
 
 int image_digest_add(struct image_digest *d, uint64_t chunk,
 		     const uint8_t leaf[32], bool early)
 {
+	struct pending_leaf p = { .chunk = chunk };
+
 	if (d->any_normal && chunk <= d->last_normal)
 		return fail(AMBER_EDATA, "chunk %" PRIu64 " is out of order (after chunk %"
 			    PRIu64 ")", chunk, d->last_normal);
-	if (early)
-		return heap_push(d, chunk, leaf);
+	if (early) {
+		memcpy(p.leaf, leaf, 32);
+		return chunk_heap_push(&d->early, &p);
+	}
 	d->any_normal = true;
 	d->last_normal = chunk;
 	if (fold_pending_below(d, chunk))
@@ -208,7 +173,7 @@ void image_digest_free(struct image_digest *d)
 	if (!d)
 		return;
 	EVP_MD_CTX_free(d->ctx);
-	free(d->heap);
+	chunk_heap_release(&d->early);
 	free(d);
 }
 

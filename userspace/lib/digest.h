@@ -3,7 +3,7 @@
  * Leaves and image digests (docs/FORMAT.md, "Digests"):
  *
  *   leaf(c)  = SHA-256(content of chunk c)
- *   digest   = SHA-256(DIGEST_TAG || le64 volume_bytes || le64 chunk_bytes
+ *   digest   = SHA-256(tag || le64 volume_bytes || le64 chunk_bytes
  *                      || for each chunk c present, ascending:
  *                             le64 c || leaf(c))
  *
@@ -25,6 +25,8 @@ struct leaf_hasher;
 struct leaf_hasher *leaf_hasher_new(void);
 int leaf_hash(struct leaf_hasher *h, const void *data, size_t len, uint8_t out[32]);
 void leaf_hasher_free(struct leaf_hasher *h);
+/* SHA-256 of @len bytes, one shot. */
+int sha256(const void *data, size_t len, uint8_t out[32]);
 
 /* The leaves of all-zero chunks of a geometry: full length and tail. */
 struct zero_leaves {
@@ -38,7 +40,8 @@ const uint8_t *zero_leaf(const struct zero_leaves *z, uint32_t len);
 
 struct image_digest;
 
-struct image_digest *image_digest_new(const struct geometry *g);
+/* @version picks the tag: DIGEST_TAG_V1 or DIGEST_TAG_V2. */
+struct image_digest *image_digest_new(const struct geometry *g, uint32_t version);
 /*
  * Add chunk @chunk's leaf. Fails with AMBER_EDATA when the order rule is
  * broken: chunks not flagged @early must ascend strictly; an early chunk

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <inttypes.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <xxhash.h>
 
 #include "checks.h"
@@ -48,7 +49,7 @@ void header_encode(const struct bkp_info *info, struct disk_header *out)
 {
 	memset(out, 0, sizeof(*out));
 	memcpy(out->magic, BKP_MAGIC, sizeof(out->magic));
-	out->version = htole32(BKP_VERSION);
+	out->version = htole32(info->version);
 	out->header_bytes = htole32(sizeof(*out));
 	out->kind = htole32(info->kind);
 	out->flags = htole32(info->flags);
@@ -62,6 +63,12 @@ void header_encode(const struct bkp_info *info, struct disk_header *out)
 		memcpy(out->parent_uuid, info->parent_uuid, 16);
 		out->parent_epoch = htole64(info->parent_epoch);
 		memcpy(out->parent_link, info->parent_link, 32);
+	}
+	if (info->version == BKP_VERSION_2) {
+		out->v2.compat = htole32(info->compat);
+		out->v2.ro_compat = htole32(info->ro_compat);
+		out->v2.incompat = htole32(info->incompat);
+		memcpy(out->v2.backup_id, info->backup_id, 16);
 	}
 	out->csum = htole64(CSUM_BEFORE(out, csum));
 }
@@ -93,21 +100,100 @@ static int check_parent(const struct disk_header *in, const struct bkp_info *inf
 	return 0;
 }
 
+#define FEATURE_BITS_TEXT	128	/* "bits 0, 1, ..., 31" */
+
+/* "bit 3" or "bits 3, 9, 30": every bit set in @bits (not 0), into @buf. */
+static const char *format_bits(uint32_t bits, char buf[FEATURE_BITS_TEXT])
+{
+	size_t len = snprintf(buf, FEATURE_BITS_TEXT, "bit%s", bits & (bits - 1) ? "s" : "");
+	const char *sep = " ";
+	unsigned int bit;
+
+	for (bit = 0; bit < 32; bit++)
+		if (bits & (1U << bit)) {
+			len += snprintf(buf + len, FEATURE_BITS_TEXT - len, "%s%u", sep, bit);
+			sep = ", ";
+		}
+	return buf;
+}
+
+/*
+ * The v2 feature bits (FORMAT-v2.md, "Feature bits"). ENCRYPTED and SIGNED
+ * are known but belong to a later build: refused by name.
+ */
+static int check_features(const struct disk_header *in, struct bkp_info *info)
+{
+	uint32_t unknown_incompat = info->incompat & ~FEATURE_INCOMPAT_ENCRYPTED;
+	char bits[FEATURE_BITS_TEXT];
+
+	if (unknown_incompat)
+		return fail(AMBER_EDATA, "header: incompatible feature %s, unknown to this"
+			    " amber (it knows ENCRYPTED)", format_bits(unknown_incompat, bits));
+	if (info->incompat & FEATURE_INCOMPAT_ENCRYPTED)
+		return fail(AMBER_EDATA, "header: the backup is encrypted (feature ENCRYPTED),"
+			    " which this build of amber does not support");
+	if (info->compat & FEATURE_COMPAT_SIGNED)
+		return fail(AMBER_EDATA, "header: the backup is signed (feature SIGNED),"
+			    " which this build of amber does not support");
+	if (!zero_bytes(in->v2.key_fingerprint, sizeof(in->v2.key_fingerprint)))
+		return fail(AMBER_EDATA, "header: a key fingerprint without ENCRYPTED");
+	/* Only an unknown compat or ro_compat feature may claim the area. */
+	if (!info->compat && !info->ro_compat &&
+	    !zero_bytes(in->v2.feature_area, sizeof(in->v2.feature_area)))
+		return fail(AMBER_EDATA, "header: feature area set, but no feature claims it");
+	return 0;
+}
+
+static int decode_v2_fields(const struct disk_header *in, struct bkp_info *info)
+{
+	if (in->v2.reserved)
+		return fail(AMBER_EDATA, "header: reserved bytes at offset 172 set");
+	info->compat = le32toh(in->v2.compat);
+	info->ro_compat = le32toh(in->v2.ro_compat);
+	info->incompat = le32toh(in->v2.incompat);
+	memcpy(info->backup_id, in->v2.backup_id, 16);
+	if (zero_bytes(info->backup_id, 16))
+		return fail(AMBER_EDATA, "header: backup id is zero");
+	return check_features(in, info);
+}
+
+int bkp_check_extendable(const char *path, const struct bkp_info *info)
+{
+	char bits[FEATURE_BITS_TEXT];
+
+	if (!info->ro_compat)
+		return 0;
+	return fail(AMBER_EDATA, "%s: read-only compatible feature %s, unknown to this"
+		    " amber: the backup can be verified and restored, but not continued or"
+		    " consolidated", path, format_bits(info->ro_compat, bits));
+}
+
+/* What a header says before its version's fields: magic, version, checksum. */
+static int check_envelope(const struct disk_header *in, uint32_t version)
+{
+	if (memcmp(in->magic, BKP_MAGIC, sizeof(in->magic)))
+		return fail(AMBER_EDATA, "header: not an amber backup (bad magic)");
+	if (version != BKP_VERSION_1 && version != BKP_VERSION_2)
+		return fail(AMBER_EDATA, "header: format version %u, this amber reads versions"
+			    " 1 and 2", version);
+	if (sum_differs(le64toh(in->csum), CSUM_BEFORE(in, csum)))
+		return fail(AMBER_EDATA, "header: checksum mismatch");
+	if (le32toh(in->header_bytes) != sizeof(*in) || in->reserved0 ||
+	    (version == BKP_VERSION_1 && !zero_bytes(in->reserved, sizeof(in->reserved))))
+		return fail(AMBER_EDATA, "header: bad size or reserved bytes");
+	return 0;
+}
+
 int header_decode(const struct disk_header *in, struct bkp_info *info)
 {
 	uint32_t version = le32toh(in->version);
 
-	if (memcmp(in->magic, BKP_MAGIC, sizeof(in->magic)))
-		return fail(AMBER_EDATA, "header: not an amber backup (bad magic)");
-	if (version != BKP_VERSION)
-		return fail(AMBER_EDATA, "header: format version %u, this amber reads version %u",
-			    version, BKP_VERSION);
-	if (sum_differs(le64toh(in->csum), CSUM_BEFORE(in, csum)))
-		return fail(AMBER_EDATA, "header: checksum mismatch");
-	if (le32toh(in->header_bytes) != sizeof(*in) || in->reserved0 ||
-	    !zero_bytes(in->reserved, sizeof(in->reserved)))
-		return fail(AMBER_EDATA, "header: bad size or reserved bytes");
+	if (check_envelope(in, version))
+		return -1;
 	memset(info, 0, sizeof(*info));
+	info->version = version;
+	if (version == BKP_VERSION_2 && decode_v2_fields(in, info))
+		return -1;
 	info->kind = le32toh(in->kind);
 	info->flags = le32toh(in->flags);
 	if (info->kind != BKP_FULL && info->kind != BKP_INCREMENTAL)
@@ -165,6 +251,19 @@ int record_check(const struct bkp_record *rec)
 	return 0;
 }
 
+/* The fields both versions share, once rec is filled from the header. */
+static int check_record_fields(uint32_t reserved, const struct geometry *g,
+			       struct bkp_record *rec)
+{
+	if (reserved)
+		return fail(AMBER_EDATA, "record reserved bytes set");
+	if (rec->chunk >= g->nr_chunks)
+		return fail(AMBER_EDATA, "chunk %" PRIu64 " beyond the volume's %" PRIu64,
+			    rec->chunk, g->nr_chunks);
+	rec->length = chunk_length(g, rec->chunk);
+	return record_check(rec);
+}
+
 int record_decode(const struct disk_record *in, const struct geometry *g,
 		  struct bkp_record *rec, uint64_t *seq)
 {
@@ -180,13 +279,39 @@ int record_decode(const struct disk_record *in, const struct geometry *g,
 	rec->payload_csum = le64toh(in->payload_csum);
 	memcpy(rec->leaf, in->leaf, 32);
 	*seq = le64toh(in->seq);
-	if (in->reserved)
-		return fail(AMBER_EDATA, "record reserved bytes set");
-	if (rec->chunk >= g->nr_chunks)
-		return fail(AMBER_EDATA, "chunk %" PRIu64 " beyond the volume's %" PRIu64,
-			    rec->chunk, g->nr_chunks);
-	rec->length = chunk_length(g, rec->chunk);
-	return record_check(rec);
+	return check_record_fields(in->reserved, g, rec);
+}
+
+void record_v2_encode(const struct bkp_record *rec, uint64_t seq, struct disk_record_v2 *out)
+{
+	memset(out, 0, sizeof(*out));
+	memcpy(out->magic, REC_MAGIC, sizeof(out->magic));
+	out->codec = htole16(rec->codec);
+	out->flags = htole16(rec->flags);
+	out->seq = htole64(seq);
+	out->chunk = htole64(rec->chunk);
+	out->stored_bytes = htole32(rec->stored_bytes);
+	memcpy(out->leaf, rec->leaf, 32);
+	memcpy(out->payload_hash, rec->payload_hash, 32);
+	out->csum = htole64(CSUM_BEFORE(out, csum));
+}
+
+int record_v2_decode(const struct disk_record_v2 *in, const struct geometry *g,
+		     struct bkp_record *rec, uint64_t *seq)
+{
+	if (memcmp(in->magic, REC_MAGIC, sizeof(in->magic)))
+		return fail(AMBER_EDATA, "bad record magic");
+	if (sum_differs(le64toh(in->csum), CSUM_BEFORE(in, csum)))
+		return fail(AMBER_EDATA, "record header checksum mismatch");
+	memset(rec, 0, sizeof(*rec));
+	rec->codec = le16toh(in->codec);
+	rec->flags = le16toh(in->flags);
+	rec->chunk = le64toh(in->chunk);
+	rec->stored_bytes = le32toh(in->stored_bytes);
+	memcpy(rec->leaf, in->leaf, 32);
+	memcpy(rec->payload_hash, in->payload_hash, 32);
+	*seq = le64toh(in->seq);
+	return check_record_fields(in->reserved, g, rec);
 }
 
 /* ---- index ---- */
@@ -251,6 +376,7 @@ int trailer_decode(const struct disk_trailer *in, struct bkp_summary *s)
 		return fail(AMBER_EDATA, "no end marker after the trailer");
 	if (in->reserved)
 		return fail(AMBER_EDATA, "trailer reserved bytes set");
+	memset(s, 0, sizeof(*s));
 	s->records = le64toh(in->records);
 	s->zero_records = le64toh(in->zero_records);
 	s->logical_bytes = le64toh(in->logical_bytes);
@@ -269,6 +395,135 @@ int trailer_decode(const struct disk_trailer *in, struct bkp_summary *s)
 	return 0;
 }
 
+/* ---- v2 index blocks, block table, trailer ---- */
+
+void block_entry_encode(const struct block_entry *e, struct disk_block_entry *out)
+{
+	out->chunk = htole64(e->chunk);
+	out->offset = htole64(e->offset);
+	out->stored_bytes = htole32(e->stored_bytes);
+	out->codec = htole16(e->codec);
+	out->flags = htole16(e->flags);
+	memcpy(out->record_hash, e->record_hash, 32);
+	memcpy(out->leaf, e->leaf, 32);
+}
+
+void block_entry_decode(const struct disk_block_entry *in, struct block_entry *e)
+{
+	e->chunk = le64toh(in->chunk);
+	e->offset = le64toh(in->offset);
+	e->stored_bytes = le32toh(in->stored_bytes);
+	e->codec = le16toh(in->codec);
+	e->flags = le16toh(in->flags);
+	memcpy(e->record_hash, in->record_hash, 32);
+	memcpy(e->leaf, in->leaf, 32);
+}
+
+void block_head_encode(uint32_t count, uint64_t block, struct disk_block_head *out)
+{
+	memcpy(out->magic, IDX_MAGIC, sizeof(out->magic));
+	out->count = htole32(count);
+	out->block = htole64(block);
+}
+
+void table_row_encode(const struct table_row *row, struct disk_table_row *out)
+{
+	out->first_chunk = htole64(row->first_chunk);
+	out->offset = htole64(row->offset);
+	memcpy(out->hash, row->hash, 32);
+}
+
+void table_row_decode(const struct disk_table_row *in, struct table_row *row)
+{
+	row->first_chunk = le64toh(in->first_chunk);
+	row->offset = le64toh(in->offset);
+	memcpy(row->hash, in->hash, 32);
+}
+
+void table_head_encode(uint64_t blocks, struct disk_table_head *out)
+{
+	memset(out, 0, sizeof(*out));
+	memcpy(out->magic, TABLE_MAGIC, sizeof(out->magic));
+	out->blocks = htole64(blocks);
+}
+
+int table_head_decode(const struct disk_table_head *in, uint64_t *blocks)
+{
+	if (memcmp(in->magic, TABLE_MAGIC, sizeof(in->magic)) || in->reserved)
+		return fail(AMBER_EDATA, "bad block table magic or reserved bytes");
+	*blocks = le64toh(in->blocks);
+	return 0;
+}
+
+void trailer_v2_encode(const struct bkp_summary *s, struct disk_trailer_v2 *out)
+{
+	memset(out, 0, sizeof(*out));
+	memcpy(out->magic, TRL_MAGIC, sizeof(out->magic));
+	out->trailer_bytes = htole32(offsetof(struct disk_trailer_v2, end));
+	out->records = htole64(s->records);
+	out->zero_records = htole64(s->zero_records);
+	out->logical_bytes = htole64(s->logical_bytes);
+	out->table_offset = htole64(s->table_offset);
+	out->ext_bytes = htole64(s->ext_bytes);
+	out->file_bytes = htole64(s->file_bytes);
+	memcpy(out->header_hash, s->header_hash, 32);
+	memcpy(out->table_hash, s->table_hash, 32);
+	memcpy(out->ext_hash, s->ext_hash, 32);
+	memcpy(out->digest, s->digest, 32);
+	memcpy(out->link, s->link, 32);
+	out->csum = htole64(CSUM_BEFORE(out, csum));
+	memcpy(out->end, END_MAGIC, sizeof(out->end));
+}
+
+/* Unencrypted and unsigned: no MAC, no signer, no signature (header checked). */
+static int check_trailer_v2_zeros(const struct disk_trailer_v2 *in)
+{
+	if (in->reserved || !zero_bytes(in->mac, sizeof(in->mac)) ||
+	    !zero_bytes(in->signer, sizeof(in->signer)) ||
+	    !zero_bytes(in->signature, 64))
+		return fail(AMBER_EDATA, "trailer reserved, MAC or signature bytes set in a"
+			    " backup neither encrypted nor signed");
+	return 0;
+}
+
+int trailer_v2_decode(const struct disk_trailer_v2 *in, struct bkp_summary *s)
+{
+	if (memcmp(in->magic, TRL_MAGIC, sizeof(in->magic)))
+		return fail(AMBER_EDATA, "bad trailer magic");
+	if (sum_differs(le64toh(in->csum), CSUM_BEFORE(in, csum)))
+		return fail(AMBER_EDATA, "trailer checksum mismatch");
+	if (memcmp(in->end, END_MAGIC, sizeof(in->end)))
+		return fail(AMBER_EDATA, "no end marker after the trailer");
+	if (le32toh(in->trailer_bytes) != offsetof(struct disk_trailer_v2, end))
+		return fail(AMBER_EDATA, "trailer size %u, not %zu", le32toh(in->trailer_bytes),
+			    offsetof(struct disk_trailer_v2, end));
+	if (check_trailer_v2_zeros(in))
+		return -1;
+	memset(s, 0, sizeof(*s));
+	s->records = le64toh(in->records);
+	s->zero_records = le64toh(in->zero_records);
+	s->logical_bytes = le64toh(in->logical_bytes);
+	s->table_offset = le64toh(in->table_offset);
+	s->ext_bytes = le64toh(in->ext_bytes);
+	s->file_bytes = le64toh(in->file_bytes);
+	memcpy(s->header_hash, in->header_hash, 32);
+	memcpy(s->table_hash, in->table_hash, 32);
+	memcpy(s->ext_hash, in->ext_hash, 32);
+	memcpy(s->digest, in->digest, 32);
+	memcpy(s->link, in->link, 32);
+	if (s->zero_records > s->records)
+		return fail(AMBER_EDATA, "trailer counts are inconsistent");
+	if (s->records > INT64_MAX || s->logical_bytes > INT64_MAX ||
+	    s->table_offset > INT64_MAX || s->ext_bytes > INT64_MAX ||
+	    s->file_bytes > INT64_MAX)
+		return fail(AMBER_EDATA, "trailer counts past 2^63-1");
+	if (!s->ext_bytes && !zero_bytes(s->ext_hash, sizeof(s->ext_hash)))
+		return fail(AMBER_EDATA, "trailer ext_hash set, but ext_bytes is 0 (no extension"
+			    " section to hash)");
+	s->blocks = DIV_ROUND_UP(s->records, BKP_BLOCK_ENTRIES);
+	return 0;
+}
+
 enum section section_of(const void *magic)
 {
 	if (!memcmp(magic, REC_MAGIC, SECTION_MAGIC_BYTES))
@@ -277,5 +532,9 @@ enum section section_of(const void *magic)
 		return SECTION_INDEX;
 	if (!memcmp(magic, TRL_MAGIC, SECTION_MAGIC_BYTES))
 		return SECTION_TRAILER;
+	if (!memcmp(magic, TABLE_MAGIC, SECTION_MAGIC_BYTES))
+		return SECTION_TABLE;
+	if (!memcmp(magic, EXT_MAGIC, SECTION_MAGIC_BYTES))
+		return SECTION_EXTENSION;
 	return SECTION_UNKNOWN;
 }

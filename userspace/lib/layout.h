@@ -17,6 +17,11 @@ void record_encode(const struct bkp_record *rec, uint64_t seq, struct disk_recor
 int record_decode(const struct disk_record *in, const struct geometry *g,
 		  struct bkp_record *rec, uint64_t *seq);
 
+void record_v2_encode(const struct bkp_record *rec, uint64_t seq, struct disk_record_v2 *out);
+/* Fills everything but rec->payload and rec->data. */
+int record_v2_decode(const struct disk_record_v2 *in, const struct geometry *g,
+		     struct bkp_record *rec, uint64_t *seq);
+
 /* Codec, flags and stored length agree with each other and the length. */
 int record_check(const struct bkp_record *rec);
 
@@ -30,8 +35,44 @@ void index_entry_decode(const struct disk_index_entry *in, struct index_entry *e
 void trailer_encode(const struct bkp_summary *s, struct disk_trailer *out);
 int trailer_decode(const struct disk_trailer *in, struct bkp_summary *s);
 
+/* v2 (FORMAT-v2.md): an index entry and a block table row, decoded. */
+struct block_entry {
+	uint64_t chunk;
+	uint64_t offset;
+	uint32_t stored_bytes;
+	uint16_t codec;
+	uint16_t flags;
+	uint8_t record_hash[32];
+	uint8_t leaf[32];
+};
+
+struct table_row {
+	uint64_t first_chunk;
+	uint64_t offset;
+	uint8_t hash[32];
+};
+
+void block_entry_encode(const struct block_entry *e, struct disk_block_entry *out);
+void block_entry_decode(const struct disk_block_entry *in, struct block_entry *e);
+void block_head_encode(uint32_t count, uint64_t block, struct disk_block_head *out);
+void table_row_encode(const struct table_row *row, struct disk_table_row *out);
+void table_row_decode(const struct disk_table_row *in, struct table_row *row);
+void table_head_encode(uint64_t blocks, struct disk_table_head *out);
+int table_head_decode(const struct disk_table_head *in, uint64_t *blocks);
+/* ->blocks is the number the records need. */
+void trailer_v2_encode(const struct bkp_summary *s, struct disk_trailer_v2 *out);
+int trailer_v2_decode(const struct disk_trailer_v2 *in, struct bkp_summary *s);
+
+/* Bytes of a record header in format @version. */
+static inline size_t record_header_bytes(uint32_t version)
+{
+	return version == BKP_VERSION_1 ? sizeof(struct disk_record) :
+	       sizeof(struct disk_record_v2);
+}
+
 /* Which section starts with these SECTION_MAGIC_BYTES bytes. */
-enum section { SECTION_UNKNOWN, SECTION_RECORD, SECTION_INDEX, SECTION_TRAILER };
+enum section { SECTION_UNKNOWN, SECTION_RECORD, SECTION_INDEX, SECTION_TRAILER,
+	       SECTION_TABLE, SECTION_EXTENSION };
 enum section section_of(const void *magic);
 
 #endif

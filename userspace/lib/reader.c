@@ -12,6 +12,7 @@
 #include <xxhash.h>
 
 #include "bkp.h"
+#include "blocks.h"
 #include "codec.h"
 #include "digest.h"
 #include "checks.h"
@@ -80,7 +81,12 @@ struct bkp_reader {
 	uint64_t seq;			/* next record number */
 	uint64_t *seen;			/* chunks read */
 	struct image_digest *digest;
-	struct index_builder index;
+	struct index_builder index;	/* v1 */
+	struct block_builder blocks;	/* v2: the blocks due, to compare */
+	uint8_t *stored_block;		/* v2: a block as read */
+	char pending[SECTION_MAGIC_BYTES];	/* v2: a section's magic, read */
+	bool has_pending;
+	bool finishing;			/* v2: the records ended at an index block */
 	struct bkp_summary sum;		/* as read: counts, then the trailer */
 	uint8_t folded[32];		/* image digest of the records' leaves */
 	/* The payload checks, in the workers: */
@@ -152,7 +158,9 @@ struct bkp_reader *bkp_reader_open(int fd)
 	if (!(r->in.buf = malloc(READ_BUFFER)))
 		fail(AMBER_ESYS, "out of memory");
 	else if (!input_need(&r->in, &header, sizeof(header), "header at offset 0") &&
-		 !header_decode(&header, &r->info))
+		 !header_decode(&header, &r->info) &&
+		 (r->info.version == BKP_VERSION_1 ||
+		  !sha256(&header, sizeof(header), r->sum.header_hash)))
 		return r;
 	bkp_reader_free(r);
 	return NULL;
@@ -222,8 +230,8 @@ static void decode_batch(struct chunk_decoder *d, struct batch *b)
 	for (b->nr_good = 0; b->nr_good < b->nr_recs; b->nr_good++) {
 		br = &b->recs[b->nr_good];
 		if (chunk_decode_into(d, &br->rec, br->content)) {
-			error_prefix("record %" PRIu64 " at offset %" PRIu64 ": ",
-				     br->seq, br->offset);
+			error_prefix("chunk %" PRIu64 ", record %" PRIu64 " at offset %" PRIu64
+				     ": ", br->rec.chunk, br->seq, br->offset);
 			error_save(&b->error);
 			return;
 		}
@@ -258,11 +266,22 @@ static int add_worker(struct bkp_reader *r)
 	struct worker *w = &r->workers[r->nr_running];
 
 	w->r = r;
-	w->decoder = chunk_decoder_new(&r->info.geo);
+	w->decoder = chunk_decoder_new(&r->info.geo, r->info.version);
 	if (!w->decoder || start_thread(&w->thread, worker, w))
 		return -1;
 	r->nr_running++;
 	return 0;
+}
+
+static int check_block(void *ctx, const uint8_t *block, size_t len, uint64_t *offset);
+
+/* v2: the index blocks the records make, compared as they become due. */
+static int start_blocks(struct bkp_reader *r)
+{
+	if (blocks_init(&r->blocks, check_block, r))
+		return -1;
+	r->stored_block = malloc(block_section_bytes(BKP_BLOCK_ENTRIES));
+	return r->stored_block ? 0 : fail(AMBER_ESYS, "out of memory");
 }
 
 /* What verifying records needs, made on the first record: files only peeked
@@ -270,9 +289,10 @@ static int add_worker(struct bkp_reader *r)
 static int start(struct bkp_reader *r)
 {
 	r->seen = bitmap_alloc(r->info.geo.nr_chunks);
-	r->digest = image_digest_new(&r->info.geo);
-	r->decoder = chunk_decoder_new(&r->info.geo);
-	if (!r->seen || !r->digest || !r->decoder)
+	r->digest = image_digest_new(&r->info.geo, r->info.version);
+	r->decoder = chunk_decoder_new(&r->info.geo, r->info.version);
+	if (!r->seen || !r->digest || !r->decoder ||
+	    (r->info.version == BKP_VERSION_2 && start_blocks(r)))
 		return -1;
 	r->nr_workers = r->nr_workers ? r->nr_workers : default_workers();
 	r->nr_batches = 2 * r->nr_workers + 2;
@@ -287,10 +307,39 @@ static int start(struct bkp_reader *r)
 
 /* ---- reading, in file order ---- */
 
-/* Everything a record must satisfy beyond its own header. */
-static int check_in_stream(struct bkp_reader *r, const struct bkp_record *rec,
-			   uint64_t seq)
+/*
+ * v2: the chunk the index of a seekable file puts at @at, for a record too
+ * damaged or misplaced to say (FORMAT-v2.md, "One flipped bit"): 1 with
+ * @chunk, 0 unknown (a pipe, v1, or a damaged index too). The error stays.
+ */
+static int chunk_in_index(const struct bkp_reader *r, uint64_t at, uint64_t *chunk)
 {
+	struct error_state error;
+	struct bkp_index *x = NULL;
+	struct bkp_summary sum;
+	struct bkp_info info;
+	int ret = 0;
+
+	if (r->info.version != BKP_VERSION_2)
+		return 0;
+	error_save(&error);
+	if (!bkp_peek(r->in.fd, &info, &sum) && (x = bkp_index_load(r->in.fd, &info, &sum)))
+		ret = bkp_index_chunk_at(x, at, chunk) > 0;
+	bkp_index_free(x);
+	error_restore(&error);
+	return ret;
+}
+
+/* Everything a record at @at must satisfy beyond its own header. */
+static int check_in_stream(struct bkp_reader *r, const struct bkp_record *rec,
+			   uint64_t seq, uint64_t at)
+{
+	uint64_t due;
+
+	if (seq != r->seq && chunk_in_index(r, at, &due) && due != rec->chunk)
+		return fail(AMBER_EDATA, "sequence number %" PRIu64 ", expected %" PRIu64
+			    ": chunk %" PRIu64 " where the index puts chunk %" PRIu64, seq,
+			    r->seq, rec->chunk, due);
 	if (seq != r->seq)
 		return fail(AMBER_EDATA, "sequence number %" PRIu64 ", expected %" PRIu64
 			    " (records missing, reordered or duplicated)", seq, r->seq);
@@ -299,23 +348,57 @@ static int check_in_stream(struct bkp_reader *r, const struct bkp_record *rec,
 	return 0;
 }
 
+union record_header {
+	struct disk_record v1;
+	struct disk_record_v2 v2;
+};
+
+static int decode_record_header(const struct bkp_reader *r, const union record_header *h,
+				struct bkp_record *rec, uint64_t *seq)
+{
+	if (r->info.version == BKP_VERSION_1)
+		return record_decode(&h->v1, &r->info.geo, rec, seq);
+	return record_v2_decode(&h->v2, &r->info.geo, rec, seq);
+}
+
+/* v2: the record's entry into the index blocks; blocks due are compared. */
+static int add_entry(struct bkp_reader *r, const struct bkp_record *rec,
+		     const struct disk_record_v2 *header, uint64_t at)
+{
+	struct block_entry e = {
+		.chunk = rec->chunk, .offset = at, .stored_bytes = rec->stored_bytes,
+		.codec = rec->codec, .flags = rec->flags,
+	};
+
+	memcpy(e.leaf, rec->leaf, 32);
+	if (sha256(header, sizeof(*header), e.record_hash))
+		return -1;
+	return blocks_add(&r->blocks, &e, rec->flags & REC_EARLY);
+}
+
 /*
  * A record into @b, to decode. The checks that follow decoding in the
  * record's order of checks (the digest's order rule, the index) fail after
- * it has been added: its decoding error, if any, comes first.
+ * it has been added: its decoding error, if any, comes first. A v2 index
+ * block due after it is checked once the record is counted: its errors
+ * name the block.
  */
 static int read_record(struct bkp_reader *r, const char *magic, struct batch *b)
 {
 	struct batch_record *br = &b->recs[b->nr_recs];
 	struct bkp_record *rec = &br->rec;
 	uint64_t at = r->in.offset - SECTION_MAGIC_BYTES, seq;
-	struct disk_record header;
+	size_t header_bytes = record_header_bytes(r->info.version);
+	union record_header header;
+	bool decoded = false;
 
 	memcpy(&header, magic, SECTION_MAGIC_BYTES);
 	if (input_need(&r->in, (uint8_t *)&header + SECTION_MAGIC_BYTES,
-		       sizeof(header) - SECTION_MAGIC_BYTES, "record header") ||
-	    record_decode(&header, &r->info.geo, rec, &seq) ||
-	    check_in_stream(r, rec, seq) ||
+		       header_bytes - SECTION_MAGIC_BYTES, "record header") ||
+	    decode_record_header(r, &header, rec, &seq))
+		goto where;
+	decoded = true;
+	if (check_in_stream(r, rec, seq, at) ||
 	    input_need(&r->in, b->payload + b->used, rec->stored_bytes, "payload"))
 		goto where;
 	rec->payload = b->payload + b->used;
@@ -325,16 +408,108 @@ static int read_record(struct bkp_reader *r, const char *magic, struct batch *b)
 	b->used += rec->length;
 	b->nr_recs++;
 	if (image_digest_add(r->digest, rec->chunk, rec->leaf, rec->flags & REC_EARLY) ||
-	    index_add(&r->index, rec->chunk, at, sizeof(header) + rec->stored_bytes))
+	    (r->info.version == BKP_VERSION_1 &&
+	     index_add(&r->index, rec->chunk, at, header_bytes + rec->stored_bytes)))
 		goto where;
 	bit_set(r->seen, rec->chunk);
 	r->seq++;
 	r->sum.zero_records += !!(rec->flags & REC_ZERO);
 	r->sum.logical_bytes += rec->length;
 	b->nr_out++;
-	return 0;
+	return r->info.version == BKP_VERSION_2 ? add_entry(r, rec, &header.v2, at) : 0;
 where:
+	/* a header too damaged to say: its index entry does */
+	if (decoded || chunk_in_index(r, at, &rec->chunk))
+		return error_prefix("chunk %" PRIu64 ", record %" PRIu64 " at offset %" PRIu64
+				    ": ", rec->chunk, r->seq, at);
 	return error_prefix("record %" PRIu64 " at offset %" PRIu64 ": ", r->seq, at);
+}
+
+/* The next section's magic: one read ahead by read_section(), or from the file. */
+static int next_magic(struct bkp_reader *r, char *magic, uint64_t *at, const char *what)
+{
+	*at = r->in.offset - (r->has_pending ? SECTION_MAGIC_BYTES : 0);
+	if (r->has_pending) {
+		memcpy(magic, r->pending, SECTION_MAGIC_BYTES);
+		r->has_pending = false;
+		return 0;
+	}
+	return input_need(&r->in, magic, SECTION_MAGIC_BYTES, what);
+}
+
+/*
+ * v2: read the section due here into @stored and compare it with @built,
+ * the one the records make (@len bytes, its magic first). 0 the same, 1 it
+ * differs, 2 another section stands here (its magic in @stored), -1 the
+ * file broke. @what names the section in a truncation error.
+ */
+static int read_due(struct bkp_reader *r, uint8_t *stored, const uint8_t *built, size_t len,
+		    uint64_t *at, const char *what)
+{
+	if (next_magic(r, (char *)stored, at, what))
+		return -1;
+	if (memcmp(stored, built, SECTION_MAGIC_BYTES))
+		return 2;
+	if (input_need(&r->in, stored + SECTION_MAGIC_BYTES, len - SECTION_MAGIC_BYTES, what))
+		return -1;
+	return memcmp(stored, built, len) ? 1 : 0;
+}
+
+/*
+ * v2: the records ended at an index block (@stored, @len bytes of it read)
+ * that is not the one due. Is a record next after it, by its own count?
+ * Then it was never due: an index block dropped among the records.
+ */
+static bool records_follow(struct bkp_reader *r, uint8_t *stored, size_t len)
+{
+	uint32_t count = get_le32(stored + offsetof(struct disk_block_head, count));
+	char magic[SECTION_MAGIC_BYTES];
+	size_t bytes, have;
+
+	if (!r->finishing || count > BKP_BLOCK_ENTRIES)
+		return false;
+	bytes = block_section_bytes(count);
+	have = len > bytes ? MIN(len - bytes, sizeof(magic)) : 0;
+	if (bytes > len && input_need(&r->in, stored + len, bytes - len, "index block"))
+		return false;
+	memcpy(magic, stored + bytes, have);
+	if (input_need(&r->in, magic + have, sizeof(magic) - have, "index block"))
+		return false;
+	return section_of(magic) == SECTION_RECORD;
+}
+
+/* v2: stored block @stored differs from @built (@len bytes): where, by chunk. */
+static int block_differs(const uint8_t *stored, const uint8_t *built, size_t len)
+{
+	const struct disk_block_entry *s = (const void *)(stored + sizeof(struct disk_block_head));
+	const struct disk_block_entry *b = (const void *)(built + sizeof(struct disk_block_head));
+	size_t i, n = (len - sizeof(struct disk_block_head)) / sizeof(*b);
+
+	for (i = 0; i < n; i++)
+		if (memcmp(&s[i], &b[i], sizeof(*b)))
+			return fail(AMBER_EDATA, "entry %zu (chunk %" PRIu64 ") does not match its"
+				    " record", i, le64toh(b[i].chunk));
+	return fail(AMBER_EDATA, "its count or number does not match the records");
+}
+
+/* v2: a block is due: the stored one must be the one the records make. */
+static int check_block(void *ctx, const uint8_t *block, size_t len, uint64_t *offset)
+{
+	struct bkp_reader *r = ctx;
+	uint8_t *stored = r->stored_block;
+	int ret = read_due(r, stored, block, len, offset, "index block");
+
+	if (ret == 1 && records_follow(r, stored, len))
+		return fail(AMBER_EDATA, "index block at offset %" PRIu64 ": an index block where"
+			    " none is due (records follow it)", *offset);
+	if (ret == 1)
+		block_differs(stored, block, len);
+	else if (ret == 2)
+		fail(AMBER_EDATA, "missing: the records make it due here");
+	if (!ret)
+		return 0;
+	return error_prefix("index block %zu at offset %" PRIu64 ": ", r->blocks.nr_rows,
+			    *offset);
 }
 
 /* The stored index must be exactly the one the records make. */
@@ -392,6 +567,15 @@ static int check_trailer(struct bkp_reader *r, const struct bkp_summary *t,
 	if (t->index_offset != s->index_offset || t->index_entries != s->index_entries ||
 	    sum_differs(t->index_csum, s->index_csum))
 		return fail(AMBER_EDATA, "index position or checksum differs");
+	if (t->table_offset != s->table_offset || t->blocks != s->blocks)
+		return fail(AMBER_EDATA, "block table position or size differs");
+	if (digest_differs(t->header_hash, s->header_hash))
+		return fail(AMBER_EDATA, "header_hash differs from the header read");
+	if (digest_differs(t->table_hash, s->table_hash))
+		return fail(AMBER_EDATA, "table_hash differs from the block table read");
+	if (t->ext_bytes != s->ext_bytes || digest_differs(t->ext_hash, s->ext_hash))
+		return fail(AMBER_EDATA, "ext_bytes or ext_hash differs from the extension"
+			    " sections read");
 	if (t->file_bytes != r->in.offset)
 		return fail(AMBER_EDATA, "file size %" PRIu64 " differs from %" PRIu64,
 			    t->file_bytes, r->in.offset);
@@ -422,10 +606,31 @@ static int check_end(struct bkp_reader *r)
 	return 0;
 }
 
+/* The trailer of either version, read after its magic, and its checks. */
+static int read_trailer(struct bkp_reader *r, uint64_t at)
+{
+	union {
+		struct disk_trailer v1;
+		struct disk_trailer_v2 v2;
+	} raw;
+	size_t len = r->info.version == BKP_VERSION_1 ? sizeof(raw.v1) : sizeof(raw.v2);
+	struct bkp_summary trailer;
+
+	memcpy(&raw, TRL_MAGIC, SECTION_MAGIC_BYTES);
+	if (input_need(&r->in, (uint8_t *)&raw + SECTION_MAGIC_BYTES,
+		       len - SECTION_MAGIC_BYTES, "trailer") ||
+	    (r->info.version == BKP_VERSION_1 ? trailer_decode(&raw.v1, &trailer) :
+	     trailer_v2_decode(&raw.v2, &trailer)) ||
+	    image_digest_final(r->digest, r->folded) ||
+	    check_trailer(r, &trailer, r->folded))
+		return error_prefix("trailer at offset %" PRIu64 ": ", at);
+	r->sum = trailer;
+	return check_end(r);
+}
+
 static int read_end(struct bkp_reader *r)
 {
-	struct disk_trailer raw;
-	struct bkp_summary trailer;
+	char magic[SECTION_MAGIC_BYTES];
 	uint64_t at;
 
 	r->sum.index_offset = r->in.offset - SECTION_MAGIC_BYTES;
@@ -433,13 +638,86 @@ static int read_end(struct bkp_reader *r)
 	if (read_index(r, &r->sum.index_csum))
 		return error_prefix("index at offset %" PRIu64 ": ", r->sum.index_offset);
 	at = r->in.offset;
-	if (input_need(&r->in, &raw, sizeof(raw), "trailer") ||
-	    trailer_decode(&raw, &trailer) ||
-	    image_digest_final(r->digest, r->folded) ||
-	    check_trailer(r, &trailer, r->folded))
+	if (input_need(&r->in, magic, sizeof(magic), "trailer"))
 		return error_prefix("trailer at offset %" PRIu64 ": ", at);
-	r->sum = trailer;
-	return check_end(r);
+	if (section_of(magic) != SECTION_TRAILER)
+		return fail(AMBER_EDATA, "trailer at offset %" PRIu64 ": bad trailer magic", at);
+	return read_trailer(r, at);
+}
+
+/* v2: what stands where the block table is due, @stored's magic at @at. */
+static int table_missing(const struct bkp_reader *r, const uint8_t *stored, uint64_t at)
+{
+	switch (section_of(stored)) {
+	case SECTION_INDEX:
+		return fail(AMBER_EDATA, "index block at offset %" PRIu64 ": an index block where"
+			    " none is due (the records make %zu, all read)", at, r->blocks.nr_rows);
+	case SECTION_RECORD:
+		return fail(AMBER_EDATA, "record at offset %" PRIu64 ": after the last index"
+			    " block", at);
+	default:
+		return fail(AMBER_EDATA, "block table at offset %" PRIu64 ": not a block table"
+			    " (bad magic)", at);
+	}
+}
+
+/* v2: the stored block table must be the one the blocks make. */
+static int read_table(struct bkp_reader *r)
+{
+	size_t len;
+	uint8_t *built = blocks_table(&r->blocks, &len), *stored = malloc(len);
+	uint64_t at = 0;
+	int ret = -1;
+
+	if (!built || !stored) {
+		fail(AMBER_ESYS, "out of memory (block table)");
+		goto out;
+	}
+	ret = read_due(r, stored, built, len, &at, "block table");
+	if (ret == 2) {
+		ret = table_missing(r, stored, at);
+		goto out;
+	}
+	if (ret == 1)
+		fail(AMBER_EDATA, "does not match the index blocks read (%zu)",
+		     r->blocks.nr_rows);
+	if (ret) {
+		ret = error_prefix("block table at offset %" PRIu64 ": ", at);
+		goto out;
+	}
+	r->sum.table_offset = at;
+	r->sum.blocks = r->blocks.nr_rows;
+	ret = sha256(built, len, r->sum.table_hash);
+out:
+	free(built);
+	free(stored);
+	return ret;
+}
+
+/*
+ * v2: the records ended at a section that is not a record (@magic): the
+ * blocks still due, the table, then the trailer. No extension section is
+ * known yet (FORMAT-v2.md, "Extension sections").
+ */
+static int read_end_v2(struct bkp_reader *r, const char *magic)
+{
+	char next[SECTION_MAGIC_BYTES];
+	uint64_t at;
+
+	memcpy(r->pending, magic, SECTION_MAGIC_BYTES);
+	r->has_pending = true;
+	r->finishing = true;
+	if (blocks_finish(&r->blocks) || read_table(r))
+		return -1;
+	at = r->in.offset;
+	if (input_need(&r->in, next, sizeof(next), "trailer"))
+		return error_prefix("trailer at offset %" PRIu64 ": ", at);
+	if (section_of(next) == SECTION_EXTENSION)
+		return fail(AMBER_EDATA, "extension section at offset %" PRIu64 ": not"
+			    " supported by this build of amber", at);
+	if (section_of(next) != SECTION_TRAILER)
+		return fail(AMBER_EDATA, "trailer at offset %" PRIu64 ": bad trailer magic", at);
+	return read_trailer(r, at);
 }
 
 /* The next section: 1 a record into @b, 0 the end verified, -1 an error. */
@@ -459,7 +737,13 @@ static int read_section(struct bkp_reader *r, struct batch *b)
 	case SECTION_RECORD:
 		return read_record(r, magic, b) ? -1 : 1;
 	case SECTION_INDEX:
-		return read_end(r) ? -1 : 0;
+		if (r->info.version == BKP_VERSION_1)
+			return read_end(r) ? -1 : 0;
+		return read_end_v2(r, magic) ? -1 : 0;
+	case SECTION_TABLE:
+		if (r->info.version == BKP_VERSION_2)
+			return read_end_v2(r, magic) ? -1 : 0;
+		/* fall through */
 	default:
 		return fail(AMBER_EDATA, "record %" PRIu64 " at offset %" PRIu64
 			    ": not a record or an index (bad magic)", r->seq, at);
@@ -618,6 +902,8 @@ void bkp_reader_free(struct bkp_reader *r)
 	chunk_decoder_free(r->decoder);
 	image_digest_free(r->digest);
 	index_release(&r->index);
+	blocks_release(&r->blocks);
+	free(r->stored_block);
 	free(r->seen);
 	free(r->in.buf);
 	pthread_cond_destroy(&r->changed);

@@ -1,10 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Writing a backup front to back: header, records, index, trailer. */
+/*
+ * Writing a backup front to back: header, records, then v1's index or v2's
+ * index blocks (among the records) and block table, then the trailer.
+ */
 #include <inttypes.h>
 #include <stdlib.h>
+#include <sys/random.h>
 #include <xxhash.h>
 
 #include "bkp.h"
+#include "blocks.h"
 #include "digest.h"
 #include "error.h"
 #include "index.h"
@@ -21,7 +26,9 @@ struct bkp_writer {
 	struct bkp_info info;
 	uint64_t *present;		/* chunks written */
 	struct image_digest *digest;
-	struct index_builder index;
+	struct index_builder index;	/* v1 */
+	struct block_builder blocks;	/* v2 */
+	struct leaf_hasher *hasher;	/* v2: payload hashes */
 	struct bkp_summary sum;
 };
 
@@ -45,31 +52,75 @@ static int emit(struct bkp_writer *w, const void *data, size_t len)
 	return 0;
 }
 
-struct bkp_writer *bkp_writer_new(int fd, const struct bkp_info *info)
+/* v2: blocks go out among the records as soon as they are complete. */
+static int emit_block(void *ctx, const uint8_t *block, size_t len, uint64_t *offset)
+{
+	struct bkp_writer *w = ctx;
+
+	*offset = w->offset;
+	return emit(w, block, len);
+}
+
+/* What a v2 writer needs beyond v1's: the index blocks, payload hashes. */
+static int start_v2(struct bkp_writer *w, const struct disk_header *header)
+{
+	if (blocks_init(&w->blocks, emit_block, w) || !(w->hasher = leaf_hasher_new()))
+		return -1;
+	return sha256(header, sizeof(*header), w->sum.header_hash);
+}
+
+/* The header this writer writes: no v2 feature, the backup_id given. */
+static void writer_info(struct bkp_info *out, const struct bkp_info *info,
+			const uint8_t backup_id[16])
+{
+	*out = *info;
+	out->version = info->version ? info->version : BKP_VERSION;
+	out->compat = out->ro_compat = out->incompat = 0;
+	memset(out->backup_id, 0, sizeof(out->backup_id));
+	if (out->version == BKP_VERSION_2)
+		memcpy(out->backup_id, backup_id, sizeof(out->backup_id));
+}
+
+struct bkp_writer *bkp_writer_new_with_id(int fd, const struct bkp_info *info,
+					  const uint8_t backup_id[16])
 {
 	struct bkp_writer *w = calloc(1, sizeof(*w));
 	struct disk_header header;
+	struct bkp_info wanted;
 
 	if (!w || !(w->buf = malloc(WRITE_BUFFER))) {
 		fail(AMBER_ESYS, "out of memory");
 		goto fail;
 	}
 	w->fd = fd;
-	w->info = *info;
-	w->present = bitmap_alloc(info->geo.nr_chunks);
-	w->digest = image_digest_new(&info->geo);
-	if (!w->present || !w->digest)
-		goto fail;
-	header_encode(info, &header);
+	writer_info(&wanted, info, backup_id);
+	header_encode(&wanted, &header);
 	if (header_decode(&header, &w->info)) {
 		error_prefix("refusing to write an invalid backup: ");
 		goto fail;
 	}
+	w->present = bitmap_alloc(w->info.geo.nr_chunks);
+	w->digest = image_digest_new(&w->info.geo, w->info.version);
+	if (!w->present || !w->digest ||
+	    (w->info.version == BKP_VERSION_2 && start_v2(w, &header)))
+		goto fail;
 	if (!emit(w, &header, sizeof(header)))
 		return w;
 fail:
 	bkp_writer_free(w);
 	return NULL;
+}
+
+struct bkp_writer *bkp_writer_new(int fd, const struct bkp_info *info)
+{
+	uint8_t backup_id[16] = { 0 };
+
+	if ((!info->version || info->version == BKP_VERSION_2) &&
+	    getrandom(backup_id, sizeof(backup_id), 0) != sizeof(backup_id)) {
+		fail_errno(AMBER_ESYS, "drawing a backup id (getrandom)");
+		return NULL;
+	}
+	return bkp_writer_new_with_id(fd, info, backup_id);
 }
 
 static int check_record(const struct bkp_writer *w, const struct bkp_record *rec)
@@ -84,17 +135,54 @@ static int check_record(const struct bkp_writer *w, const struct bkp_record *rec
 	return record_check(rec);
 }
 
-int bkp_writer_put(struct bkp_writer *w, const struct bkp_record *rec)
+static int put_v1(struct bkp_writer *w, const struct bkp_record *rec)
 {
 	struct disk_record header;
 
-	if (check_record(w, rec) ||
-	    image_digest_add(w->digest, rec->chunk, rec->leaf, rec->flags & REC_EARLY))
-		return error_prefix("refusing to write record %" PRIu64 ": ", w->sum.records);
 	if (index_add(&w->index, rec->chunk, w->offset, sizeof(header) + rec->stored_bytes))
 		return -1;
 	record_encode(rec, w->sum.records, &header);
-	if (emit(w, &header, sizeof(header)) || emit(w, rec->payload, rec->stored_bytes))
+	return emit(w, &header, sizeof(header)) || emit(w, rec->payload, rec->stored_bytes);
+}
+
+/*
+ * v2's payload_hash. A raw record's is its leaf: the SHA-256 of the same
+ * bytes, computed once (a reader checks both against one hash).
+ */
+static int hash_payload(struct bkp_writer *w, struct bkp_record *rec)
+{
+	if (rec->codec == CODEC_RAW && !(rec->flags & REC_ZERO)) {
+		memcpy(rec->payload_hash, rec->leaf, 32);
+		return 0;
+	}
+	return leaf_hash(w->hasher, rec->payload, rec->stored_bytes, rec->payload_hash);
+}
+
+static int put_v2(struct bkp_writer *w, const struct bkp_record *rec)
+{
+	struct bkp_record stored = *rec;
+	struct disk_record_v2 header;
+	struct block_entry e = {
+		.chunk = rec->chunk, .offset = w->offset, .stored_bytes = rec->stored_bytes,
+		.codec = rec->codec, .flags = rec->flags,
+	};
+
+	if (hash_payload(w, &stored))
+		return -1;
+	record_v2_encode(&stored, w->sum.records, &header);
+	memcpy(e.leaf, rec->leaf, 32);
+	if (sha256(&header, sizeof(header), e.record_hash) ||
+	    emit(w, &header, sizeof(header)) || emit(w, rec->payload, rec->stored_bytes))
+		return -1;
+	return blocks_add(&w->blocks, &e, rec->flags & REC_EARLY);
+}
+
+int bkp_writer_put(struct bkp_writer *w, const struct bkp_record *rec)
+{
+	if (check_record(w, rec) ||
+	    image_digest_add(w->digest, rec->chunk, rec->leaf, rec->flags & REC_EARLY))
+		return error_prefix("refusing to write record %" PRIu64 ": ", w->sum.records);
+	if (w->info.version == BKP_VERSION_1 ? put_v1(w, rec) : put_v2(w, rec))
 		return -1;
 	bit_set(w->present, rec->chunk);
 	w->sum.records++;
@@ -134,20 +222,49 @@ out:
 	return ret;
 }
 
-int bkp_writer_finish(struct bkp_writer *w, const uint8_t link[32],
-		      struct bkp_summary *out)
+static int finish_v1(struct bkp_writer *w)
 {
 	struct disk_trailer trailer;
 
+	if (emit_index(w))
+		return -1;
+	w->sum.file_bytes = w->offset + sizeof(trailer);
+	trailer_encode(&w->sum, &trailer);
+	return emit(w, &trailer, sizeof(trailer));
+}
+
+/* The last blocks, the block table, no extension, the trailer. */
+static int finish_v2(struct bkp_writer *w)
+{
+	struct disk_trailer_v2 trailer;
+	uint8_t *table;
+	size_t len;
+	int ret;
+
+	if (blocks_finish(&w->blocks) || !(table = blocks_table(&w->blocks, &len)))
+		return -1;
+	w->sum.table_offset = w->offset;
+	w->sum.blocks = w->blocks.nr_rows;
+	ret = sha256(table, len, w->sum.table_hash) || emit(w, table, len);
+	free(table);
+	if (ret)
+		return -1;
+	w->sum.file_bytes = w->offset + sizeof(trailer);
+	trailer_v2_encode(&w->sum, &trailer);
+	return emit(w, &trailer, sizeof(trailer));
+}
+
+int bkp_writer_finish(struct bkp_writer *w, const uint8_t link[32],
+		      struct bkp_summary *out)
+{
 	if (w->info.kind == BKP_FULL && w->sum.records != w->info.geo.nr_chunks)
 		return fail(AMBER_EDATA, "a full backup needs all %" PRIu64
 			    " chunks, it has %" PRIu64, w->info.geo.nr_chunks, w->sum.records);
-	if (emit_index(w) || image_digest_final(w->digest, w->sum.digest))
+	if (image_digest_final(w->digest, w->sum.digest))
 		return -1;
 	memcpy(w->sum.link, link ? link : w->sum.digest, 32);
-	w->sum.file_bytes = w->offset + sizeof(trailer);
-	trailer_encode(&w->sum, &trailer);
-	if (emit(w, &trailer, sizeof(trailer)) || bkp_writer_flush(w))
+	if ((w->info.version == BKP_VERSION_1 ? finish_v1(w) : finish_v2(w)) ||
+	    bkp_writer_flush(w))
 		return -1;
 	if (out)
 		*out = w->sum;
@@ -165,6 +282,8 @@ void bkp_writer_free(struct bkp_writer *w)
 		return;
 	image_digest_free(w->digest);
 	index_release(&w->index);
+	blocks_release(&w->blocks);
+	leaf_hasher_free(w->hasher);
 	free(w->present);
 	free(w->buf);
 	free(w);

@@ -166,14 +166,14 @@ int read_backup(const char *path, struct image *into, struct bkp_summary *out)
 	return ret;
 }
 
-void reference_digest(const struct image *im, uint8_t out[32])
+void reference_digest(const struct image *im, uint32_t version, uint8_t out[32])
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	uint8_t le[8], leaf[32];
 	uint64_t c;
 
 	CHECK(ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL));
-	EVP_DigestUpdate(ctx, "amber-image-v1\0\0", 16);
+	EVP_DigestUpdate(ctx, version == BKP_VERSION_1 ? DIGEST_TAG_V1 : DIGEST_TAG_V2, 16);
 	put_le64(le, im->geo.volume_bytes);
 	EVP_DigestUpdate(ctx, le, 8);
 	put_le64(le, im->geo.chunk_bytes);

@@ -44,8 +44,9 @@ void write_all(const char *path, const struct bkp_info *info, const struct image
  * be NULL), or -1 with the error. */
 int read_backup(const char *path, struct image *into, struct bkp_summary *out);
 
-/* The image digest of every chunk, computed straight from FORMAT.md. */
-void reference_digest(const struct image *im, uint8_t out[32]);
+/* The image digest of every chunk in format @version, computed straight from
+ * FORMAT.md (FORMAT-v2.md). */
+void reference_digest(const struct image *im, uint32_t version, uint8_t out[32]);
 
 void file_put(const char *path, const void *data, size_t len);
 uint8_t *file_get(const char *path, size_t *len);

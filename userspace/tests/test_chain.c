@@ -196,16 +196,37 @@ TEST(chain_restore_refuses_bad_targets)
 TEST(chain_corrupt_member_leaves_the_target_marked_incomplete)
 {
 	struct fixture f;
-	size_t len;
-	uint8_t *data;
 
 	make_chain(&f);
-	data = file_get("full.amb", &len);
-	file_flip("full.amb", len - 144 - 20, 0x10);	/* in the index */
+	file_flip("full.amb", sizeof(struct disk_header) + 20, 0x10);	/* record 0's header */
 	make_target("target", CHUNKS * 4096, 0);
 	CHECK_FAILS(run_cmd(restore_main, "restore", "full.amb", "incr1.amb", "--to", "target",
 			    NULL), AMBER_EDATA, "target is incomplete");
-	free(data);
+}
+
+/* incr1.amb is written first: the damaged table of full.amb must stop it. */
+TEST(chain_damaged_index_of_any_member_is_refused_before_writing)
+{
+	struct bkp_info info;
+	struct fixture f;
+	size_t len;
+
+	make_chain(&f);
+	make_target("target", CHUNKS * 4096, 0x5a);
+	free(file_get("full.amb", &len));
+	file_flip("full.amb", len - sizeof(struct disk_trailer_v2) - 20, 0x10);
+	CHECK_FAILS(run_cmd(restore_main, "restore", "full.amb", "incr1.amb", "--to", "target",
+			    NULL), AMBER_EDATA, "full.amb: block table at offset");
+	expect_untouched("target", CHUNKS * 4096, 0x5a);
+	/* v1: the index checksum, before the first chunk is written */
+	info = test_info(&f.v0, BKP_FULL, 1);
+	info.version = BKP_VERSION_1;
+	write_all("full1.amb", &info, &f.v0, 3, NULL);
+	free(file_get("full1.amb", &len));
+	file_flip("full1.amb", len - sizeof(struct disk_trailer) - 4, 0x10);
+	CHECK_FAILS(run_cmd(restore_main, "restore", "full1.amb", "--to", "target", NULL),
+		    AMBER_EDATA, "full1.amb: index at offset");
+	expect_untouched("target", CHUNKS * 4096, 0x5a);
 }
 
 static void with_stdin(const char *path)
@@ -254,7 +275,7 @@ TEST(chain_consolidated_full_equals_a_full_of_the_final_image)
 	info = test_info(&f.v2, BKP_FULL, 6);
 	write_all("direct.amb", &info, &f.v2, 3, &direct);
 	CHECK(!memcmp(merged.digest, direct.digest, 32));
-	reference_digest(&f.v2, digest);
+	reference_digest(&f.v2, BKP_VERSION_2, digest);
 	CHECK(!memcmp(merged.digest, digest, 32));
 	CHECK(!memcmp(merged.link, f.incr2.link, 32));
 	make_target("target", CHUNKS * 4096, 0xff);

@@ -51,7 +51,7 @@ static void round_trip(const struct image *im, int level, struct bkp_summary *s)
 	CHECK_OK(read_backup("full.amb", &back, &read));
 	CHECK(!memcmp(back.data, im->data, im->geo.volume_bytes));
 	CHECK(!memcmp(&read, s, sizeof(read)));
-	reference_digest(im, digest);
+	reference_digest(im, BKP_VERSION_2, digest);
 	CHECK(!memcmp(digest, s->digest, 32));
 	CHECK(!memcmp(s->link, s->digest, 32));
 	image_free(&back);
@@ -70,9 +70,10 @@ TEST(format_zero_chunks_have_no_payload)
 	CHECK_EQ(c.records, 64);
 	CHECK_EQ(c.zero, 64);
 	CHECK_EQ(s.zero_records, 64);
-	CHECK_EQ(s.file_bytes, sizeof(struct disk_header) + 64 * sizeof(struct disk_record) +
-		 sizeof(struct disk_index_head) + sizeof(struct disk_index_entry) +
-		 sizeof(struct disk_trailer));
+	CHECK_EQ(s.file_bytes, sizeof(struct disk_header) + 64 * sizeof(struct disk_record_v2) +
+		 sizeof(struct disk_block_head) + 64 * sizeof(struct disk_block_entry) +
+		 sizeof(struct disk_table_head) + sizeof(struct disk_table_row) +
+		 sizeof(struct disk_trailer_v2));
 }
 
 TEST(format_compressible_chunks_shrink)
@@ -253,7 +254,12 @@ TEST(format_incremental_holds_only_its_chunks)
 	CHECK_EQ(back.logical_bytes, 3 * 4096);
 }
 
-TEST(format_random_access_through_the_index)
+/*
+ * A full of 8 MiB and an incremental in format @version: v1 cuts the full
+ * into extents of at most 4 MiB (two at least) and the incremental into
+ * one per run of chunks (2-4, 20, 30); v2 has one index block for each.
+ */
+static void random_access(uint32_t version)
 {
 	static const uint64_t changed[] = { 30, 2, 3, 4, 20 };
 	static const bool early[] = { true, false, false, false, false };
@@ -265,14 +271,18 @@ TEST(format_random_access_through_the_index)
 	uint64_t c;
 	int fd;
 
-	image_make(&im, 2000 * 4096, 4096, 4);	/* 8 MiB: two extents at least */
+	image_make(&im, 2000 * 4096, 4096, 4);
 	info = test_info(&im, BKP_FULL, 1);
+	info.version = version;
 	write_all("full.amb", &info, &im, 0, &full);
 	fd = open("full.amb", O_RDONLY);
 	CHECK_OK(bkp_peek(fd, &info, &peeked));
 	CHECK(!memcmp(&peeked, &full, sizeof(full)));
 	CHECK_PTR(x = bkp_index_load(fd, &info, &peeked));
-	CHECK(bkp_index_extents(x) >= 2);
+	if (version == BKP_VERSION_1)
+		CHECK(bkp_index_extents(x) >= 2);
+	else
+		CHECK_EQ(bkp_index_extents(x), 1);
 	for (c = 0; c < im.geo.nr_chunks; c += 37) {
 		CHECK_EQ(bkp_index_read(x, c, buf), 1);
 		CHECK(!memcmp(buf, image_chunk(&im, c), 4096));
@@ -281,22 +291,34 @@ TEST(format_random_access_through_the_index)
 	close(fd);
 
 	info = test_info(&im, BKP_INCREMENTAL, 3);
+	info.version = version;
 	set_parent(&info, 1, &full);
 	write_chunks("incr.amb", &info, &im, changed, early, 5, 3, &incr);
 	fd = open("incr.amb", O_RDONLY);
 	CHECK_OK(bkp_peek(fd, &info, &peeked));
 	CHECK_PTR(x = bkp_index_load(fd, &info, &peeked));
-	CHECK_EQ(bkp_index_extents(x), 3);		/* 2-4, 20, 30 */
+	CHECK_EQ(bkp_index_extents(x), version == BKP_VERSION_1 ? 3 : 1);
 	CHECK_EQ(bkp_index_read(x, 5, buf), 0);
-	CHECK_EQ(bkp_index_read(x, 4, buf), 1);
+	CHECK_EQ(bkp_index_read(x, 4, buf), 1);		/* the last of extent 2-4 */
 	CHECK(!memcmp(buf, image_chunk(&im, 4), 4096));
 	CHECK_EQ(bkp_index_read(x, 30, buf), 1);
 	CHECK(!memcmp(buf, image_chunk(&im, 30), 4096));
 	bkp_index_free(x);
 	close(fd);
+	image_free(&im);
 }
 
-TEST(format_layout_matches_the_specification)
+TEST(format_random_access_through_the_index)
+{
+	random_access(BKP_VERSION_2);
+}
+
+TEST(format_v1_random_access_through_the_extents)
+{
+	random_access(BKP_VERSION_1);
+}
+
+TEST(format_v1_layout_matches_the_specification)
 {
 	struct bkp_summary s;
 	struct bkp_info info;
@@ -306,6 +328,7 @@ TEST(format_layout_matches_the_specification)
 
 	image_make(&im, 3 * 4096, 4096, 6);
 	info = test_info(&im, BKP_FULL, 9);
+	info.version = BKP_VERSION_1;
 	write_all("full.amb", &info, &im, 3, &s);
 	file = file_get("full.amb", &len);
 	CHECK(!memcmp(file, "AMBERBKP", 8));

@@ -144,6 +144,7 @@ static void make_big(const char *path, uint32_t chunk_bytes, struct image *im,
 		if (!bit_test(sent, c))
 			order[n++] = c;
 	info = test_info(im, BKP_FULL, 4);
+	info.version = BKP_VERSION_1;	/* parses v1 bytes */
 	write_chunks(path, &info, im, order, early, n, 3, sum);
 	free(order);
 	free(early);
@@ -220,6 +221,7 @@ TEST(reader_workers_none_for_a_backup_in_one_batch)
 	/* the records fill the one batch: the end comes in a batch of its own */
 	image_make(&im, 64 * KiB, 4096, 3);
 	info = test_info(&im, BKP_FULL, 1);
+	info.version = BKP_VERSION_1;	/* parses v1 bytes */
 	write_all("small.amb", &info, &im, 3, &sum);
 	CHECK((fd = open("small.amb", O_RDONLY)) >= 0);
 	CHECK_PTR(r = bkp_reader_open(fd));
@@ -291,10 +293,12 @@ TEST(reader_workers_hold_back_a_record_that_breaks_the_order)
 
 	image_make(&im, 128 * 65536, 65536, 5);
 	info = test_info(&im, BKP_FULL, 1);
+	info.version = BKP_VERSION_1;	/* parses v1 bytes */
 	write_all("full.amb", &info, &im, 3, &full);
 	for (n = 0; n < im.geo.nr_chunks / 2; n++)
 		chunks[n] = 2 * n;
 	info = test_info(&im, BKP_INCREMENTAL, 2);
+	info.version = BKP_VERSION_1;	/* parses v1 bytes */
 	set_parent(&info, 1, &full);
 	write_chunks("incr.amb", &info, &im, chunks, NULL, n, 3, &sum);
 
@@ -451,7 +455,7 @@ TEST(reader_workers_verify_and_restore_from_standard_input)
 	file = file_get("big.amb", &len);
 	file[record_offset(file, 60) + sizeof(struct disk_record)] ^= 0x20;
 	file_put("bad.amb", file, len);
-	snprintf(text, sizeof(text), "-: record 60 at offset %" PRIu64 ": payload checksum",
+	snprintf(text, sizeof(text), "-: chunk 59, record 60 at offset %" PRIu64 ": payload checksum",
 		 record_offset(file, 60));
 	with_stdin_pipe("bad.amb", &child);
 	CHECK_FAILS(run_cmd(restore_main, "restore", "-", "--to", "target", NULL),
@@ -514,6 +518,7 @@ TEST(reader_workers_restore_a_chain_and_stop_at_a_failed_write)
 		changed[n++] = c;
 	}
 	info = test_info(&v1, BKP_INCREMENTAL, 5);
+	info.version = BKP_VERSION_1;	/* parses v1 bytes */
 	set_parent(&info, 4, &sum);
 	write_chunks("incr.amb", &info, &v1, changed, NULL, n, 3, NULL);
 	image_copy(&t.im, &v1);
