@@ -450,10 +450,10 @@ static void amber_cbt_fill_regions(struct amber_cbt *cbt, unsigned long *map,
 }
 
 /*
- * Set in @regions the regions written in the current epoch (a chunk of
- * theirs in ->mem), as far as seen: the writes still setting bits may be
- * missed. Each is durable, or took its intent when tracking had failed:
- * none then. False when there is none.
+ * Set in @regions the regions written in the current epoch, as far as seen
+ * (a write setting its bit now may be missed): the durable ones with a
+ * chunk in ->mem. A region written this epoch is durable unless tracking
+ * failed, and then none is taken. False when there is none.
  */
 static bool amber_cbt_written_regions(struct amber_cbt *cbt,
 				      unsigned long *regions)
