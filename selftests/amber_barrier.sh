@@ -37,7 +37,7 @@ live_volume_is_caught() {
 	[ "$rc" -eq 1 ]
 }
 
-# Writes that take 2 s each cannot drain within 300 ms: the barrier fails,
+# Writes that take 6 s each cannot drain within 300 ms: the barrier fails,
 # nothing is cut, and the writes complete.
 undrainable_barrier_gives_up() {
 	[ -e "$(dm_dev b-three)" ] || skip "dm-delay is not available"
@@ -121,9 +121,11 @@ scratch_wipe "$(dm_dev b-o2)"
 amber_volume b-one "$(dm_dev b-o1)" "$(dm_dev b-s1)"
 amber_volume b-two "$(dm_dev b-o2)" "$(dm_dev b-s2)"
 if modprobe dm-delay 2>/dev/null; then
-	# Writes wait 2 s, reads and flushes none: the barrier's first flush
-	# must not outwait the slow write it is to find in flight.
-	dm_create b-slow "0 $(sectors "$(dm_dev b-o3)") delay $(dm_dev b-o3) 0 0 $(dm_dev b-o3) 0 2000 $(dm_dev b-o3) 0 0"
+	# Writes wait 6 s, reads and flushes none: the barrier's first flush
+	# must not outwait the slow write it is to find in flight, and its
+	# prepare step (the next intent written to the store) must end well
+	# before the write does, even on the debug kernel.
+	dm_create b-slow "0 $(sectors "$(dm_dev b-o3)") delay $(dm_dev b-o3) 0 0 $(dm_dev b-o3) 0 6000 $(dm_dev b-o3) 0 0"
 	amber_format "$(dm_dev b-s3)" "$(dm_dev b-slow)"
 	dm_create b-three "$(amber_table "$(dm_dev b-slow)" "$(dm_dev b-s3)" "$AMBER_CHUNK" drain_timeout_ms=300)"
 fi
