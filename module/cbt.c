@@ -139,6 +139,16 @@ bool amber_cbt_loaded(struct amber_cbt *cbt)
 	return cbt->loaded;
 }
 
+/* In the cached superblock: no map up to @epoch is valid. True if news. */
+static bool amber_sb_give_up_maps(struct amber_store *s, u64 epoch)
+{
+	lockdep_assert_held(&s->sb_lock);
+	if (le64_to_cpu(s->sb->cbt_valid_from) > epoch)
+		return false;
+	s->sb->cbt_valid_from = cpu_to_le64(epoch + 1);
+	return true;
+}
+
 /*
  * Record on the store that no map up to the current epoch can be trusted
  * (cbt_valid_from past it). Maps that were never loaded do not know the
@@ -164,8 +174,7 @@ static int amber_cbt_record_failure(struct amber_cbt *cbt, bool clean)
 	s->sb->flags |= cpu_to_le32(AMBER_SB_CBT_FAILED);
 	if (clean)
 		s->sb->flags |= cpu_to_le32(AMBER_SB_CLEAN);
-	if (le64_to_cpu(s->sb->cbt_valid_from) <= epoch)
-		s->sb->cbt_valid_from = cpu_to_le64(epoch + 1);
+	amber_sb_give_up_maps(s, epoch);
 	r = amber_store_commit(s);
 	mutex_unlock(&s->sb_lock);
 	return r;
@@ -506,8 +515,7 @@ void amber_cbt_intend_next(struct amber_cbt *cbt)
 	valid_from = s->sb->cbt_valid_from;
 	r = 0;
 	if (epoch >= s->cbt_epochs &&
-	    le64_to_cpu(valid_from) <= epoch - s->cbt_epochs) {
-		s->sb->cbt_valid_from = cpu_to_le64(epoch - s->cbt_epochs + 1);
+	    amber_sb_give_up_maps(s, epoch - s->cbt_epochs)) {
 		r = amber_store_commit(s);
 		if (r)	/* the slot keeps its map: so does the store */
 			s->sb->cbt_valid_from = valid_from;

@@ -288,6 +288,14 @@ static struct amber_copy *amber_copy_alloc(struct amber_volume *v, chunk_t c)
 	return copy;
 }
 
+/* @copy, from amber_copy_alloc() or amber_cow_copy_ahead(), was not used. */
+static void amber_copy_unused(struct amber_volume *v, chunk_t c,
+			      struct amber_copy *copy)
+{
+	xa_release(&v->snap->index, c);
+	mempool_free(copy, &v->copy_pool);
+}
+
 /*
  * Give untouched chunk @c to @copy, allocated before the lock (with a
  * reserved index entry): a slot, and the index entry that makes later
@@ -384,8 +392,7 @@ void amber_cow_copy_ahead(struct amber_volume *v, chunk_t c)
 		amber_copy_start(v, copy);
 		return;
 	}
-	xa_release(&s->index, c);
-	mempool_free(copy, &v->copy_pool);
+	amber_copy_unused(v, c, copy);
 }
 
 /*
@@ -457,10 +464,8 @@ again:
 
 	if (start)
 		amber_copy_start(v, start);
-	if (copy) {
-		xa_release(&s->index, c);
-		mempool_free(copy, &v->copy_pool);
-	}
+	if (copy)
+		amber_copy_unused(v, c, copy);
 	if (r == AMBER_REQUEUE) {
 		bio->bi_status = BLK_STS_DM_REQUEUE;
 		r = AMBER_ENDED;

@@ -244,3 +244,20 @@ int run_cmd(int (*main)(int, char **), ...)
 	argv[argc] = NULL;
 	return main(argc, argv);
 }
+
+void check_every_flip_detected(const char *path)
+{
+	size_t len, off;
+	uint8_t *file;
+
+	file = file_get(path, &len);
+	for (off = 0; off < len; off++) {
+		file[off] ^= 1 << (off % 8);
+		file_put("flipped.amb", file, len);
+		if (read_backup("flipped.amb", NULL, NULL) == 0 || error_status() != AMBER_EDATA)
+			test_failed(__FILE__, __LINE__, "flip at offset %zu not detected (%s)",
+				    off, error_msg());
+		file[off] ^= 1 << (off % 8);
+	}
+	free(file);
+}

@@ -52,6 +52,11 @@ void file_put(const char *path, const void *data, size_t len);
 uint8_t *file_get(const char *path, size_t *len);
 void file_flip(const char *path, size_t offset, uint8_t mask);
 void file_truncate(const char *path, size_t len);
+/*
+ * One bit flipped at each offset of the backup at @path in turn, in a copy
+ * (flipped.amb): the streaming reader refuses every one with AMBER_EDATA.
+ */
+void check_every_flip_detected(const char *path);
 
 /* Run a subcommand's main with a NULL-terminated argument list. */
 int run_cmd(int (*main)(int, char **), ...);
