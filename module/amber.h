@@ -132,6 +132,17 @@ struct amber_snapshot {
 	unsigned int view_gen;		/* odd while state leaves ACTIVE */
 	enum amber_invalid_reason reason;
 	/*
+	 * Change tracking failed and the store could not record it: the
+	 * next table to load the store must not trust its maps (cbt.c).
+	 */
+	bool maps_unrecorded;
+	/*
+	 * Store I/Os of the tables that timed out and have not ended: a
+	 * table that loads the store waits for them (cbt.c), lest a write of
+	 * the old table land after its own.
+	 */
+	atomic_t store_orphans;
+	/*
 	 * Chunks released by the backup: allocated by the first release of a
 	 * snapshot, set under ->lock, freed by the drop after an RCU grace
 	 * period and the view reads. Read with amber_chunk_released().
@@ -184,6 +195,9 @@ struct amber_volume {
 	struct work_struct worker;	/* retries the parked writes below */
 	struct work_struct copy_work;	/* finishes the copies kcopyd ended */
 	struct delayed_work block_timeout;
+	struct delayed_work copy_watch;	/* a store that ends no copy */
+	atomic_t copies;		/* copies kcopyd has not ended */
+	unsigned long copy_progress;	/* jiffies: a copy started or ended */
 	struct dm_kcopyd_client *kcopyd;
 	mempool_t copy_pool;
 

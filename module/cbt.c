@@ -28,6 +28,7 @@
  * it closes the gates; the closed one is freed once written out. Three bits
  * per intent region (->intent, ->durable and the next epoch's ->intent).
  */
+#include <linux/delay.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
@@ -150,6 +151,15 @@ static bool amber_sb_give_up_maps(struct amber_store *s, u64 epoch)
 }
 
 /*
+ * A table that replaces this one reads the store again: if the store does
+ * not say that tracking failed, the snapshot, which the tables share, does.
+ */
+static void amber_cbt_failure_recorded(struct amber_cbt *cbt, bool recorded)
+{
+	WRITE_ONCE(cbt->v->snap->maps_unrecorded, !recorded);
+}
+
+/*
  * Record on the store that no map up to the current epoch can be trusted
  * (cbt_valid_from past it). Maps that were never loaded do not know the
  * current epoch: the superblock is read again for it first (it has no
@@ -177,6 +187,7 @@ static int amber_cbt_record_failure(struct amber_cbt *cbt, bool clean)
 	amber_sb_give_up_maps(s, epoch);
 	r = amber_store_commit(s);
 	mutex_unlock(&s->sb_lock);
+	amber_cbt_failure_recorded(cbt, !r);
 	return r;
 }
 
@@ -581,6 +592,8 @@ void amber_cbt_cut(struct amber_cbt *cbt, u64 epoch)
 	bitmap_zero(cbt->dirty_blocks, cbt->nr_blocks);
 	WRITE_ONCE(cbt->epoch, epoch);
 	/* The superblock write above carried any failure mark of the old one. */
+	if (cbt->failed)
+		amber_cbt_failure_recorded(cbt, true);
 	cbt->failed = false;
 	spin_unlock(&cbt->lock);
 
@@ -708,12 +721,39 @@ static int amber_cbt_read_map(struct amber_cbt *cbt, u64 epoch)
 	return r;
 }
 
+/*
+ * The I/Os of an earlier table that timed out on this store have ended,
+ * within the store's bound: until they do, one may still overwrite what
+ * this table writes. False if they have not.
+ */
+static bool amber_cbt_orphans_ended(struct amber_cbt *cbt)
+{
+	atomic_t *orphans = &cbt->v->snap->store_orphans;
+	unsigned long bound = amber_store_timeout_jiffies();
+	unsigned long end = jiffies + bound;
+
+	while (atomic_read(orphans)) {
+		if (bound != MAX_SCHEDULE_TIMEOUT && time_after(jiffies, end)) {
+			DMERR("%s: the store has not ended the last table's I/O",
+			      dm_device_name(cbt->v->md));
+			return false;
+		}
+		msleep(20);
+	}
+	return true;
+}
+
 int amber_cbt_load(struct amber_cbt *cbt)
 {
 	struct amber_store *s = cbt->store;
 	u64 epoch;
 	int r;
 
+	/* The table before this one failed and could not tell the store. */
+	if (READ_ONCE(cbt->v->snap->maps_unrecorded))
+		WRITE_ONCE(cbt->failed, true);
+	if (!amber_cbt_orphans_ended(cbt))
+		return -EIO;
 	r = amber_store_reread(s);
 	if (r)
 		return r;

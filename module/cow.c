@@ -63,6 +63,18 @@ static bool amber_chunk_readers(struct amber_snapshot *s, chunk_t c)
 	return atomic_read(amber_read_bucket(s, c));
 }
 
+/*
+ * A write to @c that waited (for a copy or a view read) must wait for the
+ * view reads of @c. Not once the snapshot has ended: a read still in flight
+ * fails in its end_io (view.c), however long it takes, say on a store that
+ * no longer answers.
+ */
+static bool amber_write_waits_for_readers(struct amber_snapshot *s, chunk_t c)
+{
+	return READ_ONCE(s->state) == AMBER_SNAP_ACTIVE &&
+	       amber_chunk_readers(s, c);
+}
+
 /* Kick the table whose writes wait in @s, if there is one. */
 void amber_snapshot_kick(struct amber_snapshot *s)
 {
@@ -116,6 +128,24 @@ static void amber_slot_free(struct amber_snapshot *s, u64 slot)
 }
 
 /*
+ * A copy in flight is no longer needed (the snapshot ended): the writes
+ * that wait for it need not wait for kcopyd, which may be waiting for a
+ * store that no longer answers. They go back to their table's worker,
+ * which finds no snapshot and sends them on; the copy keeps its slot
+ * until kcopyd is done with it and writes only there.
+ */
+static void amber_copy_abandon(struct amber_copy *copy)
+{
+	struct amber_volume *v = copy->v;
+
+	spin_lock_irq(&v->lock);
+	bio_list_merge(&v->slot_wait, &copy->bios);
+	spin_unlock_irq(&v->lock);
+	bio_list_init(&copy->bios);
+	amber_kick(v);
+}
+
+/*
  * Forget every copied chunk and free its slot. A copy still in flight
  * leaves ->index too and keeps its slot until kcopyd is done with it.
  */
@@ -129,6 +159,8 @@ static void amber_cow_clear(struct amber_snapshot *s)
 		xa_erase(&s->index, c);
 		if (xa_is_value(entry))
 			amber_slot_free(s, xa_to_value(entry));
+		else
+			amber_copy_abandon(entry);
 	}
 }
 
@@ -200,6 +232,8 @@ static void amber_copy_done(int read_err, unsigned long write_err,
 		copy->error = AMBER_REASON_ORIGIN_IO_ERROR;
 	else if (write_err)
 		copy->error = AMBER_REASON_STORE_IO_ERROR;
+	WRITE_ONCE(v->copy_progress, jiffies);
+	atomic_dec(&v->copies);
 	spin_lock_irqsave(&v->lock, flags);
 	list_add_tail(&copy->done, &v->copies_done);
 	spin_unlock_irqrestore(&v->lock, flags);
@@ -220,7 +254,41 @@ static void amber_copy_start(struct amber_volume *v, struct amber_copy *copy)
 		.count = src.count,
 	};
 
+	/* From idle: the store has until the bound to end a copy. */
+	if (atomic_inc_return(&v->copies) == 1) {
+		unsigned long bound = amber_store_timeout_jiffies();
+
+		WRITE_ONCE(v->copy_progress, jiffies);
+		if (bound != MAX_SCHEDULE_TIMEOUT)
+			queue_delayed_work(v->wq, &v->copy_watch, bound);
+	}
 	dm_kcopyd_copy(v->kcopyd, &src, 1, &dst, 0, amber_copy_done, copy);
+}
+
+/*
+ * Copies are in flight and none has ended for store_timeout_ms: the store
+ * no longer answers. It counts as failed (store.c), and the snapshot is
+ * given up, which lets the writes that wait for a copy go on: a store that
+ * hangs never holds the origin for longer than the bound.
+ */
+static void amber_copy_watch(struct work_struct *work)
+{
+	struct amber_volume *v = container_of(to_delayed_work(work),
+					      struct amber_volume, copy_watch);
+	unsigned long bound = amber_store_timeout_jiffies();
+	unsigned long expires;
+
+	if (!atomic_read(&v->copies) || bound == MAX_SCHEDULE_TIMEOUT)
+		return;
+	expires = READ_ONCE(v->copy_progress) + bound;
+	if (time_before(jiffies, expires)) {
+		queue_delayed_work(v->wq, &v->copy_watch, expires - jiffies);
+		return;
+	}
+	DMERR("%s: no copy to the store ended in %u ms",
+	      dm_device_name(v->md), jiffies_to_msecs(bound));
+	amber_store_fail(v->store);
+	amber_cow_invalidate(v, AMBER_REASON_STORE_IO_ERROR);
 }
 
 /* Park @bio until a slot frees up; the block timeout starts with the wait. */
@@ -250,8 +318,11 @@ static void amber_wait_for_readers(struct amber_volume *v, struct bio *bio)
 	bio_list_add(&v->reader_wait, bio);
 	spin_unlock_irq(&v->lock);
 	atomic_set(&v->readers_wanted, 1);
-	/* A read may have ended before it could see ->readers_wanted. */
-	if (!amber_chunk_readers(s, amber_chunk(v, bio->bi_iter.bi_sector)))
+	/*
+	 * A read may have ended, or the snapshot, before it could see
+	 * ->readers_wanted.
+	 */
+	if (!amber_write_waits_for_readers(s, amber_chunk(v, bio->bi_iter.bi_sector)))
 		amber_kick(v);
 }
 
@@ -484,7 +555,7 @@ static void amber_send_or_wait(struct amber_volume *v, struct bio_list *bios,
 
 	while ((bio = bio_list_pop(bios))) {
 		amber_wait_end(v, bio);
-		if (amber_chunk_readers(v->snap, c))
+		if (amber_write_waits_for_readers(v->snap, c))
 			amber_wait_for_readers(v, bio);
 		else
 			amber_submit_write(v, bio);
@@ -557,8 +628,8 @@ static void amber_retry_readers(struct amber_volume *v)
 
 	while ((bio = bio_list_pop(&again))) {
 		amber_wait_end(v, bio);
-		if (amber_chunk_readers(v->snap,
-					amber_chunk(v, bio->bi_iter.bi_sector)))
+		if (amber_write_waits_for_readers(v->snap,
+						  amber_chunk(v, bio->bi_iter.bi_sector)))
 			amber_wait_for_readers(v, bio);
 		else
 			amber_submit_write(v, bio);
@@ -1046,6 +1117,7 @@ int amber_cow_init(struct amber_volume *v)
 
 	INIT_WORK(&v->copy_work, amber_copy_worker);
 	INIT_DELAYED_WORK(&v->block_timeout, amber_block_timeout);
+	INIT_DELAYED_WORK(&v->copy_watch, amber_copy_watch);
 	v->snap = amber_snapshot_of_predecessor(v) ?: amber_snapshot_create(v);
 	if (!v->snap)
 		return -ENOMEM;

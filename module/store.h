@@ -8,13 +8,27 @@
 #define DM_AMBER_STORE_H
 
 #include <linux/dm-io.h>
+#include <linux/mempool.h>
 #include "amber.h"
+
+/* An I/O timed out: every later one fails at once (store.c). */
+#define AMBER_STORE_HUNG	0
 
 struct amber_store {
 	struct dm_dev *dev;
 	struct dm_io_client *io;
 	struct mutex sb_lock;		/* serialises superblock rewrites */
 	struct amber_store_sb *sb;	/* cached copy, little endian */
+
+	/* Bounded I/O (store.c): what an I/O that timed out still holds. */
+	unsigned long flags;		/* AMBER_STORE_HUNG: fail every I/O */
+	mempool_t *io_pool;
+	mempool_t *page_pool;		/* bounce pages when kmalloc fails */
+	spinlock_t ios_lock;
+	unsigned int ios;		/* in flight, timed out ones included */
+	wait_queue_head_t ios_wq;	/* ->ios fell to 0 */
+	/* Timed-out I/Os, counted where the next table sees them (cbt.c). */
+	atomic_t *orphans;
 
 	/* Geometry, read from the superblock once. */
 	unsigned int chunk_sectors;
@@ -46,10 +60,20 @@ int amber_store_reread(struct amber_store *s);
  */
 int amber_store_commit(struct amber_store *s);
 
-/* Synchronous I/O to the store, from a kmalloc'ed or vmalloc'ed buffer. */
+/*
+ * Synchronous I/O to the store, from any kernel buffer, each piece waiting
+ * at most the module's store_timeout_ms. -EIO when the store did not answer
+ * in time, and from then on without trying: the store is hung.
+ */
 int amber_store_rw(struct amber_store *s, blk_opf_t opf, sector_t sector,
 		   void *buf, size_t len);
 int amber_store_flush(struct amber_store *s);
+
+/* The bound on one store I/O or copy (MAX_SCHEDULE_TIMEOUT: none). */
+unsigned long amber_store_timeout_jiffies(void);
+
+/* @s does not answer: every later store I/O fails at once with EIO. */
+void amber_store_fail(struct amber_store *s);
 
 /*
  * Epoch @epoch's change map may name chunks never written: the store was in

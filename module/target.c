@@ -415,6 +415,7 @@ static int amber_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		ti->error = "cannot set up copy-on-write";
 		goto bad_cow;
 	}
+	v->store->orphans = &v->snap->store_orphans;
 	v->wq = alloc_workqueue("kamberd", WQ_MEM_RECLAIM, 0);
 	if (!v->wq) {
 		r = -ENOMEM;
@@ -460,10 +461,12 @@ static void amber_dtr(struct dm_target *ti)
 	/* Copies end with a kick: no work may be queued after the drain. */
 	amber_cow_stop_copies(v);
 	cancel_delayed_work_sync(&v->block_timeout);
+	cancel_delayed_work_sync(&v->copy_watch);
 	destroy_workqueue(v->wq);
-	amber_cow_exit(v);
 	amber_cbt_destroy(v->cbt);
+	/* Its timed-out I/Os count in the snapshot: they end first. */
 	amber_store_close(v->store);
+	amber_cow_exit(v);
 	amber_put_devices(ti, v);
 	kfree(v);
 }
