@@ -195,9 +195,7 @@ struct amber_volume {
 	struct work_struct worker;	/* retries the parked writes below */
 	struct work_struct copy_work;	/* finishes the copies kcopyd ended */
 	struct delayed_work block_timeout;
-	struct delayed_work copy_watch;	/* a store that ends no copy */
-	atomic_t copies;		/* copies kcopyd has not ended */
-	unsigned long copy_progress;	/* jiffies: a copy started or ended */
+	struct delayed_work copy_watch;	/* a copy the store does not end */
 	struct dm_kcopyd_client *kcopyd;
 	mempool_t copy_pool;
 
@@ -210,6 +208,7 @@ struct amber_volume {
 
 	/* Deferred work, under ->lock, drained by ->worker. */
 	struct list_head copies_done;	/* kcopyd finished these copies */
+	struct list_head copies_inflight; /* kcopyd has these, oldest first */
 	struct bio_list reader_wait;	/* writes waiting for view reads */
 	struct bio_list slot_wait;	/* writes waiting for a free slot */
 	atomic_t readers_wanted;	/* ->reader_wait is not empty */

@@ -35,6 +35,8 @@ struct amber_copy {
 	int error;
 	struct bio_list bios;		/* writes waiting for this copy */
 	struct list_head done;		/* on v->copies_done */
+	struct list_head inflight;	/* on v->copies_inflight, by start */
+	unsigned long started;		/* jiffies */
 };
 
 static struct kmem_cache *amber_copy_cache;
@@ -232,9 +234,8 @@ static void amber_copy_done(int read_err, unsigned long write_err,
 		copy->error = AMBER_REASON_ORIGIN_IO_ERROR;
 	else if (write_err)
 		copy->error = AMBER_REASON_STORE_IO_ERROR;
-	WRITE_ONCE(v->copy_progress, jiffies);
-	atomic_dec(&v->copies);
 	spin_lock_irqsave(&v->lock, flags);
+	list_del(&copy->inflight);
 	list_add_tail(&copy->done, &v->copies_done);
 	spin_unlock_irqrestore(&v->lock, flags);
 	queue_work(v->wq, &v->copy_work);
@@ -254,33 +255,50 @@ static void amber_copy_start(struct amber_volume *v, struct amber_copy *copy)
 		.count = src.count,
 	};
 
-	/* From idle: the store has until the bound to end a copy. */
-	if (atomic_inc_return(&v->copies) == 1) {
-		unsigned long bound = amber_store_timeout_jiffies();
+	unsigned long bound = amber_store_timeout_jiffies();
+	bool first;
 
-		WRITE_ONCE(v->copy_progress, jiffies);
-		if (bound != MAX_SCHEDULE_TIMEOUT)
-			queue_delayed_work(v->wq, &v->copy_watch, bound);
+	/* A store that no longer answers ends the copy at once, failed. */
+	if (test_bit(AMBER_STORE_HUNG, &v->store->flags)) {
+		INIT_LIST_HEAD(&copy->inflight);	/* on no list */
+		amber_copy_done(0, 1, copy);
+		return;
 	}
+	copy->started = jiffies;
+	spin_lock_irq(&v->lock);
+	first = list_empty(&v->copies_inflight);
+	list_add_tail(&copy->inflight, &v->copies_inflight);
+	spin_unlock_irq(&v->lock);
+	/* The oldest copy has until the bound to end. */
+	if (first && bound != MAX_SCHEDULE_TIMEOUT)
+		queue_delayed_work(v->wq, &v->copy_watch, bound);
 	dm_kcopyd_copy(v->kcopyd, &src, 1, &dst, 0, amber_copy_done, copy);
 }
 
 /*
- * Copies are in flight and none has ended for store_timeout_ms: the store
- * no longer answers. It counts as failed (store.c), and the snapshot is
- * given up, which lets the writes that wait for a copy go on: a store that
- * hangs never holds the origin for longer than the bound.
+ * The oldest copy in flight has not ended within store_timeout_ms: the
+ * store no longer answers, or not to it. It counts as failed (store.c),
+ * and the snapshot is given up, which lets the writes that wait for a copy
+ * go on: a store that hangs never holds the origin for longer than the
+ * bound, even if other copies still end.
  */
 static void amber_copy_watch(struct work_struct *work)
 {
 	struct amber_volume *v = container_of(to_delayed_work(work),
 					      struct amber_volume, copy_watch);
 	unsigned long bound = amber_store_timeout_jiffies();
+	struct amber_copy *oldest;
 	unsigned long expires;
 
-	if (!atomic_read(&v->copies) || bound == MAX_SCHEDULE_TIMEOUT)
+	if (bound == MAX_SCHEDULE_TIMEOUT)
 		return;
-	expires = READ_ONCE(v->copy_progress) + bound;
+	spin_lock_irq(&v->lock);
+	oldest = list_first_entry_or_null(&v->copies_inflight,
+					  struct amber_copy, inflight);
+	expires = oldest ? oldest->started + bound : 0;
+	spin_unlock_irq(&v->lock);
+	if (!oldest)
+		return;
 	if (time_before(jiffies, expires)) {
 		queue_delayed_work(v->wq, &v->copy_watch, expires - jiffies);
 		return;

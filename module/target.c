@@ -348,6 +348,7 @@ static void amber_init_volume(struct dm_target *ti, struct amber_volume *v)
 	bio_list_init(&v->reader_wait);
 	bio_list_init(&v->slot_wait);
 	INIT_LIST_HEAD(&v->copies_done);
+	INIT_LIST_HEAD(&v->copies_inflight);
 	INIT_WORK(&v->worker, amber_worker);
 }
 

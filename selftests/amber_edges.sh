@@ -47,6 +47,8 @@ slice e-lw-store store 48 8
 slice e-r-origin origin 64 8
 slice e-h-origin origin 96 8
 slice e-h-store store 96 8
+slice e-p-origin origin 104 8
+slice e-p-store0 store 104 8
 
 # dm reuses the lowest free minor: once A is gone, B takes A's number, and
 # A's view, which finds its volume by number, must not serve B's snapshot.
@@ -539,6 +541,56 @@ store_that_hangs_never_holds_the_origin() {
 	dm_remove e-h
 }
 
+# A store that hangs only some writes (here those to slot 0, through a dm
+# device suspended under that one slot) while others end: the copy stuck
+# there is bounded by itself, not by the copies that go on around it.
+copy_that_hangs_alone_is_bounded() {
+	local origin disk data_offset off=$((104 * 2048)) i ms
+	origin=$(dm_dev e-p-origin) disk=$(scratch_disk store)
+	amber_format "$(dm_dev e-p-store0)" "$origin"
+	data_offset=$(od -An -t u8 -j 64 -N 8 "$(dm_dev e-p-store0)" | tr -d ' ')
+	dm_create e-p-slot0 "0 $AMBER_CHUNK linear $disk $((off + data_offset))"
+	dm_create e-p-store "0 $data_offset linear $disk $off
+$data_offset $AMBER_CHUNK linear $(dm_dev e-p-slot0) 0
+$((data_offset + AMBER_CHUNK)) $((8 * 2048 - data_offset - AMBER_CHUNK)) linear $disk $((off + data_offset + AMBER_CHUNK))"
+	dm_create e-p "$(amber_table "$origin" "$(dm_dev e-p-store)" "$AMBER_CHUNK")"
+	chunk_pattern_write "$(dm_dev e-p)" 0 32 before
+	[ "$(amber_msg e-p snap)" = 1 ]
+	echo 2000 >"$STORE_TIMEOUT"
+	dmsetup suspend e-p-slot0
+	rm -f /tmp/e-p.ms
+	{
+		local start
+		start=$(date +%s%N)
+		chunk_pattern_write "$(dm_dev e-p)" 0 1 stuck
+		echo $((($(date +%s%N) - start) / 1000000)) >/tmp/e-p.ms
+	} &
+	# Its copy takes slot 0 (the first free) before any other starts; if
+	# one did first, the write would not wait the bound, and fail below.
+	sleep 1
+	# First writes to other chunks, whose copies end, for about 8 s.
+	for i in $(seq 1 24); do
+		chunk_pattern_write "$(dm_dev e-p)" "$i" 1 flowing
+		sleep 0.3
+	done
+	wait_until 30 test -s /tmp/e-p.ms ||
+		{ echo "# the write whose copy hung still waits"; return 1; }
+	ms=$(cat /tmp/e-p.ms)
+	ktap_print_msg "the write whose copy hung took $ms ms while other copies ended"
+	# It did wait for the bound (its copy hung), and not much longer.
+	[ "$ms" -ge 1900 ] && [ "$ms" -lt 6000 ]
+	klog_has "no copy to the store ended in 2000 ms"
+	amber_expect e-p reason store_io_error
+	dmsetup resume e-p-slot0
+	echo 30000 >"$STORE_TIMEOUT"
+	chunk_pattern_verify "$(dm_dev e-p)" 0 1 stuck
+	chunk_pattern_verify "$(dm_dev e-p)" 1 24 flowing
+	amber_msg e-p drop
+	dm_remove e-p
+	dm_remove e-p-store
+	dm_remove e-p-slot0
+}
+
 # suspend_within <name> [--noflush]: dmsetup suspend returns within 10 s,
 # where one that waited for a slot would wait block_timeout_ms (60 s). A
 # stock kernel takes milliseconds, the debug one under TCG up to 4 s.
@@ -564,13 +616,14 @@ dm_create e-s-store "0 512 linear $(scratch_disk store) $((80 * 2048))"
 slice e-u-origin origin 88 8
 slice e-u-store store 88 8
 # What a failed step leaves, removed before the slices under it.
-for dev in e-r-store e-r e-r-view e-d e-d-view e-s e-u e-h; do
+for dev in e-r-store e-r e-r-view e-d e-d-view e-s e-u e-h e-p e-p-store e-p-slot0; do
 	defer dm_remove "$dev"
 done
-# A step that failed may leave the store of e-h suspended, and the bound low.
+# A step that failed may leave a store suspended, and the bound low.
 defer dmsetup resume e-h-store
+defer sh -c "[ ! -e /dev/mapper/e-p-slot0 ] || dmsetup resume e-p-slot0"
 defer sh -c "[ ! -e $STORE_TIMEOUT ] || echo 30000 >$STORE_TIMEOUT"
-ktap_set_plan 12
+ktap_set_plan 13
 ktap_step "a view never reads the volume that took its number" view_never_reads_another_volume
 ktap_step "a store failing across suspend/resume never holds the origin" store_fault_never_holds_the_origin
 ktap_step "a barrier needs a live table; epochs follow the store" barrier_needs_a_live_table
@@ -583,4 +636,5 @@ ktap_step "a release waiting for a view read can be killed" release_is_killable
 ktap_step "a suspend never waits for a free slot" suspend_never_waits_for_a_slot
 ktap_step "writes the maps missed are recorded once the store is back" untracked_writes_are_recorded
 ktap_step "a store that stops answering never holds the origin" store_that_hangs_never_holds_the_origin
+ktap_step "a copy the store never ends is bounded while others end" copy_that_hangs_alone_is_bounded
 ktap_finished
