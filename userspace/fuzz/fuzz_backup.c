@@ -427,7 +427,7 @@ static int decode_record_at(const uint8_t *at, const struct bkp_info *info,
 
 	if (info->version == 1)
 		return record_decode((const void *)at, &info->geo, rec, &seq);
-	return record_v2_decode((const void *)at, &info->geo, rec, &seq);
+	return record_v2_decode((const void *)at, &info->geo, record_tag_bytes(info), rec, &seq);
 }
 
 /*
@@ -449,12 +449,12 @@ static size_t repair(uint8_t *data, size_t size, size_t max)
 	if (fd < 0 && (fd = memfd_create("repair", 0)) < 0)
 		abort();
 	if (size < sizeof(struct disk_header) || header_decode((const void *)data, &info) ||
-	    info.geo.nr_chunks > REPAIR_CHUNKS_MAX || ftruncate(fd, 0) || lseek(fd, 0, SEEK_SET))
+	    info.geo.nr_chunks > REPAIR_CHUNKS_MAX || bkp_encrypted(&info) || ftruncate(fd, 0) || lseek(fd, 0, SEEK_SET))
 		return size;
 	head = record_header_bytes(info.version);
-	d = chunk_decoder_new(&info.geo, info.version);
+	d = chunk_decoder_new(&info, NULL);
 	/* the input's backup_id: a repair is deterministic */
-	w = bkp_writer_new_with_id(fd, &info, info.backup_id);
+	w = bkp_writer_new_with_id(fd, &info, NULL, info.backup_id);
 	for (at = sizeof(struct disk_header); d && w && size - at >= head;
 	     at += head + stored) {
 		stored = get_le32(data + at + 24);	/* both versions: stored_bytes */

@@ -169,8 +169,8 @@ static int write_seed(const char *dir, const struct seed *s)
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0)
 		return fail_errno(AMBER_ESYS, "%s", path);
-	enc = chunk_encoder_new(&info.geo, s->level);
-	w = bkp_writer_new_with_id(fd, &info, backup_id);
+	enc = chunk_encoder_new(&info.geo, s->level, NULL);
+	w = bkp_writer_new_with_id(fd, &info, NULL, backup_id);
 	for (i = 0; enc && w && i < s->count; i++)
 		if (put(w, enc, s->order ? s->order[i] : i, s->early >> i & 1, s, &info.geo))
 			goto out;

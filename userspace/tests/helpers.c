@@ -117,8 +117,8 @@ void write_chunks(const char *path, const struct bkp_info *info, const struct im
 	size_t i;
 
 	CHECK(fd >= 0 && scratch);
-	CHECK_PTR(enc = chunk_encoder_new(&im->geo, level));
-	CHECK_PTR(w = bkp_writer_new(fd, info));
+	CHECK_PTR(enc = chunk_encoder_new(&im->geo, level, NULL));
+	CHECK_PTR(w = bkp_writer_new(fd, info, NULL));
 	for (i = 0; i < n; i++) {
 		CHECK_OK(chunk_encode(enc, chunks[i], image_chunk(im, chunks[i]), scratch, &rec));
 		if (early && early[i])
