@@ -21,19 +21,13 @@
 
 /* ---- the known-answer vector V2 of FORMAT-v2.md ---- */
 
-static const uint8_t kat_uuid[16] = {
-	0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x46, 0x77,
-	0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff,
-};
-
 /* SHA-256 of the whole file, and its length: any changed byte shows. */
 #define KAT_V2_SHA256	"87d5adc0645a4c7ca9b090e40a1c8b227e3922a8c2c403fa3bfe3b32e0638e59"
 #define KAT_V2_BYTES	5184
 
 static void write_kat_v2(const char *path)
 {
-	struct bkp_info info = { .version = BKP_VERSION_2, .kind = BKP_FULL, .epoch = 7,
-				 .created = 1700000000, .tool = "amber 2.0.0" };
+	struct bkp_info info = kat_info();
 	static uint8_t content[4096], zeros[4096];
 	struct chunk_encoder *enc;
 	struct bkp_writer *w;
@@ -45,8 +39,6 @@ static void write_kat_v2(const char *path)
 		backup_id[i] = 0xa0 + i;
 	for (i = 0; i < 4096; i++)
 		content[i] = i % 251;
-	memcpy(info.volume_uuid, kat_uuid, 16);
-	CHECK_OK(geometry_init(&info.geo, 8192, 4096));
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	CHECK(fd >= 0);
 	CHECK_PTR(enc = chunk_encoder_new(&info.geo, 0, NULL));
