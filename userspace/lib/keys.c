@@ -10,7 +10,7 @@
 
 #define SIGN_PREFIX	"amber-trailer-v2"	/* 16 bytes, no NUL */
 #define MAC_BYTES	offsetof(struct disk_trailer_v2, mac)
-#define SIGNED_BYTES	offsetof(struct disk_trailer_v2, signature)
+#define SIGNED_BYTES	offsetof(struct disk_trailer_v2, signer)	/* bytes 0..255 */
 
 int key_fingerprint(const uint8_t k[KEY_BYTES], uint8_t out[32])
 {

@@ -131,6 +131,7 @@ TEST(crypto_a_record_opens_only_where_it_was_sealed)
 {
 	struct data_key *key = test_key(0);
 	uint8_t id[16] = { 1 }, hash[32] = { 2 }, plain[100], sealed[100 + TAG_BYTES];
+	uint8_t opened[sizeof(sealed)];
 	struct bkp_crypto *c, *other_backup;
 	struct gcm *seal, *open_;
 	struct bkp_record rec = { .chunk = 3, .length = 4096, .stored_bytes = sizeof(sealed),
@@ -144,9 +145,8 @@ TEST(crypto_a_record_opens_only_where_it_was_sealed)
 	CHECK_PTR(open_ = gcm_new(c->record, false));
 	CHECK_OK(record_seal(seal, c, &rec, plain, sealed));
 #define REOPENS(change)							\
-	({ uint8_t buf_[sizeof(sealed)];					\
-	   memcpy(buf_, sealed, sizeof(sealed));				\
-	   copy = rec; copy.payload = buf_; change;				\
+	({ memcpy(opened, sealed, sizeof(sealed));				\
+	   copy = rec; copy.payload = opened; change;				\
 	   record_open(open_, c, &copy); })
 	CHECK_OK(REOPENS((void)0));
 	CHECK_EQ(copy.stored_bytes, sizeof(plain));
@@ -155,8 +155,8 @@ TEST(crypto_a_record_opens_only_where_it_was_sealed)
 	CHECK_FAILS(REOPENS(copy.chunk = 4), AMBER_EDATA, "authentication tag");
 	CHECK_FAILS(REOPENS(copy.flags = REC_EARLY), AMBER_EDATA, "authentication tag");
 	CHECK_FAILS(REOPENS(copy.leaf[0] ^= 1), AMBER_EDATA, "authentication tag");
-	CHECK_FAILS(REOPENS(buf_[50] ^= 1), AMBER_EDATA, "authentication tag");
-	CHECK_FAILS(REOPENS(buf_[sizeof(sealed) - 1] ^= 1), AMBER_EDATA, "authentication tag");
+	CHECK_FAILS(REOPENS(opened[50] ^= 1), AMBER_EDATA, "authentication tag");
+	CHECK_FAILS(REOPENS(opened[sizeof(sealed) - 1] ^= 1), AMBER_EDATA, "authentication tag");
 	memcpy(c->header_hash, "another header", 14);
 	CHECK_FAILS(REOPENS((void)0), AMBER_EDATA, "authentication tag");
 #undef REOPENS
@@ -579,4 +579,134 @@ TEST(crypto_a_chunk_replaced_and_rehashed_fails_the_signature)
 	asym_free(pub);
 	asym_free(signer);
 	asym_free(forger);
+}
+
+/* ---- the known-answer vectors V1, V3 and the key file of FORMAT-v2.md ---- */
+
+#define KAT_V1_SHA256	"856a5be3f3febb5f6bf2f5feedeac06abcf099509910b6f1e276457893b06a05"
+#define KAT_V3_SHA256	"a9d1ba2907d531a776b0235c21de9128e7a36a1e68cc867729796e9fa544f726"
+#define KAT_KEY_SHA256	"4d6438893e26ee6aa7e97f3cd9b0d75f9e75a0d8417eeed43b5707da7f80f519"
+
+/* Write @n records of KAT content (chunk c: @fill[c], or i mod 251 when 0x100). */
+static void write_kat(const char *path, const struct bkp_info *info, const uint8_t id[16],
+		      const struct bkp_keys *keys, const uint64_t *chunks, const int *fill,
+		      size_t n, struct bkp_summary *out)
+{
+	static uint8_t content[4096];
+	struct chunk_encoder *enc;
+	struct bkp_writer *w;
+	struct bkp_record rec;
+	size_t i, j;
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	CHECK(fd >= 0);
+	CHECK_PTR(enc = chunk_encoder_new(&info->geo, 0, keys->data->identity));
+	CHECK_PTR(w = bkp_writer_new_with_id(fd, info, keys, id));
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < sizeof(content); j++)
+			content[j] = fill[i] == 0x100 ? (int)(j % 251) : fill[i];
+		CHECK_OK(chunk_encode(enc, chunks[i], content, NULL, &rec));
+		CHECK_OK(bkp_writer_put(w, &rec));
+	}
+	CHECK_OK(bkp_writer_finish(w, NULL, out));
+	bkp_writer_free(w);
+	chunk_encoder_free(enc);
+	close(fd);
+}
+
+static void write_kat_key(const char *path, const struct data_key *key)
+{
+	struct passphrase pass = { .len = 21, .text = "amber test passphrase" };
+	struct scrypt_params params = { 14, 8, 1 };
+	struct keyfile_seed seed = { .created = 1700000000 };
+	struct asym_key *rec;
+	struct disk_keyfile f;
+	uint8_t raw[32], pub[32];
+
+	counting(seed.salt, 32, 0x60);
+	counting(seed.ephemeral, 32, 0xc0);
+	counting(raw, 32, 0x80);
+	CHECK_PTR(rec = asym_from_raw_private(raw, false));
+	CHECK_OK(asym_raw_public(rec, pub));
+	CHECK_OK(keyfile_encode(&f, key->k, &pass, &params, pub, &seed));
+	file_put(path, &f, sizeof(f));
+	asym_free(rec);
+}
+
+/* With AMBER_KAT_OUT=DIR, the file at @path goes to DIR (for FORMAT-v2.md). */
+static void export_kat(const char *path)
+{
+	const char *dir = getenv("AMBER_KAT_OUT");
+	char out[4096];
+	uint8_t *file;
+	size_t len;
+
+	if (!dir)
+		return;
+	file = file_get(path, &len);
+	snprintf(out, sizeof(out), "%s/%s", dir, path);
+	file_put(out, file, len);
+	free(file);
+}
+
+/* The file at @path has SHA-256 @want. */
+static void check_kat(const char *path, const char *want)
+{
+	uint8_t *file, hash[32];
+	char hex[65];
+	size_t len;
+
+	export_kat(path);
+	file = file_get(path, &len);
+	CHECK_OK(sha256(file, len, hash));
+	format_hex(hash, 32, hex);
+	if (strcmp(hex, want))
+		test_failed(__FILE__, __LINE__, "%s (%zu bytes) has SHA-256 %s", path, len, hex);
+	free(file);
+}
+
+TEST(crypto_known_answer_vectors_are_pinned)
+{
+	static const uint64_t v1_chunks[] = { 0, 1 }, v3_chunks[] = { 1 };
+	static const int v1_fill[] = { 0x100, 0 }, v3_fill[] = { 0xff };
+	struct data_key *key = test_key(0);
+	struct asym_key *signer = test_signer(0x40), *pub = public_of(signer);
+	struct bkp_keys signed_keys = { .data = key, .sign = signer }, keys = { .data = key };
+	struct bkp_info info = kat_info();
+	struct bkp_summary v1;
+	uint8_t id[16], k[KEY_BYTES];
+	struct image im;
+
+	counting(id, 16, 0xa0);
+	write_kat("v1.amb", &info, id, &signed_keys, v1_chunks, v1_fill, 2, &v1);
+	counting(id, 16, 0xb0);
+	info.epoch = 8;
+	info.created = 1700000060;
+	set_parent(&info, 7, &v1);
+	write_kat("v3.amb", &info, id, &keys, v3_chunks, v3_fill, 1, NULL);
+	write_kat_key("kat.key", key);
+	CHECK(!chmod("kat.key", 0600));
+	export_kat("v3.amb");
+	export_kat("kat.key");
+	check_kat("v1.amb", KAT_V1_SHA256);
+	check_kat("v3.amb", KAT_V3_SHA256);
+	check_kat("kat.key", KAT_KEY_SHA256);
+	/* read back: with the key, the signature, and the chain */
+	image_make(&im, 8192, 4096, 1);
+	CHECK_OK(read_backup_keyed("v1.amb", &im, NULL, key, pub));
+	CHECK_EQ(image_chunk(&im, 0)[250], 250);
+	CHECK_EQ(image_chunk(&im, 0)[251], 0);
+	CHECK(all_zero(image_chunk(&im, 1), 4096));
+	CHECK_OK(read_backup_keyed("v3.amb", &im, NULL, key, NULL));
+	CHECK_EQ(image_chunk(&im, 1)[0], 0xff);
+	file_put("pass", "amber test passphrase", 21);
+	CHECK(!chmod("pass", 0600));
+	data_key_free(key);
+	key = load_key("kat.key");
+	counting(k, sizeof(k), 0);
+	CHECK(!memcmp(key->k, k, KEY_BYTES));
+	image_free(&im);
+	asym_free(pub);
+	asym_free(signer);
+	data_key_free(key);
 }
