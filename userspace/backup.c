@@ -212,8 +212,9 @@ static int load_parent(struct backup *b)
 
 	if (!b->parent_path)
 		return 0;
-	return chain_read_parent(b->parent_path, &want, &b->parent, &b->parent_summary) ||
-	       chain_same_key(b->parent_path, &b->parent, b->key);
+	if (chain_read_parent(b->parent_path, &want, &b->parent, &b->parent_summary))
+		return -1;
+	return chain_same_key(b->parent_path, &b->parent, b->key ? b->key->fingerprint : NULL);
 }
 
 /* A new file, or an existing device (a tape); never an existing file. */
@@ -511,7 +512,7 @@ static int load_image_base(struct backup *b, uint64_t volume_bytes)
 	};
 
 	if (chain_read_parent(b->parent_path, &want, &b->parent, &b->parent_summary) ||
-	    chain_same_key(b->parent_path, &b->parent, b->key))
+	    chain_same_key(b->parent_path, &b->parent, b->key ? b->key->fingerprint : NULL))
 		return -1;
 	if (!is_image_uuid(b->parent.volume_uuid))
 		return fail(AMBER_EDATA, "%s is a backup of an amber volume: an image backup"

@@ -140,20 +140,23 @@ int chain_set_key(struct chain *c, const struct data_key *key)
 	return 0;
 }
 
-int chain_same_key(const char *path, const struct bkp_info *parent, const struct data_key *key)
+int chain_same_key(const char *path, const struct bkp_info *parent, const uint8_t *fingerprint)
 {
-	char fp[17];
+	char fp[17], other[17];
 
-	if (!bkp_encrypted(parent) && !key)
+	if (!bkp_encrypted(parent) && !fingerprint)
 		return 0;
 	if (!bkp_encrypted(parent))
 		return fail(AMBER_EDATA, "%s is not encrypted: a chain has one key (an encrypted"
 			    " chain starts with a full backup)", path);
-	if (!key)
+	short_fingerprint(parent->key_fingerprint, fp);
+	if (!fingerprint)
 		return fail(AMBER_EDATA, "%s is encrypted with key %s: its incrementals are"
-			    " too (--encrypt KEYFILE)", path,
-			    short_fingerprint(parent->key_fingerprint, fp));
-	return check_backup_key(parent, key, false) ? error_prefix("%s: ", path) : 0;
+			    " too (--encrypt KEYFILE)", path, fp);
+	if (memcmp(fingerprint, parent->key_fingerprint, 32))
+		return fail(AMBER_EDATA, "%s: encrypted with key %s, but the key file holds %s",
+			    path, fp, short_fingerprint(fingerprint, other));
+	return 0;
 }
 
 /* All members have the first one's key, or none (FORMAT-v2.md, "Chains"). */

@@ -56,10 +56,11 @@ int chain_check(const struct chain *c);
  */
 int chain_set_key(struct chain *c, const struct data_key *key);
 /*
- * A new incremental, encrypted with @key (NULL: not encrypted), may
- * continue @parent (at @path): a chain has one key (FORMAT-v2.md, "Chains").
+ * A new incremental, encrypted with the key of @fingerprint (NULL: not
+ * encrypted), may continue @parent (at @path): a chain has one key
+ * (FORMAT-v2.md, "Chains").
  */
-int chain_same_key(const char *path, const struct bkp_info *parent, const struct data_key *key);
+int chain_same_key(const char *path, const struct bkp_info *parent, const uint8_t *fingerprint);
 
 /* Every member may be consolidated: no unknown read-only compatible feature. */
 int chain_check_extendable(const struct chain *c);
