@@ -389,27 +389,29 @@ fail:
 	return NULL;
 }
 
+/* Nothing changes in @x unless the key is the backup's, its MAC checked. */
 int bkp_index_set_key(struct bkp_index *x, const struct data_key *key)
 {
-	struct chunk_decoder *d;
-	uint8_t mac[32];
+	struct chunk_decoder *d = NULL;
+	struct bkp_crypto *c;
 
 	if (check_backup_key(&x->info, key, false))
 		return -1;
-	if (!bkp_encrypted(&x->info))
+	if (!bkp_encrypted(&x->info) || x->crypto)
 		return 0;
-	x->crypto = bkp_crypto_new(key, x->info.backup_id, x->sum.header_hash);
-	if (!x->crypto || trailer_mac(x->crypto, &x->sum, mac))
+	c = bkp_crypto_new(key, x->info.backup_id, x->sum.header_hash);
+	if (!c)
 		return -1;
-	if (memcmp(mac, x->sum.mac, 32))
-		return fail(AMBER_EDATA, "trailer: MAC does not match: the trailer is not the"
-			    " one written with this key");
-	d = chunk_decoder_new(&x->info, x->crypto);
-	if (!d)
-		return -1;
-	chunk_decoder_free(x->decoder);
-	x->decoder = d;
-	return 0;
+	if (trailer_check_mac(c, &x->sum)) {
+		error_prefix("trailer: ");
+	} else if ((d = chunk_decoder_new(&x->info, c))) {
+		chunk_decoder_free(x->decoder);
+		x->decoder = d;
+		x->crypto = c;
+		return 0;
+	}
+	bkp_crypto_free(c);
+	return -1;
 }
 
 /* Block @row into x->block, checked against its row: hash, head, first chunk. */

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <inttypes.h>
+#include <openssl/crypto.h>
 
 #include "checks.h"
 #include "digest.h"
@@ -97,6 +98,18 @@ int trailer_mac(const struct bkp_crypto *c, const struct bkp_summary *s, uint8_t
 
 	trailer_v2_encode(s, &t);
 	return hmac_once(c->mac, &t, MAC_BYTES, out);
+}
+
+int trailer_check_mac(const struct bkp_crypto *c, const struct bkp_summary *s)
+{
+	uint8_t mac[32];
+
+	if (trailer_mac(c, s, mac))
+		return -1;
+	if (CRYPTO_memcmp(mac, s->mac, 32))
+		return fail(AMBER_EDATA, "MAC does not match: the trailer is not the one written"
+			    " with this key");
+	return 0;
 }
 
 /* "amber-trailer-v2" || trailer bytes 0..255. */

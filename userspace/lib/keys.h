@@ -49,6 +49,8 @@ int record_open(struct gcm *g, const struct bkp_crypto *c, struct bkp_record *re
 
 /* HMAC(trailer MAC key, trailer bytes 0..223) of the trailer @s encodes. */
 int trailer_mac(const struct bkp_crypto *c, const struct bkp_summary *s, uint8_t out[32]);
+/* @s's MAC is trailer_mac()'s (compared in constant time), else AMBER_EDATA. */
+int trailer_check_mac(const struct bkp_crypto *c, const struct bkp_summary *s);
 /* Fill @s's signer and signature with @k's. */
 int trailer_sign(const struct asym_key *k, struct bkp_summary *s);
 /* @s must be signed, by @pub. */

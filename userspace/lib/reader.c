@@ -615,15 +615,8 @@ static int check_trailer(struct bkp_reader *r, const struct bkp_summary *t,
 /* The MAC with the key, the signature with a public key (FORMAT-v2.md). */
 static int check_authenticity(const struct bkp_reader *r, const struct bkp_summary *t)
 {
-	uint8_t mac[32];
-
-	if (r->crypto) {
-		if (trailer_mac(r->crypto, t, mac))
-			return -1;
-		if (memcmp(mac, t->mac, 32))
-			return fail(AMBER_EDATA, "MAC does not match: the trailer is not the"
-				    " one written with this key");
-	}
+	if (r->crypto && trailer_check_mac(r->crypto, t))
+		return -1;
 	return r->pubkey ? trailer_check_signature(r->pubkey, t) : 0;
 }
 
