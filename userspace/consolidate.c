@@ -16,7 +16,7 @@
 
 static const char usage[] =
 "Usage: amber consolidate FULL INCREMENTAL... --to NEWFULL|-\n"
-"                         [--key KEYFILE [--passphrase-file FILE]]\n"
+"                         [--key KEYFILE [--passphrase-file FILE]] [--sign KEY]\n"
 "\n"
 "Merge a backup chain, oldest first, into one full backup of the newest\n"
 "epoch without touching the volume. Every record is verified on the way;\n"
@@ -27,14 +27,16 @@ static const char usage[] =
 "encrypted NEWFULL, under the same key, with a backup id of its own.\n"
 "\n"
 "  -t, --to NEWFULL|-  the new full backup\n"
-CLI_KEY_USAGE;
+CLI_KEY_USAGE
+"      --sign KEY     sign NEWFULL's trailer with the Ed25519 private key KEY\n";
 
-enum { OPT_TO, OPT_KEY, OPT_PASSPHRASE_FILE };
+enum { OPT_TO, OPT_KEY, OPT_PASSPHRASE_FILE, OPT_SIGN };
 
 static const struct cli_option options[] = {
 	[OPT_TO] = CLI_VALUE("to", 't'),
 	[OPT_KEY] = CLI_VALUE("key", 'k'),
 	[OPT_PASSPHRASE_FILE] = CLI_VALUE("passphrase-file", 0),
+	[OPT_SIGN] = CLI_VALUE("sign", 0),
 	{ },
 };
 
@@ -44,6 +46,7 @@ struct output {
 	bool created;
 	struct bkp_writer *w;
 	struct data_key *key;
+	struct asym_key *sign;
 };
 
 static int open_consolidated(struct output *o)
@@ -83,7 +86,8 @@ static int consolidate(struct chain *c, struct output *o)
 	char digest[65];
 	FILE *out = o->fd == STDOUT_FILENO ? stderr : stdout;
 
-	struct bkp_keys keys = { .data = bkp_encrypted(c->m[0].info) ? o->key : NULL };
+	struct bkp_keys keys = { .data = bkp_encrypted(c->m[0].info) ? o->key : NULL,
+				 .sign = o->sign };
 
 	if (chain_set_key(c, o->key) || chain_check(c) || chain_check_extendable(c) ||
 	    open_consolidated(o))
@@ -114,14 +118,17 @@ int consolidate_main(int argc, char **argv)
 	if (cli_args(&c, 1, INT_MAX, "FULL") || cli_required(&c, OPT_TO, &o.path) ||
 	    cli_key(&c, OPT_KEY, OPT_PASSPHRASE_FILE, &o.key))
 		return -1;
-	if (chain_open(&chain, c.args, c.nr_args)) {
+	if ((c.value[OPT_SIGN] && !(o.sign = asym_load_private(c.value[OPT_SIGN], true))) ||
+	    chain_open(&chain, c.args, c.nr_args)) {
 		data_key_free(o.key);
+		asym_free(o.sign);
 		return -1;
 	}
 	ret = consolidate(&chain, &o);
 	chain_close(&chain);
 	bkp_writer_free(o.w);
 	data_key_free(o.key);
+	asym_free(o.sign);
 	if (ret && o.created)
 		unlink(o.path);
 	if (o.fd > STDOUT_FILENO)

@@ -537,6 +537,9 @@ TEST(crypto_signature_proves_the_writer)
 		    AMBER_EDATA, "not by the public key given");
 	CHECK_FAILS(run_cmd(verify_main, "verify", "plain.amb", "--pubkey", "s.pub", NULL),
 		    AMBER_EDATA, "not signed, and --pubkey asks for a signature");
+	CHECK_OK(run_cmd(consolidate_main, "consolidate", "plain.amb", "--to", "cons.amb",
+			 "--sign", "s.pem", NULL));
+	CHECK_OK(run_cmd(verify_main, "verify", "cons.amb", "--pubkey", "s.pub", NULL));
 	CHECK(!chmod("s.pem", 0644));
 	CHECK_FAILS(run_cmd(backup_main, "backup", "--image", "img", "--to", "x.amb",
 			    "--sign", "s.pem", NULL), AMBER_ESYS, "readable by group or others");
