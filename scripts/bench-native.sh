@@ -12,7 +12,10 @@
 #   - from the page cache: zstd -1 -T0, SHA-256 (OpenSSL, as amber) on one
 #     core and on every core, and the codecs' all-core rate from them;
 #   - `amber verify` of the level-0 backup against the raw read, `amber
-#     restore` of it against a raw O_DIRECT sequential write of a new file.
+#     restore` of it against a raw O_DIRECT sequential write of a new file;
+#   - the same backups, verify and restore encrypted and signed (`--encrypt`,
+#     `--sign`; a key file with scrypt log2 N 14 made for the run), against
+#     the unencrypted ones: issue 15's goal is 0.9 of them.
 # The page cache is dropped before every timed run but the codecs' (when the
 # machine does not allow it, the output says so). BENCH_NATIVE_REPS rounds
 # (3) of every run in turn; each goal's ratio is the median of its per-round
@@ -41,7 +44,8 @@ mkdir -p "$work"
 # the image stays, to be reused. Only regular files of ours are removed.
 clean_up() {
 	local f
-	for f in "$work/l0.amb" "$work/l1.amb" "$work/target" "$work/fio.json"; do
+	for f in "$work/l0.amb" "$work/l1.amb" "$work/e0.amb" "$work/target" "$work/fio.json" \
+		 "$work/bench.key" "$work/bench.pass" "$work/sign.pem" "$work/sign.pub"; do
 		if [ -f "$f" ] && [ ! -L "$f" ]; then rm -f "$f"; fi
 	done
 }
@@ -56,6 +60,17 @@ if [ ! -f "$image" ] || [ "$(stat -c %s "$image")" != "$bytes" ]; then
 		--buffer_compress_percentage=50 --refill_buffers --buffer_compress_chunk=4k \
 		--randseed=17 --ioengine=psync --end_fsync=1 --output=/dev/null
 fi
+
+# The keys of the encrypted runs: new for every run of the script.
+make_keys() {
+	clean_up
+	(umask 077 && echo "bench passphrase" >"$work/bench.pass")
+	"$amber" key new "$work/bench.key" --passphrase-file "$work/bench.pass" \
+		--scrypt-log2n 14 >/dev/null
+	"$amber" key new-signing "$work/sign.pem" "$work/sign.pub"
+}
+make_keys
+key=(--key "$work/bench.key" --passphrase-file "$work/bench.pass")
 
 drop_cache() {
 	sync
@@ -102,9 +117,20 @@ new_target() {
 	truncate -s "$bytes" "$work/target"
 }
 
+backup_encrypted_to() {
+	if [ -f "$2" ]; then rm -f "$2"; fi	# never /dev/null
+	"$amber" backup --image "$image" --to "$2" --level "$1" --encrypt "$work/bench.key" \
+		--passphrase-file "$work/bench.pass" --sign "$work/sign.pem"
+}
+
 restore() {
 	new_target
 	"$amber" restore "$work/l0.amb" --to "$work/target"
+}
+
+restore_encrypted() {
+	new_target
+	"$amber" restore "$work/e0.amb" --to "$work/target" "${key[@]}"
 }
 
 raw_write() {
@@ -156,10 +182,16 @@ round() {
 	runs[verify]+="$(rate "$(stat -c %s "$work/l0.amb")" "$amber" verify "$work/l0.amb") "
 	runs[write]+="$(raw_write) "
 	runs[restore]+="$(rate "$bytes" restore) "
+	runs[e0null]+="$(rate "$bytes" backup_encrypted_to 0 /dev/null) "
+	runs[e1null]+="$(rate "$bytes" backup_encrypted_to 1 /dev/null) "
+	runs[e0file]+="$(rate "$bytes" backup_encrypted_to 0 "$work/e0.amb") "
+	runs[everify]+="$(rate "$(stat -c %s "$work/e0.amb")" "$amber" verify "$work/e0.amb" \
+		"${key[@]}" --pubkey "$work/sign.pub") "
+	runs[erestore]+="$(rate "$bytes" restore_encrypted) "
 }
 
 show() {
-	printf '%-36s %8s MB/s   (%s)\n' "$2" "$(printf '%s\n' ${runs[$1]} | median)" "${runs[$1]% }"
+	printf '%-46s %8s MB/s   (%s)\n' "$2" "$(printf '%s\n' ${runs[$1]} | median)" "${runs[$1]% }"
 }
 
 # The per-round ratios of run @num to the slowest of the runs @den...
@@ -179,7 +211,7 @@ goal() {
 	shift 3
 	all=$(ratios "$num" "$@" | tr '\n' ' ')
 	awk -v w="$what" -v n="$refname" -v x="$(printf '%s\n' $all | median)" -v all="${all% }" \
-		'BEGIN { printf "%-8s %-30s %.2f x %s (goal >= 0.90; rounds: %s)\n",
+		'BEGIN { printf "%-8s %-36s %.2f x %s (goal >= 0.90; rounds: %s)\n",
 			 (x >= 0.9 ? "met" : "NOT MET"), w, x, n, all }'
 }
 
@@ -189,7 +221,7 @@ info() {
 	shift 3
 	all=$(ratios "$num" "$@" | tr '\n' ' ')
 	awk -v w="$what" -v n="$refname" -v x="$(printf '%s\n' $all | median)" -v all="${all% }" \
-		'BEGIN { printf "%-8s %-30s %.2f x %s (rounds: %s)\n", "info", w, x, n, all }'
+		'BEGIN { printf "%-8s %-36s %.2f x %s (rounds: %s)\n", "info", w, x, n, all }'
 }
 
 echo "bench-native: $mib MiB image, $cpus CPUs, $reps rounds; MB/s: median (each round)"
@@ -204,6 +236,11 @@ show b1file "backup --level 1 > file"
 show verify "verify (level 0 backup)"
 show write "raw O_DIRECT write (fio)"
 show restore "restore (level 0 backup) to a file"
+show e0null "encrypted+signed backup --level 0 > /dev/null"
+show e1null "encrypted+signed backup --level 1 > /dev/null"
+show e0file "encrypted+signed backup --level 0 > file"
+show everify "encrypted+signed verify --key --pubkey"
+show erestore "encrypted+signed restore to a file"
 show zstd "zstd -1 -T0 (page cache)"
 show sha "SHA-256, OpenSSL, one core"
 show sha_all "SHA-256, OpenSSL, all $cpus cores"
@@ -220,6 +257,10 @@ goal "backup --level 0 to /dev/null" b0null "raw read" read
 goal "backup --level 1 to /dev/null" b1null "min(raw read, codecs)" read codecs
 goal "verify" verify "raw read" read
 goal "restore" restore "raw write" write
+goal "encrypted+signed backup --level 0" e0null "backup --level 0" b0null
+goal "encrypted+signed backup --level 1" e1null "backup --level 1" b1null
+goal "encrypted+signed verify" everify "verify" verify
+goal "encrypted+signed restore" erestore "restore" restore
 # What the hashing alone allows: SHA-256 of every byte is the format's.
 info "backup --level 0 to /dev/null" b0null "min(raw read, SHA-256 all cores)" read sha_all
 # To a file on the image's own disk the backup reads and writes the same

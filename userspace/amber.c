@@ -26,6 +26,7 @@ static const struct subcommand {
 	{ "list",	 list_main,	   "one line about each backup" },
 	{ "info",	 info_main,	   "everything about one backup" },
 	{ "daemon",	 daemon_main,	   "send a request to amberd" },
+	{ "key",	 key_main,	   "make, show and recover keys" },
 };
 
 static void show_usage(FILE *out)

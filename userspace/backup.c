@@ -20,6 +20,8 @@
 #include "codec.h"
 #include "error.h"
 #include "kernel.h"
+#include "keyfile.h"
+#include "keys.h"
 #include "progress.h"
 #include "store.h"
 #include "stream.h"
@@ -29,10 +31,10 @@
 static const char usage[] =
 "Usage: amber backup NAME --to FILE|- [--incremental-from BACKUP] [--level N]\n"
 "                    [--no-compress] [--progress] [--use-snapshot]\n"
-"                    [--format-version N]\n"
+"                    [--format-version N] [--encrypt KEYFILE] [--sign KEY]\n"
 "       amber backup --image PATH --to FILE|- [--incremental-from BACKUP]\n"
 "                    [--chunk SIZE] [--level N] [--no-compress] [--progress]\n"
-"                    [--format-version N]\n"
+"                    [--format-version N] [--encrypt KEYFILE] [--sign KEY]\n"
 "\n"
 "Take a snapshot of the amber volume NAME and stream its frozen image into a\n"
 "backup: FILE (created; never overwritten), a tape or other device, or\n"
@@ -62,10 +64,20 @@ static const char usage[] =
 "      --use-snapshot     use the snapshot 'amber snap' just took instead of\n"
 "                         taking one\n"
 "      --format-version N write backup format N: 2 (the default) or 1, for\n"
-"                         readers older than format 2\n";
+"                         readers older than format 2\n"
+"  -e, --encrypt KEYFILE  encrypt every record with AES-256-GCM under the data\n"
+"                         key of KEYFILE ('amber key new'); leaves and digest\n"
+"                         are keyed. An incremental is encrypted with its\n"
+"                         parent's key, or not at all, as its parent\n"
+"      --passphrase-file FILE\n"
+"                         KEYFILE's passphrase, the first line of FILE (mode\n"
+"                         0600), instead of asking on the terminal\n"
+"      --sign KEY         sign the trailer with the Ed25519 private key KEY\n"
+"                         (PEM, 'amber key new-signing')\n";
 
 enum { OPT_TO, OPT_INCREMENTAL_FROM, OPT_LEVEL, OPT_NO_COMPRESS, OPT_PROGRESS,
-       OPT_USE_SNAPSHOT, OPT_IMAGE, OPT_CHUNK, OPT_FORMAT_VERSION };
+       OPT_USE_SNAPSHOT, OPT_IMAGE, OPT_CHUNK, OPT_FORMAT_VERSION, OPT_ENCRYPT,
+       OPT_PASSPHRASE_FILE, OPT_SIGN };
 
 static const struct cli_option options[] = {
 	[OPT_TO]		= CLI_VALUE("to", 't'),
@@ -77,6 +89,9 @@ static const struct cli_option options[] = {
 	[OPT_IMAGE]		= CLI_VALUE("image", 0),
 	[OPT_CHUNK]		= CLI_VALUE("chunk", 'c'),
 	[OPT_FORMAT_VERSION]	= CLI_VALUE("format-version", 0),
+	[OPT_ENCRYPT]		= CLI_VALUE("encrypt", 'e'),
+	[OPT_PASSPHRASE_FILE]	= CLI_VALUE("passphrase-file", 0),
+	[OPT_SIGN]		= CLI_VALUE("sign", 0),
 	{ },
 };
 
@@ -101,6 +116,8 @@ struct backup {
 	struct bkp_summary summary;
 	struct stream_progress counts;
 	double seconds;
+	struct data_key *key;		/* --encrypt */
+	struct asym_key *sign;		/* --sign */
 };
 
 static int parse_target(const struct cli *c, struct backup *b)
@@ -127,6 +144,21 @@ static int parse_target(const struct cli *c, struct backup *b)
 	return 0;
 }
 
+/* The keys, before any snapshot is taken or file created. */
+static int load_keys(const struct cli *c, struct backup *b)
+{
+	if (c->value[OPT_PASSPHRASE_FILE] && !c->value[OPT_ENCRYPT])
+		return fail(AMBER_EUSAGE, "--passphrase-file goes with --encrypt");
+	if ((c->value[OPT_ENCRYPT] || c->value[OPT_SIGN]) && b->format_version == BKP_VERSION_1)
+		return fail(AMBER_EUSAGE, "--encrypt and --sign need format 2");
+	if (c->value[OPT_ENCRYPT] &&
+	    !(b->key = data_key_load(c->value[OPT_ENCRYPT], c->value[OPT_PASSPHRASE_FILE])))
+		return -1;
+	if (c->value[OPT_SIGN] && !(b->sign = asym_load_private(c->value[OPT_SIGN], true)))
+		return -1;
+	return 0;
+}
+
 static int parse_args(const struct cli *c, struct backup *b)
 {
 	if (parse_target(c, b) || cli_required(c, OPT_TO, &b->to) ||
@@ -141,7 +173,7 @@ static int parse_args(const struct cli *c, struct backup *b)
 	b->parent_path = c->value[OPT_INCREMENTAL_FROM];
 	b->show_progress = cli_flag(c, OPT_PROGRESS);
 	b->use_snapshot = cli_flag(c, OPT_USE_SNAPSHOT);
-	return 0;
+	return load_keys(c, b);
 }
 
 /* The volume's table, geometry and, from its store, its uuid. */
@@ -180,7 +212,9 @@ static int load_parent(struct backup *b)
 
 	if (!b->parent_path)
 		return 0;
-	return chain_read_parent(b->parent_path, &want, &b->parent, &b->parent_summary);
+	if (chain_read_parent(b->parent_path, &want, &b->parent, &b->parent_summary))
+		return -1;
+	return chain_same_key(b->parent_path, &b->parent, b->key ? b->key->fingerprint : NULL);
 }
 
 /* A new file, or an existing device (a tape); never an existing file. */
@@ -321,10 +355,12 @@ static int stream(struct backup *b, const struct stream_source *src)
 		.wanted = b->wanted,
 		.base_leaves = (const uint8_t (*)[32])b->base_leaves,
 		.level = b->level,
+		.leaf_key = b->key ? b->key->identity : NULL,
 		.src = src,
 		.progress = progress_show,
 		.progress_ctx = &prog,
 	};
+	struct bkp_keys keys = { .data = b->key, .sign = b->sign };
 	struct bkp_writer *w;
 	struct bkp_info info;
 	double start = now_seconds();
@@ -332,7 +368,7 @@ static int stream(struct backup *b, const struct stream_source *src)
 
 	header_info(b, &info);
 	progress_init(&prog, b->show_progress || isatty(STDERR_FILENO), src ? b->name : NULL);
-	w = bkp_writer_new(b->out_fd, &info);
+	w = bkp_writer_new(b->out_fd, &info, &keys);
 	if (w && !stream_backup(&cfg, w, &b->counts) && !check_image_unchanged(b) &&
 	    !bkp_writer_finish(w, NULL, &b->summary) && !sync_medium(b->out_fd))
 		ret = 0;
@@ -475,7 +511,8 @@ static int load_image_base(struct backup *b, uint64_t volume_bytes)
 		.chunk_bytes = b->chunk,
 	};
 
-	if (chain_read_parent(b->parent_path, &want, &b->parent, &b->parent_summary))
+	if (chain_read_parent(b->parent_path, &want, &b->parent, &b->parent_summary) ||
+	    chain_same_key(b->parent_path, &b->parent, b->key ? b->key->fingerprint : NULL))
 		return -1;
 	if (!is_image_uuid(b->parent.volume_uuid))
 		return fail(AMBER_EDATA, "%s is a backup of an amber volume: an image backup"
@@ -579,6 +616,8 @@ static void clean_up(struct backup *b, bool failed)
 		close(b->out_fd);
 	free(b->wanted);
 	free(b->base_leaves);
+	data_key_free(b->key);
+	asym_free(b->sign);
 }
 
 int backup_main(int argc, char **argv)
@@ -590,8 +629,10 @@ int backup_main(int argc, char **argv)
 	ret = cli_parse(&c, argc, argv);
 	if (ret)
 		return ret > 0 ? 0 : -1;
-	if (parse_args(&c, &b))
+	if (parse_args(&c, &b)) {
+		clean_up(&b, false);
 		return -1;
+	}
 	ret = b.image ? back_up_image(&b) : back_up_volume(&b);
 	clean_up(&b, ret);
 	if (!ret)

@@ -5,6 +5,7 @@
 #include "module/uapi/amber.h"
 #include "cli.h"
 #include "error.h"
+#include "keyfile.h"
 #include "probe.h"
 #include "util.h"
 
@@ -194,4 +195,16 @@ int refuse_signature(int fd, const char *path, bool force)
 		return fail(AMBER_ESYS, "%s holds %s: refusing to overwrite it (--force to do"
 			    " it anyway)", path, found);
 	return 0;
+}
+
+int cli_key(const struct cli *c, int key_opt, int pass_opt, struct data_key **key)
+{
+	*key = NULL;
+	if (c->value[pass_opt] && !c->value[key_opt])
+		return fail(AMBER_EUSAGE, "--passphrase-file goes with --%s",
+			    c->options[key_opt].name);
+	if (!c->value[key_opt])
+		return 0;
+	*key = data_key_load(c->value[key_opt], c->value[pass_opt]);
+	return *key ? 0 : -1;
 }

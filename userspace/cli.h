@@ -47,6 +47,22 @@ int cli_size(const struct cli *c, int option, uint64_t fallback, uint64_t *out);
 /* Exactly @min..@max positional arguments. */
 int cli_args(const struct cli *c, int min, int max, const char *what);
 
+struct data_key;
+/*
+ * The data key of key file @key_opt, unwrapped with the passphrase of file
+ * @pass_opt or from the terminal: *@key NULL when @key_opt is not given.
+ */
+int cli_key(const struct cli *c, int key_opt, int pass_opt, struct data_key **key);
+/* Usage text of --key and --passphrase-file. */
+#define CLI_KEY_USAGE \
+"  -k, --key KEYFILE\n" \
+"               the data key of encrypted backups ('amber key new'), refused\n" \
+"               by fingerprint before anything is opened or written when it\n" \
+"               is not theirs\n" \
+"      --passphrase-file FILE\n" \
+"               KEYFILE's passphrase, the first line of FILE (mode 0600),\n" \
+"               instead of asking on the terminal\n"
+
 /* Refuse a device holding a known signature unless @force. */
 int refuse_signature(int fd, const char *path, bool force);
 

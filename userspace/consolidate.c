@@ -10,25 +10,33 @@
 #include "chain.h"
 #include "cli.h"
 #include "error.h"
+#include "keys.h"
 #include "subcommands.h"
 #include "util.h"
 
 static const char usage[] =
 "Usage: amber consolidate FULL INCREMENTAL... --to NEWFULL|-\n"
+"                         [--key KEYFILE [--passphrase-file FILE]] [--sign KEY]\n"
 "\n"
 "Merge a backup chain, oldest first, into one full backup of the newest\n"
 "epoch without touching the volume. Every record is verified on the way;\n"
 "payloads are copied as stored, not recompressed. NEWFULL's image digest\n"
 "is the digest a full backup of that epoch has, and incrementals taken\n"
 "after the chain continue NEWFULL as they continue the chain. NEWFULL must\n"
-"not exist; '-' writes to standard output.\n"
+"not exist; '-' writes to standard output. An encrypted chain makes an\n"
+"encrypted NEWFULL, under the same key, with a backup id of its own.\n"
 "\n"
-"  -t, --to NEWFULL|-  the new full backup\n";
+"  -t, --to NEWFULL|-  the new full backup\n"
+CLI_KEY_USAGE
+"      --sign KEY     sign NEWFULL's trailer with the Ed25519 private key KEY\n";
 
-enum { OPT_TO };
+enum { OPT_TO, OPT_KEY, OPT_PASSPHRASE_FILE, OPT_SIGN };
 
 static const struct cli_option options[] = {
 	[OPT_TO] = CLI_VALUE("to", 't'),
+	[OPT_KEY] = CLI_VALUE("key", 'k'),
+	[OPT_PASSPHRASE_FILE] = CLI_VALUE("passphrase-file", 0),
+	[OPT_SIGN] = CLI_VALUE("sign", 0),
 	{ },
 };
 
@@ -37,6 +45,8 @@ struct output {
 	int fd;
 	bool created;
 	struct bkp_writer *w;
+	struct data_key *key;
+	struct asym_key *sign;
 };
 
 static int open_consolidated(struct output *o)
@@ -76,11 +86,15 @@ static int consolidate(struct chain *c, struct output *o)
 	char digest[65];
 	FILE *out = o->fd == STDOUT_FILENO ? stderr : stdout;
 
-	if (chain_check(c) || chain_check_extendable(c) || open_consolidated(o))
+	struct bkp_keys keys = { .data = bkp_encrypted(c->m[0].info) ? o->key : NULL,
+				 .sign = o->sign };
+
+	if (chain_set_key(c, o->key) || chain_check(c) || chain_check_extendable(c) ||
+	    open_consolidated(o))
 		return -1;
 	catch_interrupts();
 	synthetic_info(c, &info);
-	o->w = bkp_writer_new(o->fd, &info);
+	o->w = bkp_writer_new(o->fd, &info, &keys);
 	if (!o->w || chain_apply(c, put_record, o) ||
 	    bkp_writer_finish(o->w, chain_tip(c)->summary.link, &summary) ||
 	    sync_medium(o->fd))
@@ -102,11 +116,19 @@ int consolidate_main(int argc, char **argv)
 	if (ret)
 		return ret > 0 ? 0 : -1;
 	if (cli_args(&c, 1, INT_MAX, "FULL") || cli_required(&c, OPT_TO, &o.path) ||
-	    chain_open(&chain, c.args, c.nr_args))
+	    cli_key(&c, OPT_KEY, OPT_PASSPHRASE_FILE, &o.key))
 		return -1;
+	if ((c.value[OPT_SIGN] && !(o.sign = asym_load_private(c.value[OPT_SIGN], true))) ||
+	    chain_open(&chain, c.args, c.nr_args)) {
+		data_key_free(o.key);
+		asym_free(o.sign);
+		return -1;
+	}
 	ret = consolidate(&chain, &o);
 	chain_close(&chain);
 	bkp_writer_free(o.w);
+	data_key_free(o.key);
+	asym_free(o.sign);
 	if (ret && o.created)
 		unlink(o.path);
 	if (o.fd > STDOUT_FILENO)

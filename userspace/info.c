@@ -7,23 +7,28 @@
 
 #include "cli.h"
 #include "error.h"
+#include "keys.h"
 #include "report.h"
 #include "subcommands.h"
 #include "util.h"
 
 static const char usage[] =
-"Usage: amber info FILE|- [--json]\n"
+"Usage: amber info FILE|- [--json] [--key KEYFILE [--passphrase-file FILE]]\n"
 "\n"
 "Print a backup's header and, for a seekable file, its trailer and index,\n"
 "checking their checksums and structure (not the records: 'amber verify'\n"
 "reads those). From standard input only the header is read.\n"
 "\n"
-"  -j, --json   one JSON object (amber(8) has the keys)\n";
+"  -j, --json   one JSON object (amber(8) has the keys)\n"
+CLI_KEY_USAGE
+"               With the key, the trailer's MAC is checked too\n";
 
-enum { OPT_JSON };
+enum { OPT_JSON, OPT_KEY, OPT_PASSPHRASE_FILE };
 
 static const struct cli_option options[] = {
 	[OPT_JSON] = CLI_FLAG("json", 'j'),
+	[OPT_KEY] = CLI_VALUE("key", 'k'),
+	[OPT_PASSPHRASE_FILE] = CLI_VALUE("passphrase-file", 0),
 	{ },
 };
 
@@ -60,7 +65,7 @@ static json_t *seekable_json(const char *path, const struct bkp_info *info,
 	return o;
 }
 
-static int seekable(const char *path, bool json)
+static int seekable(const char *path, bool json, const struct data_key *key)
 {
 	struct bkp_summary summary;
 	struct bkp_index *index = NULL;
@@ -73,6 +78,10 @@ static int seekable(const char *path, bool json)
 	if (!bkp_peek(fd, &info, &summary))
 		index = bkp_index_load(fd, &info, &summary);
 	close(fd);
+	if (index && key && bkp_index_set_key(index, key)) {
+		bkp_index_free(index);
+		index = NULL;
+	}
 	if (!index)
 		return error_prefix("%s: ", path);
 	if (json) {
@@ -98,14 +107,18 @@ static int seekable(const char *path, bool json)
 int info_main(int argc, char **argv)
 {
 	struct cli c = { .command = "info", .usage = usage, .options = options };
+	struct data_key *key;
 	int ret;
 
 	ret = cli_parse(&c, argc, argv);
 	if (ret)
 		return ret > 0 ? 0 : -1;
-	if (cli_args(&c, 1, 1, "FILE"))
+	if (cli_args(&c, 1, 1, "FILE") || cli_key(&c, OPT_KEY, OPT_PASSPHRASE_FILE, &key))
 		return -1;
 	if (!strcmp(c.args[0], "-"))
-		return header_only(cli_flag(&c, OPT_JSON));
-	return seekable(c.args[0], cli_flag(&c, OPT_JSON));
+		ret = header_only(cli_flag(&c, OPT_JSON));
+	else
+		ret = seekable(c.args[0], cli_flag(&c, OPT_JSON), key);
+	data_key_free(key);
+	return ret;
 }

@@ -22,6 +22,8 @@ void print_info(FILE *out, const struct bkp_info *info)
 	if (info->kind == BKP_INCREMENTAL)
 		fprintf(out, "  parent    epoch %" PRIu64 ", link %s\n", info->parent_epoch,
 			format_hex(info->parent_link, 32, link));
+	if (bkp_encrypted(info))
+		fprintf(out, "  encrypted key %s\n", format_hex(info->key_fingerprint, 32, link));
 }
 
 void print_summary(FILE *out, const struct bkp_info *info, const struct bkp_summary *s)
@@ -37,6 +39,8 @@ void print_summary(FILE *out, const struct bkp_info *info, const struct bkp_summ
 	fprintf(out, "  digest    %s\n", format_hex(s->digest, 32, hex));
 	if (memcmp(s->link, s->digest, 32))
 		fprintf(out, "  link      %s\n", format_hex(s->link, 32, hex));
+	if (info->compat & FEATURE_COMPAT_SIGNED)
+		fprintf(out, "  signed    by key %s\n", format_hex(s->signer, 32, hex));
 }
 
 /*

@@ -9,11 +9,13 @@
 #include "chain.h"
 #include "cli.h"
 #include "error.h"
+#include "keys.h"
 #include "subcommands.h"
 #include "util.h"
 
 static const char usage[] =
 "Usage: amber restore FULL|- [INCREMENTAL...] --to DEV [--digest D[,D...]] [--force]\n"
+"                     [--key KEYFILE [--passphrase-file FILE]]\n"
 "\n"
 "Write the image of a backup chain to DEV: a full backup, then the\n"
 "incrementals that follow it, oldest first ('-' reads one of them from\n"
@@ -31,14 +33,17 @@ static const char usage[] =
 "                 checksums all hold, is refused. Seekable files are\n"
 "                 checked before anything is written; a backup from\n"
 "                 standard input at its end\n"
-"  -f, --force    write even if DEV holds a filesystem\n";
+"  -f, --force    write even if DEV holds a filesystem\n"
+CLI_KEY_USAGE;
 
-enum { OPT_TO, OPT_DIGEST, OPT_FORCE };
+enum { OPT_TO, OPT_DIGEST, OPT_FORCE, OPT_KEY, OPT_PASSPHRASE_FILE };
 
 static const struct cli_option options[] = {
 	[OPT_TO]	= CLI_VALUE("to", 't'),
 	[OPT_DIGEST]	= CLI_VALUE("digest", 'd'),
 	[OPT_FORCE]	= CLI_FLAG("force", 'f'),
+	[OPT_KEY]	= CLI_VALUE("key", 'k'),
+	[OPT_PASSPHRASE_FILE] = CLI_VALUE("passphrase-file", 0),
 	{ },
 };
 
@@ -98,9 +103,9 @@ static void report(const struct chain *c, const struct target *t)
 	       c->n == 1 ? "" : "s");
 }
 
-static int restore(struct chain *c, struct target *t, bool force)
+static int restore(struct chain *c, struct target *t, bool force, const struct data_key *key)
 {
-	if (chain_check(c) || open_target(t, c->m[0].info, force))
+	if (chain_set_key(c, key) || chain_check(c) || open_target(t, c->m[0].info, force))
 		return -1;
 	catch_interrupts();
 	if (chain_apply(c, write_chunk, t) || sync_medium(t->fd))
@@ -114,6 +119,7 @@ int restore_main(int argc, char **argv)
 {
 	struct cli c = { .command = "restore", .usage = usage, .options = options };
 	struct target t = { .fd = -1 };
+	struct data_key *key;
 	struct chain chain;
 	bool force;
 	int ret;
@@ -122,14 +128,19 @@ int restore_main(int argc, char **argv)
 	if (ret)
 		return ret > 0 ? 0 : -1;
 	if (cli_args(&c, 1, INT_MAX, "BACKUP") || cli_required(&c, OPT_TO, &t.path) ||
-	    chain_open(&chain, c.args, c.nr_args))
+	    cli_key(&c, OPT_KEY, OPT_PASSPHRASE_FILE, &key))
 		return -1;
+	if (chain_open(&chain, c.args, c.nr_args)) {
+		data_key_free(key);
+		return -1;
+	}
 	force = cli_flag(&c, OPT_FORCE);
 	if (c.value[OPT_DIGEST] && chain_expect(&chain, c.value[OPT_DIGEST]))
 		ret = -1;
 	else
-		ret = restore(&chain, &t, force);
+		ret = restore(&chain, &t, force, key);
 	chain_close(&chain);
+	data_key_free(key);
 	if (t.fd >= 0)
 		close(t.fd);
 	return ret;

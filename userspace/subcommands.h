@@ -22,6 +22,7 @@ int consolidate_main(int argc, char **argv);
 int list_main(int argc, char **argv);
 int info_main(int argc, char **argv);
 int daemon_main(int argc, char **argv);
+int key_main(int argc, char **argv);
 
 /* Lay out and write a new store on @fd (shared by format and create). */
 struct store_layout;

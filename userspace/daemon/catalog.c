@@ -14,7 +14,8 @@
 #include "util.h"
 
 #define CAT_HEADER	"# amberd catalog 1\n" \
-			"# set group volume kind epoch parent bytes created digest file\n"
+			"# set group volume kind epoch parent bytes created digest file" \
+			" [key signer]\n"
 #define CAT_MAX_ENTRIES	1000000
 
 void catalog_init(struct catalog *cat, const char *dir)
@@ -51,12 +52,16 @@ int catalog_add(struct catalog *cat, const struct cat_entry *e)
 
 void catalog_format(const struct cat_entry *e, char *line, size_t len)
 {
-	char when[32];
+	const char *key = *e->key ? e->key : "-", *signer = *e->signer ? e->signer : "-";
+	char when[32], extra[2 * 65 + 2] = "";
 
-	snprintf(line, len, "%" PRIu64 " %s %s %s %" PRIu64 " %s %" PRIu64 " %s %s %s", e->set,
-		 e->group, e->volume, e->kind == BKP_FULL ? "full" : "incremental", e->epoch,
-		 e->parent, e->bytes, format_time(e->created, when, sizeof(when)), e->digest,
-		 e->file);
+	/* Without a key or a signer, the line of a catalog before them. */
+	if (strcmp(key, "-") || strcmp(signer, "-"))
+		snprintf(extra, sizeof(extra), " %s %s", key, signer);
+	snprintf(line, len, "%" PRIu64 " %s %s %s %" PRIu64 " %s %" PRIu64 " %s %s %s%s",
+		 e->set, e->group, e->volume, e->kind == BKP_FULL ? "full" : "incremental",
+		 e->epoch, e->parent, e->bytes, format_time(e->created, when, sizeof(when)),
+		 e->digest, e->file, extra);
 }
 
 /* A relative path of the backup directory: GROUP/NAME, a group name and a
@@ -75,6 +80,17 @@ static bool file_ok(const char *f)
 		if (!isalnum((unsigned char)*s) && !strchr("_.-", *s))
 			return false;
 	return conf_name_ok(group);
+}
+
+static bool hex_ok(const char *s, size_t len);
+
+/* KEY or SIGNER: 64 lower-case hex digits or "-", into @out. */
+static int parse_fingerprint(const char *what, const char *s, char out[65])
+{
+	if (strcmp(s, "-") && !hex_ok(s, 64))
+		return fail(AMBER_EDATA, "%s: not 64 lower-case hex digits or -", what);
+	strcpy(out, s);
+	return 0;
 }
 
 static bool hex_ok(const char *s, size_t len)
@@ -100,19 +116,19 @@ static int parse_time(const char *s, int64_t *out)
 
 int catalog_parse_line(const char *line, struct cat_entry *e)
 {
-	char buf[1024], *f[11], *save = NULL, *tok;
+	char buf[1024], *f[12], *save = NULL, *tok;
 	int n = 0;
 
 	if (strlen(line) >= sizeof(buf))
 		return fail(AMBER_EDATA, "a line is too long");
 	strcpy(buf, line);
 	for (tok = strtok_r(buf, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
-		if (n == 10)
-			return fail(AMBER_EDATA, "more than 10 fields");
+		if (n == 12)
+			return fail(AMBER_EDATA, "more than 12 fields");
 		f[n++] = tok;
 	}
-	if (n != 10)
-		return fail(AMBER_EDATA, "%d fields, not 10", n);
+	if (n != 10 && n != 12)
+		return fail(AMBER_EDATA, "%d fields, not 10 or 12", n);
 	memset(e, 0, sizeof(*e));
 	if (parse_u64(f[0], 1, UINT64_MAX, &e->set))
 		return fail(AMBER_EDATA, "set: '%s' is not a number", f[0]);
@@ -141,7 +157,9 @@ int catalog_parse_line(const char *line, struct cat_entry *e)
 	if (!file_ok(f[9]))
 		return fail(AMBER_EDATA, "file: '%s' is not GROUP/NAME", f[9]);
 	strcpy(e->file, f[9]);
-	return 0;
+	if (parse_fingerprint("key", n == 12 ? f[10] : "-", e->key))
+		return -1;
+	return parse_fingerprint("signer", n == 12 ? f[11] : "-", e->signer);
 }
 
 /*

@@ -3,8 +3,11 @@
  * amberd's catalog: BACKUP_DIR/catalog, a text file with one line per backup
  * file (amberd.conf(5) describes it):
  *
- *	SET GROUP VOLUME KIND EPOCH PARENT BYTES CREATED DIGEST FILE
+ *	SET GROUP VOLUME KIND EPOCH PARENT BYTES CREATED DIGEST FILE [KEY SIGNER]
  *
+ * KEY and SIGNER are the fingerprint of the data key an encrypted backup
+ * was made with and the SHA-256 of the public key that signed it, in hex,
+ * "-" for none; a line without them (an older catalog) has neither.
  * A set is what one group barrier produced: one backup per volume of the
  * group, all cut at the same instant. FILE and PARENT are relative to the
  * backup directory; PARENT is "-" for a full backup. The file is replaced
@@ -35,6 +38,8 @@ struct cat_entry {
 	int64_t created;		/* seconds since 1970, UTC */
 	char digest[65];		/* the image digest, hex */
 	char file[CAT_FILE_MAX];
+	char key[65];			/* data key fingerprint, hex, or "-" */
+	char signer[65];		/* signing key's SHA-256, hex, or "-" */
 };
 
 struct catalog {

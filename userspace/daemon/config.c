@@ -298,8 +298,15 @@ static int key_group(struct parser *p, const char *key, char *v)
 	}
 	if (!strcmp(key, "min_interval"))
 		return value_min_interval(p, v, &g->min_interval);
+	if (!strcmp(key, "encrypt_key"))
+		return value_path(p, key, v, g->encrypt_key, sizeof(g->encrypt_key));
+	if (!strcmp(key, "passphrase_file"))
+		return value_path(p, key, v, g->passphrase_file, sizeof(g->passphrase_file));
+	if (!strcmp(key, "sign_key"))
+		return value_path(p, key, v, g->sign_key, sizeof(g->sign_key));
 	return bad(p, "unknown key '%s' in [group %s] (volumes, retention, full_every,"
-		   " flush, trigger_user, min_interval)", key, g->name);
+		   " flush, trigger_user, min_interval, encrypt_key, passphrase_file, sign_key)",
+		   key, g->name);
 }
 
 static int key_schedule(struct parser *p, const char *key, char *v)
@@ -526,6 +533,21 @@ static int check_daemon(struct parser *p)
 	return 0;
 }
 
+/* amberd asks no one for a passphrase: a key file comes with its passphrase file. */
+static int check_keys(struct parser *p)
+{
+	const struct conf_group *g;
+	unsigned int i;
+
+	for (i = 0; i < p->c->nr_grps; i++) {
+		g = &p->c->grp[i];
+		if (!*g->encrypt_key != !*g->passphrase_file)
+			return fail(AMBER_EUSAGE, "%s:%d: [group %s]: encrypt_key and"
+				    " passphrase_file go together", p->path, g->line, g->name);
+	}
+	return 0;
+}
+
 /* A group's trigger socket lives next to the control socket. */
 static int check_trigger_paths(struct parser *p)
 {
@@ -585,7 +607,7 @@ int config_parse(const char *path, const char *text, struct config *c)
 	}
 	if (check_daemon(p) || check_volumes(p) || check_groups(p))
 		goto out;
-	if (check_trigger_paths(p))
+	if (check_trigger_paths(p) || check_keys(p))
 		goto out;
 	ret = 0;
 out:

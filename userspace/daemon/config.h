@@ -4,7 +4,8 @@
  *
  *	[daemon]            socket, backup_dir, retention, level, log
  *	[volume NAME]       origin, store, chunk, epochs, overflow, block_timeout
- *	[group NAME]        volumes, retention, full_every, flush, trigger_user
+ *	[group NAME]        volumes, retention, full_every, flush, trigger_user,
+ *	                    encrypt_key, passphrase_file, sign_key
  *	[schedule GROUP]    interval, full_every (the group's, given here or
  *	                    there)
  *
@@ -58,6 +59,9 @@ struct conf_group {
 	uint64_t interval;		/* seconds between scheduled backups */
 	uint64_t full_every;		/* every Nth backup set is full */
 	uint64_t min_interval;		/* seconds between sets asked on the trigger socket */
+	char encrypt_key[PATH_MAX];	/* "": not encrypted; else a key file */
+	char passphrase_file[PATH_MAX];	/* its passphrase, with encrypt_key */
+	char sign_key[PATH_MAX];	/* "": not signed; else an Ed25519 PEM key */
 	int line;
 };
 

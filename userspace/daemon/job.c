@@ -16,6 +16,7 @@
 #include "error.h"
 #include "job.h"
 #include "kernel.h"
+#include "keyfile.h"
 #include "subcommands.h"
 #include "util.h"
 
@@ -32,6 +33,7 @@ struct job_volume {
 	int err_fd;			/* the backup process's stderr */
 	char error[600];
 	double started, seconds;
+	struct bkp_info info;
 	struct bkp_summary summary;
 };
 
@@ -85,9 +87,10 @@ static void catch_stop(void)
 /*
  * Can this volume's backup be incremental from its planned parent? The
  * parent file must be a backup of this volume (uuid, geometry) from an
- * earlier barrier, and the change maps must reach back to its epoch.
+ * earlier barrier, encrypted with the group's key or, as the group, not at
+ * all, and the change maps must reach back to its epoch.
  */
-static int check_parent(int ctl, struct job_volume *jv)
+static int check_parent(const struct job_plan *plan, int ctl, struct job_volume *jv)
 {
 	uint64_t nr_chunks, snap_epoch, *bitmap;
 	/* The uuid comes with the change maps, checked below. */
@@ -97,13 +100,16 @@ static int check_parent(int ctl, struct job_volume *jv)
 		.chunk_bytes = jv->vol.table.chunk_sectors * 512ULL,
 		.epoch = jv->epoch,
 	};
+	struct disk_keyfile key;
 	struct bkp_summary summary;
 	struct bkp_info parent;
 	uint8_t uuid[16];
 	bool exact;
 	int ret;
 
-	if (chain_read_parent(jv->parent_path, &want, &parent, &summary))
+	if (chain_read_parent(jv->parent_path, &want, &parent, &summary) ||
+	    (plan->encrypt_key && keyfile_read(plan->encrypt_key, &key)) ||
+	    chain_same_key(jv->parent_path, &parent, plan->encrypt_key ? key.fingerprint : NULL))
 		return -1;
 	nr_chunks = DIV_ROUND_UP(jv->vol.sectors, jv->vol.table.chunk_sectors);
 	bitmap = bitmap_alloc(nr_chunks);
@@ -133,7 +139,7 @@ static void plan_files(const struct job_plan *plan, struct job_volume *jv)
 /* A process running 'amber backup NAME --use-snapshot --to PART ...'. */
 static int start_backup(const struct job_plan *plan, struct job_volume *jv)
 {
-	char level[24], *argv[12];
+	char level[24], *argv[20];
 	int argc = 0, err[2], devnull;
 	pid_t job_pid;
 
@@ -171,6 +177,16 @@ static int start_backup(const struct job_plan *plan, struct job_volume *jv)
 	if (!jv->full) {
 		argv[argc++] = "--incremental-from";
 		argv[argc++] = jv->parent_path;
+	}
+	if (plan->encrypt_key) {
+		argv[argc++] = "--encrypt";
+		argv[argc++] = (char *)plan->encrypt_key;
+		argv[argc++] = "--passphrase-file";
+		argv[argc++] = (char *)plan->passphrase_file;
+	}
+	if (plan->sign_key) {
+		argv[argc++] = "--sign";
+		argv[argc++] = (char *)plan->sign_key;
 	}
 	argv[argc] = NULL;
 	if (backup_main(argc, argv)) {
@@ -256,7 +272,6 @@ static int sync_dir_of(const char *path)
 /* Every backup is complete: check each, then give it its final name. */
 static int finish(struct job_volume *jv, unsigned int n)
 {
-	struct bkp_info info;
 	unsigned int i;
 	int fd, ret;
 
@@ -264,13 +279,13 @@ static int finish(struct job_volume *jv, unsigned int n)
 		fd = open(jv[i].part, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			return fail_errno(AMBER_ESYS, "%s", jv[i].part);
-		ret = bkp_peek(fd, &info, &jv[i].summary);
+		ret = bkp_peek(fd, &jv[i].info, &jv[i].summary);
 		close(fd);
 		if (ret)
 			return error_prefix("%s: ", jv[i].part);
-		if (info.epoch != jv[i].epoch)
+		if (jv[i].info.epoch != jv[i].epoch)
 			return fail(AMBER_EDATA, "%s is of epoch %" PRIu64 ", the barrier's is %"
-				    PRIu64, jv[i].part, info.epoch, jv[i].epoch);
+				    PRIu64, jv[i].part, jv[i].info.epoch, jv[i].epoch);
 	}
 	for (i = 0; i < n; i++)
 		if (rename(jv[i].part, jv[i].path))
@@ -398,10 +413,16 @@ int job_check_free_space(const char *dir, uint64_t min_free, bool percent)
 		    " space is freed", dir, have, want);
 }
 
+/* The catalog's KEY and SIGNER fields: a fingerprint in hex, or "-". */
+static const char *hex_or_dash(bool set, const uint8_t fp[32], char out[65])
+{
+	return set ? format_hex(fp, 32, out) : strcpy(out, "-");
+}
+
 void job_child(const struct job_plan *plan, int out)
 {
 	struct job_volume jv[AMBER_MAX_GROUP];
-	char digest[65];
+	char digest[65], key[65], signer[65];
 	unsigned int i;
 	bool failed = false;
 	int ctl;
@@ -422,7 +443,7 @@ void job_child(const struct job_plan *plan, int out)
 		jv[i].full = !plan->v[i].parent[0];
 		snprintf(jv[i].parent_path, sizeof(jv[i].parent_path), "%s/%s", plan->dir,
 			 plan->v[i].parent);
-		if (!jv[i].full && check_parent(ctl, &jv[i])) {
+		if (!jv[i].full && check_parent(plan, ctl, &jv[i])) {
 			report("note %s: a full backup instead of an incremental one: %s",
 			       plan->v[i].name, error_msg());
 			jv[i].full = true;
@@ -455,9 +476,12 @@ void job_child(const struct job_plan *plan, int out)
 		_exit(1);
 	}
 	for (i = 0; i < plan->nr; i++)
-		report("done %s %s %" PRIu64 " %" PRIu64 " %s %.1f", plan->v[i].name,
+		report("done %s %s %" PRIu64 " %" PRIu64 " %s %.1f %s %s", plan->v[i].name,
 		       jv[i].full ? "full" : "incremental", jv[i].epoch,
 		       jv[i].summary.file_bytes, format_hex(jv[i].summary.digest, 32, digest),
-		       jv[i].seconds);
+		       jv[i].seconds,
+		       hex_or_dash(bkp_encrypted(&jv[i].info), jv[i].info.key_fingerprint, key),
+		       hex_or_dash(jv[i].info.compat & FEATURE_COMPAT_SIGNED,
+				   jv[i].summary.signer, signer));
 	_exit(0);
 }

@@ -14,7 +14,7 @@
  *	info TEXT                        progress worth a log line
  *	barrier EPOCH...                 the barrier is cut (group order)
  *	note TEXT                        something to warn about
- *	done VOLUME KIND EPOCH BYTES DIGEST SECONDS
+ *	done VOLUME KIND EPOCH BYTES DIGEST SECONDS KEY SIGNER
  *	fail TEXT
  *
  * and exits 0 when every backup is in place under its final name, 1
@@ -36,6 +36,9 @@ struct job_plan {
 	uint64_t set;
 	uint64_t level;
 	bool flush;			/* syncfs their file systems first */
+	const char *encrypt_key;	/* the group's, or NULL */
+	const char *passphrase_file;
+	const char *sign_key;		/* the group's, or NULL */
 	unsigned int nr;
 	struct job_plan_volume {
 		char name[CONF_NAME_MAX];

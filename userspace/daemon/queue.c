@@ -107,6 +107,9 @@ static int plan_job(struct job *j)
 	j->plan.set = next_set[j->grp]++;
 	j->plan.level = conf.level;
 	j->plan.flush = g->flush;
+	j->plan.encrypt_key = *g->encrypt_key ? g->encrypt_key : NULL;
+	j->plan.passphrase_file = g->passphrase_file;
+	j->plan.sign_key = *g->sign_key ? g->sign_key : NULL;
 	j->plan.nr = g->nr_vols;
 	for (i = 0; i < g->nr_vols; i++) {
 		strcpy(j->plan.v[i].name, conf.vol[g->vols[i]].name);
@@ -217,7 +220,7 @@ static void job_barrier(struct job *j, char *args)
 		client_send(c, "barrier group %s set %" PRIu64 "%s", g->name, j->plan.set, line);
 }
 
-/* "done VOLUME KIND EPOCH BYTES DIGEST SECONDS" */
+/* "done VOLUME KIND EPOCH BYTES DIGEST SECONDS KEY SIGNER" */
 static void job_done(struct job *j, const char *args)
 {
 	const struct conf_group *g = group_of(j);
@@ -232,8 +235,8 @@ static void job_done(struct job *j, const char *args)
 		return;
 	}
 	e = &j->done[j->nr_done];
-	if (sscanf(args, "%63s %15s %" SCNu64 " %" SCNu64 " %64s %lf", vol, kind, &e->epoch,
-		   &e->bytes, digest, &seconds) != 6) {
+	if (sscanf(args, "%63s %15s %" SCNu64 " %" SCNu64 " %64s %lf %64s %64s", vol, kind,
+		   &e->epoch, &e->bytes, digest, &seconds, e->key, e->signer) != 8) {
 		log_err("group %s: job %u: a garbled report: %s", g->name, j->id, args);
 		return;
 	}

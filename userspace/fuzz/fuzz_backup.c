@@ -55,6 +55,12 @@
  *     of the records the stream returned, for volumes up to LEAVES_MAX
  *     chunks.
  *
+ * An encrypted input is read with the seeds' data key (bytes 0..31, as
+ * FORMAT-v2.md's known-answer vectors) when its header names that key,
+ * and the properties hold with content; one naming another key is read
+ * keyless (stored bytes against their hashes, no content), for 1, 3 and
+ * the leaves of 5.
+ *
  * The converse is not required: list and info may accept an input verify
  * refuses, since they read the header, trailer and index but not the
  * records (the commands say so). Such inputs are read through the index
@@ -84,6 +90,7 @@
 #include "bkp.h"
 #include "codec.h"
 #include "error.h"
+#include "keys.h"
 #include "layout.h"
 #include "util.h"
 
@@ -121,7 +128,10 @@ struct stream {
 	uint64_t zero_records, logical_bytes;
 	bool genuine;			/* every leaf is its content's */
 	bool imaged;			/* image[] holds the restore */
+	bool keyed;			/* encrypted, read with corpus_key */
 };
+
+static struct data_key *corpus_key;	/* the seeds' data key */
 
 static uint8_t image[IMAGE_MAX];
 static uint8_t chunk_buf[BKP_MAX_CHUNK];
@@ -159,8 +169,8 @@ static void reference_digest(const struct stream *s, bool from_image, uint8_t ou
 
 	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
 		abort();
-	EVP_DigestUpdate(ctx, s->info.version == 1 ? "amber-image-v1\0\0" : "amber-image-v2\0\0",
-			 16);
+	EVP_DigestUpdate(ctx, s->info.version == 1 ? "amber-image-v1\0\0" :
+			 bkp_encrypted(&s->info) ? "amber-image-v2-k" : "amber-image-v2\0\0", 16);
 	put_le64(le, g->volume_bytes);
 	EVP_DigestUpdate(ctx, le, 8);
 	put_le64(le, g->chunk_bytes);
@@ -204,10 +214,13 @@ static void take(struct stream *s, const struct bkp_record *rec)
 	h = hold(s);
 	h->chunk = rec->chunk;
 	memcpy(h->leaf, rec->leaf, 32);
-	sha256(rec->data, rec->length, h->content);
-	s->genuine &= !memcmp(h->leaf, h->content, 32);
 	s->zero_records += !!(rec->flags & REC_ZERO);
 	s->logical_bytes += rec->length;
+	if (!rec->data)		/* keyless: no content */
+		return;
+	sha256(rec->data, rec->length, h->content);
+	/* keyed leaves are HMACs: never SHA-256 of the content */
+	s->genuine &= !bkp_encrypted(&s->info) && !memcmp(h->leaf, h->content, 32);
 	if (!s->imaged)
 		return;
 	/* As restore.c's write_chunk(): zero_range() for a zero record. */
@@ -227,7 +240,9 @@ static bool read_stream(int fd, struct stream *s)
 	if (!r)
 		return false;
 	s->info = *bkp_reader_info(r);
-	s->imaged = s->info.geo.volume_bytes <= IMAGE_MAX;
+	s->keyed = bkp_encrypted(&s->info) && !bkp_reader_set_key(r, corpus_key);
+	s->imaged = s->info.geo.volume_bytes <= IMAGE_MAX &&
+		    (!bkp_encrypted(&s->info) || s->keyed);
 	if (s->imaged)
 		memset(image, OLD_BYTE, s->info.geo.volume_bytes);
 	while ((ret = bkp_reader_next(r, &rec)) > 0)
@@ -383,7 +398,10 @@ static void check_agreement(int fd, const struct stream *s)
 	extents = info.version == BKP_VERSION_1 ? summary.index_entries : summary.blocks;
 	PROPERTY(bkp_index_extents(x) == extents, "info shows %zu extents or blocks, the"
 		 " trailer says %" PRIu64, bkp_index_extents(x), extents);
-	check_reads(x, s);
+	PROPERTY(!s->keyed || !bkp_index_set_key(x, corpus_key),
+		 "info refuses the key verify accepts: %s", error_msg());
+	if (!bkp_encrypted(&info) || s->keyed)
+		check_reads(x, s);
 	check_leaves(x, s);
 	bkp_index_free(x);
 }
@@ -401,6 +419,7 @@ static void read_at_random(int fd)
 	x = bkp_index_load(fd, &info, &summary);
 	if (!x)
 		return;
+	bkp_index_set_key(x, corpus_key);
 	step = info.geo.nr_chunks / 16 + 1;
 	for (c = 0; c < info.geo.nr_chunks; c += step)
 		bkp_index_read(x, c, chunk_buf);
@@ -427,7 +446,7 @@ static int decode_record_at(const uint8_t *at, const struct bkp_info *info,
 
 	if (info->version == 1)
 		return record_decode((const void *)at, &info->geo, rec, &seq);
-	return record_v2_decode((const void *)at, &info->geo, rec, &seq);
+	return record_v2_decode((const void *)at, &info->geo, record_tag_bytes(info), rec, &seq);
 }
 
 /*
@@ -449,12 +468,12 @@ static size_t repair(uint8_t *data, size_t size, size_t max)
 	if (fd < 0 && (fd = memfd_create("repair", 0)) < 0)
 		abort();
 	if (size < sizeof(struct disk_header) || header_decode((const void *)data, &info) ||
-	    info.geo.nr_chunks > REPAIR_CHUNKS_MAX || ftruncate(fd, 0) || lseek(fd, 0, SEEK_SET))
+	    info.geo.nr_chunks > REPAIR_CHUNKS_MAX || bkp_encrypted(&info) || ftruncate(fd, 0) || lseek(fd, 0, SEEK_SET))
 		return size;
 	head = record_header_bytes(info.version);
-	d = chunk_decoder_new(&info.geo, info.version);
+	d = chunk_decoder_new(&info, NULL);
 	/* the input's backup_id: a repair is deterministic */
-	w = bkp_writer_new_with_id(fd, &info, info.backup_id);
+	w = bkp_writer_new_with_id(fd, &info, NULL, info.backup_id);
 	for (at = sizeof(struct disk_header); d && w && size - at >= head;
 	     at += head + stored) {
 		stored = get_le32(data + at + 24);	/* both versions: stored_bytes */
@@ -492,7 +511,15 @@ static void print_stats(void)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
+	uint8_t k[32];
+	int i;
+
 	(void)argc, (void)argv;
+	for (i = 0; i < 32; i++)
+		k[i] = i;
+	corpus_key = data_key_new(k);
+	if (!corpus_key)
+		abort();
 	if (getenv("FUZZ_BACKUP_STATS"))
 		atexit(print_stats);
 	return 0;

@@ -11,6 +11,7 @@
 #include "codec.h"
 #include "error.h"
 #include "format.h"
+#include "keys.h"
 #include "util.h"
 
 /* Seeds that break one rule the reader must catch (docs/FORMAT.md). */
@@ -32,29 +33,42 @@ struct seed {
 	uint32_t early;			/* bit i: order[i] is early */
 	int level;
 	enum hostile hostile;
+	unsigned int keys;		/* SEED_ENCRYPTED, SEED_SIGNED */
 };
+
+#define SEED_ENCRYPTED	(1U << 0)	/* data key bytes 0..31 (fuzz_backup has it) */
+#define SEED_SIGNED	(1U << 1)	/* Ed25519 seed bytes 0x40..0x5f */
 
 static const uint64_t incremental[] = { 6, 1, 2, 5 };
 static const uint64_t store_first[] = { 7, 3, 0, 1, 2, 4, 5, 6 };
 
 static const struct seed seeds[] = {
-	{ "full-4k", 1, BKP_FULL, 4096, 8 * 4096, NULL, 8, 0, 3, VALID },
-	{ "full-raw-short-tail", 1, BKP_FULL, 4096, 5 * 4096 + 1024, NULL, 6, 0, 0, VALID },
-	{ "full-store-first", 1, BKP_FULL, 4096, 8 * 4096, store_first, 8, 0x3, 3, VALID },
-	{ "incremental", 1, BKP_INCREMENTAL, 4096, 8 * 4096, incremental, 4, 0x1, 3, VALID },
-	{ "full-64k-text", 1, BKP_FULL, 65536, 2 * 65536, NULL, 2, 0, 3, VALID },
-	{ "bad-skippable-frame", 1, BKP_FULL, 4096, 8 * 4096, NULL, 8, 0, 3, SKIPPABLE_FRAME },
+	{ "full-4k", 1, BKP_FULL, 4096, 8 * 4096, NULL, 8, 0, 3, VALID, 0 },
+	{ "full-raw-short-tail", 1, BKP_FULL, 4096, 5 * 4096 + 1024, NULL, 6, 0, 0, VALID, 0 },
+	{ "full-store-first", 1, BKP_FULL, 4096, 8 * 4096, store_first, 8, 0x3, 3, VALID, 0 },
+	{ "incremental", 1, BKP_INCREMENTAL, 4096, 8 * 4096, incremental, 4, 0x1, 3, VALID, 0 },
+	{ "full-64k-text", 1, BKP_FULL, 65536, 2 * 65536, NULL, 2, 0, 3, VALID, 0 },
+	{ "bad-skippable-frame", 1, BKP_FULL, 4096, 8 * 4096, NULL, 8, 0, 3, SKIPPABLE_FRAME, 0 },
 	{ "bad-trailer-wraps", 1, BKP_INCREMENTAL, 4096, 4096 * 4096, incremental, 4, 0x1, 3,
-	  TRAILER_WRAPS },
-	{ "v2-full-4k", 2, BKP_FULL, 4096, 8 * 4096, NULL, 8, 0, 3, VALID },
-	{ "v2-full-raw-short-tail", 2, BKP_FULL, 4096, 5 * 4096 + 1024, NULL, 6, 0, 0, VALID },
-	{ "v2-full-store-first", 2, BKP_FULL, 4096, 8 * 4096, store_first, 8, 0x3, 3, VALID },
-	{ "v2-incremental", 2, BKP_INCREMENTAL, 4096, 8 * 4096, incremental, 4, 0x1, 3, VALID },
-	{ "v2-full-64k-text", 2, BKP_FULL, 65536, 2 * 65536, NULL, 2, 0, 3, VALID },
+	  TRAILER_WRAPS, 0 },
+	{ "v2-full-4k", 2, BKP_FULL, 4096, 8 * 4096, NULL, 8, 0, 3, VALID, 0 },
+	{ "v2-full-raw-short-tail", 2, BKP_FULL, 4096, 5 * 4096 + 1024, NULL, 6, 0, 0, VALID, 0 },
+	{ "v2-full-store-first", 2, BKP_FULL, 4096, 8 * 4096, store_first, 8, 0x3, 3, VALID, 0 },
+	{ "v2-incremental", 2, BKP_INCREMENTAL, 4096, 8 * 4096, incremental, 4, 0x1, 3, VALID, 0 },
+	{ "v2-full-64k-text", 2, BKP_FULL, 65536, 2 * 65536, NULL, 2, 0, 3, VALID, 0 },
 	{ "v2-bad-skippable-frame", 2, BKP_FULL, 4096, 8 * 4096, NULL, 8, 0, 3,
-	  SKIPPABLE_FRAME },
+	  SKIPPABLE_FRAME, 0 },
 	{ "v2-bad-trailer-wraps", 2, BKP_INCREMENTAL, 4096, 4096 * 4096, incremental, 4, 0x1,
-	  3, TABLE_WRAPS },
+	  3, TABLE_WRAPS, 0 },
+	{ "v2-enc-full-4k", 2, BKP_FULL, 4096, 8 * 4096, NULL, 8, 0, 3, VALID,
+	  SEED_ENCRYPTED | SEED_SIGNED },
+	{ "v2-enc-full-raw-short-tail", 2, BKP_FULL, 4096, 5 * 4096 + 1024, NULL, 6, 0, 0,
+	  VALID, SEED_ENCRYPTED },
+	{ "v2-enc-store-first", 2, BKP_FULL, 4096, 8 * 4096, store_first, 8, 0x3, 3, VALID,
+	  SEED_ENCRYPTED },
+	{ "v2-enc-incremental", 2, BKP_INCREMENTAL, 4096, 8 * 4096, incremental, 4, 0x1, 3,
+	  VALID, SEED_ENCRYPTED },
+	{ "v2-signed-full-4k", 2, BKP_FULL, 4096, 8 * 4096, NULL, 8, 0, 3, VALID, SEED_SIGNED },
 };
 
 /* Zero, text or pseudo-random content by chunk number, always the same. */
@@ -146,19 +160,39 @@ static int wrap_table(int fd)
 	return 0;
 }
 
+/* The seeds' keys: FORMAT-v2.md's known-answer inputs. */
+static int seed_keys(const struct seed *s, struct data_key **key, struct asym_key **signer)
+{
+	uint8_t raw[32];
+	int i;
+
+	for (i = 0; i < 32; i++)
+		raw[i] = i;
+	if (s->keys & SEED_ENCRYPTED && !(*key = data_key_new(raw)))
+		return -1;
+	for (i = 0; i < 32; i++)
+		raw[i] = 0x40 + i;
+	if (s->keys & SEED_SIGNED && !(*signer = asym_from_raw_private(raw, true)))
+		return -1;
+	return 0;
+}
+
 static int write_seed(const char *dir, const struct seed *s)
 {
 	static const uint8_t backup_id[16] = { 0x5e, 0xed };	/* seeds stay the same */
 	struct bkp_info info = { .version = s->version, .kind = s->kind, .epoch = 4,
 				 .created = 1700000000, .tool = "amber corpus" };
-	struct chunk_encoder *enc;
-	struct bkp_writer *w;
+	struct chunk_encoder *enc = NULL;
+	struct bkp_writer *w = NULL;
+	struct data_key *key = NULL;
+	struct asym_key *signer = NULL;
 	char path[512];
 	size_t i;
 	int fd, ret = -1;
 
-	if (geometry_init(&info.geo, s->volume_bytes, s->chunk_bytes))
-		return -1;
+	if (geometry_init(&info.geo, s->volume_bytes, s->chunk_bytes) ||
+	    seed_keys(s, &key, &signer))
+		goto keys;
 	memset(info.volume_uuid, 0xab, 16);
 	if (s->kind == BKP_INCREMENTAL) {
 		memcpy(info.parent_uuid, info.volume_uuid, 16);
@@ -167,10 +201,12 @@ static int write_seed(const char *dir, const struct seed *s)
 	}
 	snprintf(path, sizeof(path), "%s/%s", dir, s->name);
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0)
-		return fail_errno(AMBER_ESYS, "%s", path);
-	enc = chunk_encoder_new(&info.geo, s->level);
-	w = bkp_writer_new_with_id(fd, &info, backup_id);
+	if (fd < 0) {
+		fail_errno(AMBER_ESYS, "%s", path);
+		goto keys;
+	}
+	enc = chunk_encoder_new(&info.geo, s->level, key ? key->identity : NULL);
+	w = bkp_writer_new_with_id(fd, &info, &(struct bkp_keys){ key, signer }, backup_id);
 	for (i = 0; enc && w && i < s->count; i++)
 		if (put(w, enc, s->order ? s->order[i] : i, s->early >> i & 1, s, &info.geo))
 			goto out;
@@ -181,9 +217,12 @@ static int write_seed(const char *dir, const struct seed *s)
 	if (!ret && s->hostile == TABLE_WRAPS)
 		ret = wrap_table(fd);
 out:
+	close(fd);
+keys:
 	bkp_writer_free(w);
 	chunk_encoder_free(enc);
-	close(fd);
+	data_key_free(key);
+	asym_free(signer);
 	return ret;
 }
 

@@ -54,7 +54,13 @@ struct bkp_info {
 	/* v2 only (zero in v1); a writer ignores these and draws backup_id. */
 	uint32_t compat, ro_compat, incompat;
 	uint8_t backup_id[16];
+	uint8_t key_fingerprint[32];	/* ENCRYPTED: the data key's */
 };
+
+static inline bool bkp_encrypted(const struct bkp_info *info)
+{
+	return info->incompat & FEATURE_INCOMPAT_ENCRYPTED;
+}
 
 /*
  * Fails (AMBER_EDATA) when a backup may be read but not continued or
@@ -81,6 +87,9 @@ struct bkp_summary {
 	uint8_t header_hash[32];
 	uint8_t table_hash[32];
 	uint8_t ext_hash[32];
+	uint8_t mac[32];		/* ENCRYPTED */
+	uint8_t signer[32];		/* SIGNED: SHA-256 of the public key */
+	uint8_t signature[64];		/* SIGNED */
 };
 
 /* One chunk, as stored and (from the reader) as content. */
@@ -89,12 +98,29 @@ struct bkp_record {
 	uint16_t codec;
 	uint16_t flags;			/* REC_* */
 	uint32_t length;		/* content bytes: chunk_length() */
-	uint32_t stored_bytes;		/* payload bytes */
+	/*
+	 * Payload bytes. From a reader with the key, and into a writer, the
+	 * bytes before encryption: the writer of an encrypted backup seals them
+	 * (adding TAG_BYTES); a keyless reader returns them as stored.
+	 */
+	uint32_t stored_bytes;
 	const void *payload;
+	uint64_t seq;			/* reader: the record's number in its file */
 	uint64_t payload_csum;		/* v1: XXH3-64 of the payload */
 	uint8_t payload_hash[32];	/* v2: SHA-256 of the payload (the writer's own) */
 	uint8_t leaf[32];		/* SHA-256 of the content */
-	const void *data;		/* reader: the verified content */
+	const void *data;		/* reader: the verified content; NULL keyless */
+};
+
+/* ---- keys (keys.h) ---- */
+
+struct data_key;
+struct asym_key;
+
+/* What a writer encrypts with (FORMAT-v2.md, "Encryption") and signs with. */
+struct bkp_keys {
+	const struct data_key *data;	/* NULL: not encrypted */
+	const struct asym_key *sign;	/* Ed25519 private key; NULL: not signed */
 };
 
 /* ---- writing ---- */
@@ -105,13 +131,17 @@ struct bkp_writer;
  * Start a backup on @fd (written front to back, never sought) and write its
  * header. @info->created and ->tool are taken as given. The writer refuses
  * records that would make an invalid file (bad chunk, duplicate, order).
+ * @keys (NULL: neither) encrypts and signs a format 2 backup; records put
+ * must then carry keyed leaves (chunk_encoder_new() with the identity key).
  */
-struct bkp_writer *bkp_writer_new(int fd, const struct bkp_info *info);
+struct bkp_writer *bkp_writer_new(int fd, const struct bkp_info *info,
+				  const struct bkp_keys *keys);
 /*
  * bkp_writer_new() with the v2 backup_id given, not drawn: for known-answer
  * tests and seed files only. A backup_id must never repeat (FORMAT-v2.md).
  */
 struct bkp_writer *bkp_writer_new_with_id(int fd, const struct bkp_info *info,
+					  const struct bkp_keys *keys,
 					  const uint8_t backup_id[16]);
 /* Append @rec (from chunk_encode() or a reader); @rec->data is not used. */
 int bkp_writer_put(struct bkp_writer *w, const struct bkp_record *rec);
@@ -144,6 +174,16 @@ const struct bkp_info *bkp_reader_info(const struct bkp_reader *r);
  * batches of 1 MiB of records are read ahead.
  */
 void bkp_reader_set_workers(struct bkp_reader *r, unsigned int n);
+/*
+ * Before the first bkp_reader_next(): the data key of an encrypted backup
+ * (fails naming both fingerprints when it is not the backup's; ignored for
+ * a backup not encrypted). Without it an encrypted backup is read keyless:
+ * every stored byte is checked against its hash, nothing is decrypted and
+ * records come without content (rec->data NULL), the MAC unchecked.
+ */
+int bkp_reader_set_key(struct bkp_reader *r, const struct data_key *key);
+/* Before the first bkp_reader_next(): the trailer must be signed by @pub. */
+void bkp_reader_set_pubkey(struct bkp_reader *r, const struct asym_key *pub);
 /*
  * The next record, fully verified: header checksum and fields, sequence,
  * order rules, no duplicate, payload checksum, decoded content against its
@@ -179,6 +219,11 @@ struct bkp_index;
 /* Load and check the index of a seekable backup (after bkp_peek()). */
 struct bkp_index *bkp_index_load(int fd, const struct bkp_info *info,
 				 const struct bkp_summary *summary);
+/*
+ * The data key of an encrypted backup, for bkp_index_read(): compared by
+ * fingerprint, and the trailer's MAC checked with it.
+ */
+int bkp_index_set_key(struct bkp_index *x, const struct data_key *key);
 /* v1: extents; v2: index blocks. */
 size_t bkp_index_extents(const struct bkp_index *x);
 /*

@@ -7,6 +7,7 @@
 #include "chain.h"
 #include "digest.h"
 #include "error.h"
+#include "keys.h"
 #include "util.h"
 
 static int open_member(struct chain_member *m, const char *path)
@@ -128,6 +129,52 @@ static int check_member_index(const struct chain_member *m)
 	return 0;
 }
 
+int chain_set_key(struct chain *c, const struct data_key *key)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		if (check_backup_key(c->m[i].info, key, false) ||
+		    bkp_reader_set_key(c->m[i].reader, key))
+			return error_prefix("%s: ", c->m[i].path);
+	return 0;
+}
+
+int chain_same_key(const char *path, const struct bkp_info *parent, const uint8_t *fingerprint)
+{
+	char fp[17], other[17];
+
+	if (!bkp_encrypted(parent) && !fingerprint)
+		return 0;
+	if (!bkp_encrypted(parent))
+		return fail(AMBER_EDATA, "%s is not encrypted: a chain has one key (an encrypted"
+			    " chain starts with a full backup)", path);
+	short_fingerprint(parent->key_fingerprint, fp);
+	if (!fingerprint)
+		return fail(AMBER_EDATA, "%s is encrypted with key %s: its incrementals are"
+			    " too (--encrypt KEYFILE)", path, fp);
+	if (memcmp(fingerprint, parent->key_fingerprint, 32))
+		return fail(AMBER_EDATA, "%s: encrypted with key %s, but the key file holds %s",
+			    path, fp, short_fingerprint(fingerprint, other));
+	return 0;
+}
+
+/* All members have the first one's key, or none (FORMAT-v2.md, "Chains"). */
+static int check_one_key(const struct chain *c, size_t i)
+{
+	const struct bkp_info *a = c->m[0].info, *b = c->m[i].info;
+	char fa[17], fb[17];
+
+	if (bkp_encrypted(a) == bkp_encrypted(b) &&
+	    !memcmp(a->key_fingerprint, b->key_fingerprint, 32))
+		return 0;
+	return fail(AMBER_EDATA, "%s is %s%s, %s is %s%s: a chain has one key", c->m[0].path,
+		    bkp_encrypted(a) ? "encrypted with key " : "not encrypted",
+		    bkp_encrypted(a) ? short_fingerprint(a->key_fingerprint, fa) : "",
+		    c->m[i].path, bkp_encrypted(b) ? "encrypted with key " : "not encrypted",
+		    bkp_encrypted(b) ? short_fingerprint(b->key_fingerprint, fb) : "");
+}
+
 int chain_check(const struct chain *c)
 {
 	size_t i;
@@ -136,7 +183,7 @@ int chain_check(const struct chain *c)
 		return fail(AMBER_EDATA, "%s is an incremental backup: a chain starts with a"
 			    " full one", c->m[0].path);
 	for (i = 1; i < c->n; i++)
-		if (check_pair(c, i))
+		if (check_one_key(c, i) || check_pair(c, i))
 			return -1;
 	for (i = 0; i < c->n; i++)
 		if (c->m[i].peeked &&

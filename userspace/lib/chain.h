@@ -49,6 +49,19 @@ int chain_expect(struct chain *c, const char *list);
  */
 int chain_check(const struct chain *c);
 
+/*
+ * Give every member @key (before chain_check()): a member encrypted with
+ * another key, or encrypted when @key is NULL, is refused naming both
+ * fingerprints, before any target is opened.
+ */
+int chain_set_key(struct chain *c, const struct data_key *key);
+/*
+ * A new incremental, encrypted with the key of @fingerprint (NULL: not
+ * encrypted), may continue @parent (at @path): a chain has one key
+ * (FORMAT-v2.md, "Chains").
+ */
+int chain_same_key(const char *path, const struct bkp_info *parent, const uint8_t *fingerprint);
+
 /* Every member may be consolidated: no unknown read-only compatible feature. */
 int chain_check_extendable(const struct chain *c);
 

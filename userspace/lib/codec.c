@@ -6,6 +6,7 @@
 
 #include "codec.h"
 #include "digest.h"
+#include "keys.h"
 #include "checks.h"
 #include "error.h"
 #include "util.h"
@@ -24,7 +25,8 @@ struct chunk_encoder {
 	struct zero_leaves zeros;
 };
 
-struct chunk_encoder *chunk_encoder_new(const struct geometry *g, int level)
+struct chunk_encoder *chunk_encoder_new(const struct geometry *g, int level,
+					const uint8_t *key)
 {
 	struct chunk_encoder *e = calloc(1, sizeof(*e));
 
@@ -38,7 +40,7 @@ struct chunk_encoder *chunk_encoder_new(const struct geometry *g, int level)
 		fail(AMBER_ESYS, "cannot set up zstd");
 		goto fail;
 	}
-	if (!(e->hasher = leaf_hasher_new()) || zero_leaves_init(&e->zeros, g))
+	if (!(e->hasher = leaf_hasher_new(key)) || zero_leaves_init(&e->zeros, g, key))
 		goto fail;
 	return e;
 fail:
@@ -111,27 +113,49 @@ void chunk_encoder_free(struct chunk_encoder *e)
 
 struct chunk_decoder {
 	uint32_t version;		/* of the backup: how payloads are checked */
+	bool encrypted, keyless;
+	const struct bkp_crypto *crypto;
+	struct gcm *gcm;		/* opens records with crypto->record */
 	ZSTD_DCtx *zstd;
-	struct leaf_hasher *hasher;
+	struct leaf_hasher *hasher;	/* SHA-256: payloads, unencrypted leaves */
+	struct leaf_hasher *leaves;	/* encrypted: keyed leaves */
 	struct zero_leaves zeros;
 	uint8_t *content;		/* chunk_bytes */
 };
 
-struct chunk_decoder *chunk_decoder_new(const struct geometry *g, uint32_t version)
+/* An encrypted backup's record keys and keyed leaves. */
+static int decoder_keys(struct chunk_decoder *d, const struct geometry *g,
+			const struct bkp_crypto *crypto)
 {
+	d->crypto = crypto;
+	if (!(d->gcm = gcm_new(crypto->record, false)) ||
+	    !(d->leaves = leaf_hasher_new(crypto->identity)))
+		return -1;
+	return zero_leaves_init(&d->zeros, g, crypto->identity);
+}
+
+struct chunk_decoder *chunk_decoder_new(const struct bkp_info *info,
+					const struct bkp_crypto *crypto)
+{
+	const struct geometry *g = &info->geo;
 	struct chunk_decoder *d = calloc(1, sizeof(*d));
 
 	if (!d || !(d->content = malloc(g->chunk_bytes))) {
 		fail(AMBER_ESYS, "out of memory");
 		goto fail;
 	}
-	d->version = version;
+	d->version = info->version;
+	d->encrypted = bkp_encrypted(info);
+	d->keyless = d->encrypted && !crypto;
 	d->zstd = ZSTD_createDCtx();
 	if (!d->zstd) {
 		fail(AMBER_ESYS, "cannot set up zstd");
 		goto fail;
 	}
-	if (!(d->hasher = leaf_hasher_new()) || zero_leaves_init(&d->zeros, g))
+	if (!(d->hasher = leaf_hasher_new(NULL)))
+		goto fail;
+	if (crypto && d->encrypted ? decoder_keys(d, g, crypto) :
+	    zero_leaves_init(&d->zeros, g, NULL))
 		goto fail;
 	return d;
 fail:
@@ -199,12 +223,13 @@ static int check_leaf(struct chunk_decoder *d, const struct bkp_record *rec,
 		return 0;
 	}
 	if (!known) {
-		if (leaf_hash(d->hasher, rec->data, rec->length, leaf))
+		if (leaf_hash(d->leaves ? d->leaves : d->hasher, rec->data, rec->length, leaf))
 			return -1;
 		known = leaf;
 	}
 	if (digest_differs(known, rec->leaf))
-		return fail(AMBER_EDATA, "content does not match its SHA-256 leaf");
+		return fail(AMBER_EDATA, "content does not match its %s leaf",
+			    d->encrypted ? "keyed" : "SHA-256");
 	return 0;
 }
 
@@ -235,9 +260,16 @@ int chunk_decode(struct chunk_decoder *d, struct bkp_record *rec)
 int chunk_decode_into(struct chunk_decoder *d, struct bkp_record *rec, void *content)
 {
 	uint8_t hash[32];
-	bool hashed_content = d->version == BKP_VERSION_2 && rec->codec == CODEC_RAW;
+	bool hashed_content = d->version == BKP_VERSION_2 && !d->encrypted &&
+			      rec->codec == CODEC_RAW;
 
 	if (check_payload(d, rec, hash))
+		return -1;
+	if (d->keyless) {
+		rec->data = NULL;
+		return 0;
+	}
+	if (d->encrypted && record_open(d->gcm, d->crypto, rec))
 		return -1;
 	if (rec->flags & REC_ZERO)
 		rec->data = zero_chunk;
@@ -254,6 +286,8 @@ void chunk_decoder_free(struct chunk_decoder *d)
 		return;
 	ZSTD_freeDCtx(d->zstd);
 	leaf_hasher_free(d->hasher);
+	leaf_hasher_free(d->leaves);
+	gcm_free(d->gcm);
 	free(d->content);
 	free(d);
 }

@@ -13,8 +13,12 @@
 
 struct chunk_encoder;
 
-/* @level: 0 stores raw, 1..ZSTD max compresses. */
-struct chunk_encoder *chunk_encoder_new(const struct geometry *g, int level);
+/*
+ * @level: 0 stores raw, 1..ZSTD max compresses. @key: the identity key of
+ * an encrypted backup, whose leaves are keyed; NULL: SHA-256 leaves.
+ */
+struct chunk_encoder *chunk_encoder_new(const struct geometry *g, int level,
+					const uint8_t *key);
 /*
  * Encode the chunk_length() bytes at @data as chunk @chunk into @rec. A
  * compressed payload goes to @scratch (chunk_length() bytes); otherwise
@@ -34,13 +38,21 @@ void chunk_pack(struct chunk_encoder *e, void *scratch, struct bkp_record *rec);
 void chunk_encoder_free(struct chunk_encoder *e);
 
 struct chunk_decoder;
+struct bkp_crypto;
 
-/* @version: the backup's format version, which says how payloads are checked. */
-struct chunk_decoder *chunk_decoder_new(const struct geometry *g, uint32_t version);
 /*
- * Verify @rec's payload against its checksum (v1) or hash (v2), decode it and verify the
- * content against the leaf; sets rec->data, valid until the next call.
- * Fails with AMBER_EDATA, the message without location.
+ * For the records of a backup with header @info, which says how payloads
+ * are checked. An encrypted backup's records are opened with @crypto; with
+ * @crypto NULL they are only checked against payload_hash (keyless).
+ */
+struct chunk_decoder *chunk_decoder_new(const struct bkp_info *info,
+					const struct bkp_crypto *crypto);
+/*
+ * Verify @rec's payload against its checksum (v1) or hash (v2), open it
+ * (encrypted: in place, rec->payload and ->stored_bytes then the plaintext),
+ * decode it and verify the content against the leaf; sets rec->data, valid
+ * until the next call (NULL when keyless). Fails with AMBER_EDATA, the
+ * message without location.
  */
 int chunk_decode(struct chunk_decoder *d, struct bkp_record *rec);
 /* chunk_decode() decompressing into @content (chunk_length() bytes), not the

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "checks.h"
+#include "crypto.h"
 #include "digest.h"
 #include "error.h"
 #include "heap.h"
@@ -13,14 +14,21 @@
 struct leaf_hasher {
 	EVP_MD *sha256;
 	EVP_MD_CTX *ctx;
+	struct hmac *hmac;		/* keyed leaves */
 };
 
-struct leaf_hasher *leaf_hasher_new(void)
+struct leaf_hasher *leaf_hasher_new(const uint8_t *key)
 {
 	struct leaf_hasher *h = calloc(1, sizeof(*h));
 
 	if (!h)
 		goto nomem;
+	if (key) {
+		if ((h->hmac = hmac_new(key)))
+			return h;
+		free(h);
+		return NULL;
+	}
 	h->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 	h->ctx = EVP_MD_CTX_new();
 	if (h->sha256 && h->ctx)
@@ -33,6 +41,8 @@ nomem:
 
 int leaf_hash(struct leaf_hasher *h, const void *data, size_t len, uint8_t out[32])
 {
+	if (h->hmac)
+		return hmac_run(h->hmac, data, len, out);
 	if (!EVP_DigestInit_ex(h->ctx, h->sha256, NULL) ||
 	    !EVP_DigestUpdate(h->ctx, data, len) ||
 	    !EVP_DigestFinal_ex(h->ctx, out, NULL))
@@ -46,12 +56,13 @@ void leaf_hasher_free(struct leaf_hasher *h)
 		return;
 	EVP_MD_CTX_free(h->ctx);
 	EVP_MD_free(h->sha256);
+	hmac_free(h->hmac);
 	free(h);
 }
 
-int zero_leaves_init(struct zero_leaves *z, const struct geometry *g)
+int zero_leaves_init(struct zero_leaves *z, const struct geometry *g, const uint8_t *key)
 {
-	struct leaf_hasher *h = leaf_hasher_new();
+	struct leaf_hasher *h = leaf_hasher_new(key);
 	void *zeros = calloc(1, g->chunk_bytes);
 	int i, ret = -1;
 
@@ -97,8 +108,16 @@ struct image_digest {
 	struct chunk_heap early;	/* early leaves until the sweep passes them */
 };
 
-struct image_digest *image_digest_new(const struct geometry *g, uint32_t version)
+static const char *digest_tag(const struct bkp_info *info)
 {
+	if (info->version == BKP_VERSION_1)
+		return DIGEST_TAG_V1;
+	return bkp_encrypted(info) ? DIGEST_TAG_V2_KEYED : DIGEST_TAG_V2;
+}
+
+struct image_digest *image_digest_new(const struct bkp_info *info)
+{
+	const struct geometry *g = &info->geo;
 	struct image_digest *d = calloc(1, sizeof(*d));
 	uint8_t geometry[16];
 
@@ -108,8 +127,7 @@ struct image_digest *image_digest_new(const struct geometry *g, uint32_t version
 	put_le64(geometry, g->volume_bytes);
 	put_le64(geometry + 8, g->chunk_bytes);
 	if (EVP_DigestInit_ex(d->ctx, EVP_sha256(), NULL) &&
-	    EVP_DigestUpdate(d->ctx, version == BKP_VERSION_1 ? DIGEST_TAG_V1 : DIGEST_TAG_V2,
-			     16) &&
+	    EVP_DigestUpdate(d->ctx, digest_tag(info), 16) &&
 	    EVP_DigestUpdate(d->ctx, geometry, sizeof(geometry)))
 		return d;
 fail:

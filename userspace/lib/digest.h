@@ -2,7 +2,8 @@
 /*
  * Leaves and image digests (docs/FORMAT.md, "Digests"):
  *
- *   leaf(c)  = SHA-256(content of chunk c)
+ *   leaf(c)  = SHA-256(content of chunk c), or when encrypted
+ *              HMAC(identity key, content of chunk c) (FORMAT-v2.md)
  *   digest   = SHA-256(tag || le64 volume_bytes || le64 chunk_bytes
  *                      || for each chunk c present, ascending:
  *                             le64 c || leaf(c))
@@ -22,7 +23,8 @@
 
 struct leaf_hasher;
 
-struct leaf_hasher *leaf_hasher_new(void);
+/* @key: the identity key of an encrypted backup's leaves; NULL: SHA-256. */
+struct leaf_hasher *leaf_hasher_new(const uint8_t *key);
 int leaf_hash(struct leaf_hasher *h, const void *data, size_t len, uint8_t out[32]);
 void leaf_hasher_free(struct leaf_hasher *h);
 /* SHA-256 of @len bytes, one shot. */
@@ -34,14 +36,15 @@ struct zero_leaves {
 	uint8_t leaf[2][32];
 };
 
-int zero_leaves_init(struct zero_leaves *z, const struct geometry *g);
+/* @key as leaf_hasher_new(). */
+int zero_leaves_init(struct zero_leaves *z, const struct geometry *g, const uint8_t *key);
 /* @len is chunk_length() of some chunk of the geometry. */
 const uint8_t *zero_leaf(const struct zero_leaves *z, uint32_t len);
 
 struct image_digest;
 
-/* @version picks the tag: DIGEST_TAG_V1 or DIGEST_TAG_V2. */
-struct image_digest *image_digest_new(const struct geometry *g, uint32_t version);
+/* Of @info's geometry; its version and ENCRYPTED pick the tag (DIGEST_TAG_*). */
+struct image_digest *image_digest_new(const struct bkp_info *info);
 /*
  * Add chunk @chunk's leaf. Fails with AMBER_EDATA when the order rule is
  * broken: chunks not flagged @early must ascend strictly; an early chunk

@@ -202,5 +202,6 @@ _Static_assert(sizeof(struct disk_trailer_v2) == 368, "v2 trailer layout");
 /* The image digest starts with a 16-byte tag (FORMAT.md, "Digests"). */
 #define DIGEST_TAG_V1		"amber-image-v1\0"
 #define DIGEST_TAG_V2		"amber-image-v2\0"
+#define DIGEST_TAG_V2_KEYED	"amber-image-v2-k"	/* encrypted: keyed leaves */
 
 #endif

@@ -10,6 +10,7 @@
 #include "digest.h"
 #include "error.h"
 #include "index.h"
+#include "keys.h"
 #include "layout.h"
 #include "util.h"
 
@@ -164,7 +165,7 @@ static int peek_v2(int fd, const struct disk_header *header, const struct bkp_in
 	if (sha256(header, sizeof(*header), header_hash) ||
 	    pread_full(fd, &trailer, sizeof(trailer), at))
 		return -1;
-	if (trailer_v2_decode(&trailer, summary) ||
+	if (trailer_v2_decode(&trailer, info, summary) ||
 	    check_peeked_v2(info, summary, size, header_hash))
 		return error_prefix("trailer at offset %" PRIu64 ": ", at);
 	return 0;
@@ -191,6 +192,7 @@ struct bkp_index {
 	struct bkp_info info;
 	uint64_t bytes_read;
 	struct chunk_decoder *decoder;
+	struct bkp_crypto *crypto;	/* encrypted, with the key */
 	/* v1: */
 	struct index_entry *v;
 	size_t n;
@@ -349,7 +351,8 @@ static int load_v2(struct bkp_index *x, const struct bkp_summary *summary)
 	x->sum = *summary;
 	x->cached = SIZE_MAX;
 	x->block = malloc(block_section_bytes(BKP_BLOCK_ENTRIES));
-	x->extent = malloc(sizeof(struct disk_record_v2) + x->info.geo.chunk_bytes);
+	x->extent = malloc(sizeof(struct disk_record_v2) + x->info.geo.chunk_bytes +
+			   record_tag_bytes(&x->info));
 	if (!x->block || !x->extent)
 		return fail(AMBER_ESYS, "out of memory");
 	if (load_table(x))
@@ -378,12 +381,37 @@ struct bkp_index *bkp_index_load(int fd, const struct bkp_info *info,
 	x->info = *info;
 	if (info->version == BKP_VERSION_1 ? load_v1(x, summary) : load_v2(x, summary))
 		goto fail;
-	x->decoder = chunk_decoder_new(&x->info.geo, info->version);
+	x->decoder = chunk_decoder_new(&x->info, NULL);
 	if (x->decoder)
 		return x;
 fail:
 	bkp_index_free(x);
 	return NULL;
+}
+
+/* Nothing changes in @x unless the key is the backup's, its MAC checked. */
+int bkp_index_set_key(struct bkp_index *x, const struct data_key *key)
+{
+	struct chunk_decoder *d = NULL;
+	struct bkp_crypto *c;
+
+	if (check_backup_key(&x->info, key, false))
+		return -1;
+	if (!bkp_encrypted(&x->info) || x->crypto)
+		return 0;
+	c = bkp_crypto_new(key, x->info.backup_id, x->sum.header_hash);
+	if (!c)
+		return -1;
+	if (trailer_check_mac(c, &x->sum)) {
+		error_prefix("trailer: ");
+	} else if ((d = chunk_decoder_new(&x->info, c))) {
+		chunk_decoder_free(x->decoder);
+		x->decoder = d;
+		x->crypto = c;
+		return 0;
+	}
+	bkp_crypto_free(c);
+	return -1;
 }
 
 /* Block @row into x->block, checked against its row: hash, head, first chunk. */
@@ -461,14 +489,15 @@ static int read_entry_record(struct bkp_index *x, const struct block_entry *e,
 	uint8_t hash[32];
 
 	if (e->offset < sizeof(struct disk_header) || e->offset > x->sum.table_offset ||
-	    e->stored_bytes > x->info.geo.chunk_bytes || bytes > x->sum.table_offset - e->offset)
+	    e->stored_bytes > x->info.geo.chunk_bytes + record_tag_bytes(&x->info) ||
+	    bytes > x->sum.table_offset - e->offset)
 		return fail(AMBER_EDATA, "its index entry points outside the records");
 	if (index_pread(x, x->extent, bytes, e->offset) || sha256(header, sizeof(*header), hash))
 		return -1;
 	if (digest_differs(hash, e->record_hash))
 		return fail(AMBER_EDATA, "the record header is not the one the index commits to"
 			    " (record_hash differs)");
-	if (record_v2_decode(header, &x->info.geo, rec, &seq))
+	if (record_v2_decode(header, &x->info.geo, record_tag_bytes(&x->info), rec, &seq))
 		return -1;
 	if (rec->chunk != e->chunk || rec->stored_bytes != e->stored_bytes ||
 	    rec->codec != e->codec || rec->flags != e->flags ||
@@ -570,9 +599,11 @@ static int read_v1(struct bkp_index *x, uint64_t chunk, struct bkp_record *rec)
 int bkp_index_read(struct bkp_index *x, uint64_t chunk, void *buf)
 {
 	struct bkp_record rec;
-	int ret = x->info.version == BKP_VERSION_1 ? read_v1(x, chunk, &rec) :
-		  read_v2(x, chunk, &rec);
+	int ret;
 
+	if (!x->crypto && check_backup_key(&x->info, NULL, false))
+		return -1;
+	ret = x->info.version == BKP_VERSION_1 ? read_v1(x, chunk, &rec) : read_v2(x, chunk, &rec);
 	if (ret <= 0)
 		return ret;
 	memcpy(buf, rec.data, rec.length);
@@ -615,7 +646,7 @@ static int extent_leaves(struct bkp_index *x, const struct index_entry *e,
 /* The image digest of the leaves of the chunks the index holds. */
 static int leaves_digest(const struct bkp_index *x, uint8_t (*leaves)[32], uint8_t out[32])
 {
-	struct image_digest *d = image_digest_new(&x->info.geo, x->info.version);
+	struct image_digest *d = image_digest_new(&x->info);
 	uint64_t c;
 	size_t i;
 	int ret = -1;
@@ -635,7 +666,7 @@ out:
 /* v2: the leaves from every block's entries, and the digest they fold to. */
 static int blocks_leaves(struct bkp_index *x, uint8_t (*leaves)[32], uint8_t out[32])
 {
-	struct image_digest *d = image_digest_new(&x->info.geo, x->info.version);
+	struct image_digest *d = image_digest_new(&x->info);
 	const struct disk_block_entry *v = (const void *)(x->block +
 							  sizeof(struct disk_block_head));
 	struct block_entry e;
@@ -698,6 +729,7 @@ void bkp_index_free(struct bkp_index *x)
 	if (!x)
 		return;
 	chunk_decoder_free(x->decoder);
+	bkp_crypto_free(x->crypto);
 	free(x->extent);
 	free(x->v);
 	free(x->rows);

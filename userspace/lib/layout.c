@@ -5,6 +5,7 @@
 #include <xxhash.h>
 
 #include "checks.h"
+#include "crypto.h"
 #include "error.h"
 #include "index.h"
 #include "layout.h"
@@ -69,6 +70,7 @@ void header_encode(const struct bkp_info *info, struct disk_header *out)
 		out->v2.ro_compat = htole32(info->ro_compat);
 		out->v2.incompat = htole32(info->incompat);
 		memcpy(out->v2.backup_id, info->backup_id, 16);
+		memcpy(out->v2.key_fingerprint, info->key_fingerprint, 32);
 	}
 	out->csum = htole64(CSUM_BEFORE(out, csum));
 }
@@ -117,28 +119,23 @@ static const char *format_bits(uint32_t bits, char buf[FEATURE_BITS_TEXT])
 	return buf;
 }
 
-/*
- * The v2 feature bits (FORMAT-v2.md, "Feature bits"). ENCRYPTED and SIGNED
- * are known but belong to a later build: refused by name.
- */
+/* The v2 feature bits (FORMAT-v2.md, "Feature bits"). */
 static int check_features(const struct disk_header *in, struct bkp_info *info)
 {
 	uint32_t unknown_incompat = info->incompat & ~FEATURE_INCOMPAT_ENCRYPTED;
+	bool fingerprint = !zero_bytes(in->v2.key_fingerprint, sizeof(in->v2.key_fingerprint));
 	char bits[FEATURE_BITS_TEXT];
 
 	if (unknown_incompat)
 		return fail(AMBER_EDATA, "header: incompatible feature %s, unknown to this"
 			    " amber (it knows ENCRYPTED)", format_bits(unknown_incompat, bits));
-	if (info->incompat & FEATURE_INCOMPAT_ENCRYPTED)
-		return fail(AMBER_EDATA, "header: the backup is encrypted (feature ENCRYPTED),"
-			    " which this build of amber does not support");
-	if (info->compat & FEATURE_COMPAT_SIGNED)
-		return fail(AMBER_EDATA, "header: the backup is signed (feature SIGNED),"
-			    " which this build of amber does not support");
-	if (!zero_bytes(in->v2.key_fingerprint, sizeof(in->v2.key_fingerprint)))
-		return fail(AMBER_EDATA, "header: a key fingerprint without ENCRYPTED");
+	if (fingerprint != bkp_encrypted(info))
+		return fail(AMBER_EDATA, "header: %s", fingerprint ?
+			    "a key fingerprint without ENCRYPTED" :
+			    "ENCRYPTED without a key fingerprint");
+	memcpy(info->key_fingerprint, in->v2.key_fingerprint, 32);
 	/* Only an unknown compat or ro_compat feature may claim the area. */
-	if (!info->compat && !info->ro_compat &&
+	if (!(info->compat & ~FEATURE_COMPAT_SIGNED) && !info->ro_compat &&
 	    !zero_bytes(in->v2.feature_area, sizeof(in->v2.feature_area)))
 		return fail(AMBER_EDATA, "header: feature area set, but no feature claims it");
 	return 0;
@@ -231,19 +228,22 @@ void record_encode(const struct bkp_record *rec, uint64_t seq, struct disk_recor
 	out->csum = htole64(CSUM_BEFORE(out, csum));
 }
 
-int record_check(const struct bkp_record *rec)
+int record_check(const struct bkp_record *rec, uint32_t tag)
 {
+	uint32_t stored = rec->stored_bytes - tag;
 	bool ok;
 
 	if (rec->codec > CODEC_ZSTD || rec->flags & ~REC_FLAGS)
 		return fail(AMBER_EDATA, "unknown codec %u or flags %#x", rec->codec,
 			    rec->flags);
-	if (rec->flags & REC_ZERO)
-		ok = rec->codec == CODEC_RAW && !rec->stored_bytes;
+	if (rec->stored_bytes < tag)
+		ok = false;
+	else if (rec->flags & REC_ZERO)
+		ok = rec->codec == CODEC_RAW && !stored;
 	else if (rec->codec == CODEC_RAW)
-		ok = rec->stored_bytes == rec->length;
+		ok = stored == rec->length;
 	else
-		ok = rec->stored_bytes && rec->stored_bytes < rec->length;
+		ok = stored && stored < rec->length;
 	if (!ok)
 		return fail(AMBER_EDATA, "stored length %u is impossible for codec %u, flags %#x,"
 			    " chunk length %u", rec->stored_bytes, rec->codec, rec->flags,
@@ -253,7 +253,7 @@ int record_check(const struct bkp_record *rec)
 
 /* The fields both versions share, once rec is filled from the header. */
 static int check_record_fields(uint32_t reserved, const struct geometry *g,
-			       struct bkp_record *rec)
+			       uint32_t tag, struct bkp_record *rec)
 {
 	if (reserved)
 		return fail(AMBER_EDATA, "record reserved bytes set");
@@ -261,7 +261,7 @@ static int check_record_fields(uint32_t reserved, const struct geometry *g,
 		return fail(AMBER_EDATA, "chunk %" PRIu64 " beyond the volume's %" PRIu64,
 			    rec->chunk, g->nr_chunks);
 	rec->length = chunk_length(g, rec->chunk);
-	return record_check(rec);
+	return record_check(rec, tag);
 }
 
 int record_decode(const struct disk_record *in, const struct geometry *g,
@@ -278,8 +278,8 @@ int record_decode(const struct disk_record *in, const struct geometry *g,
 	rec->stored_bytes = le32toh(in->stored_bytes);
 	rec->payload_csum = le64toh(in->payload_csum);
 	memcpy(rec->leaf, in->leaf, 32);
-	*seq = le64toh(in->seq);
-	return check_record_fields(in->reserved, g, rec);
+	*seq = rec->seq = le64toh(in->seq);
+	return check_record_fields(in->reserved, g, 0, rec);
 }
 
 void record_v2_encode(const struct bkp_record *rec, uint64_t seq, struct disk_record_v2 *out)
@@ -296,7 +296,7 @@ void record_v2_encode(const struct bkp_record *rec, uint64_t seq, struct disk_re
 	out->csum = htole64(CSUM_BEFORE(out, csum));
 }
 
-int record_v2_decode(const struct disk_record_v2 *in, const struct geometry *g,
+int record_v2_decode(const struct disk_record_v2 *in, const struct geometry *g, uint32_t tag,
 		     struct bkp_record *rec, uint64_t *seq)
 {
 	if (memcmp(in->magic, REC_MAGIC, sizeof(in->magic)))
@@ -310,8 +310,8 @@ int record_v2_decode(const struct disk_record_v2 *in, const struct geometry *g,
 	rec->stored_bytes = le32toh(in->stored_bytes);
 	memcpy(rec->leaf, in->leaf, 32);
 	memcpy(rec->payload_hash, in->payload_hash, 32);
-	*seq = le64toh(in->seq);
-	return check_record_fields(in->reserved, g, rec);
+	*seq = rec->seq = le64toh(in->seq);
+	return check_record_fields(in->reserved, g, tag, rec);
 }
 
 /* ---- index ---- */
@@ -471,22 +471,36 @@ void trailer_v2_encode(const struct bkp_summary *s, struct disk_trailer_v2 *out)
 	memcpy(out->ext_hash, s->ext_hash, 32);
 	memcpy(out->digest, s->digest, 32);
 	memcpy(out->link, s->link, 32);
+	memcpy(out->mac, s->mac, 32);
+	memcpy(out->signer, s->signer, 32);
+	memcpy(out->signature, s->signature, 64);
 	out->csum = htole64(CSUM_BEFORE(out, csum));
 	memcpy(out->end, END_MAGIC, sizeof(out->end));
 }
 
-/* Unencrypted and unsigned: no MAC, no signer, no signature (header checked). */
-static int check_trailer_v2_zeros(const struct disk_trailer_v2 *in)
+/* The MAC is set exactly when ENCRYPTED, signer and signature when SIGNED. */
+static int check_trailer_v2_areas(const struct disk_trailer_v2 *in,
+				  const struct bkp_info *info)
 {
-	if (in->reserved || !zero_bytes(in->mac, sizeof(in->mac)) ||
-	    !zero_bytes(in->signer, sizeof(in->signer)) ||
-	    !zero_bytes(in->signature, 64))
-		return fail(AMBER_EDATA, "trailer reserved, MAC or signature bytes set in a"
-			    " backup neither encrypted nor signed");
+	bool mac = !zero_bytes(in->mac, sizeof(in->mac));
+	bool signer = !zero_bytes(in->signer, sizeof(in->signer));
+	bool signature = !zero_bytes(in->signature, 64);
+	bool is_signed = info->compat & FEATURE_COMPAT_SIGNED;
+
+	if (in->reserved)
+		return fail(AMBER_EDATA, "trailer reserved bytes set");
+	if (mac != bkp_encrypted(info))
+		return fail(AMBER_EDATA, "trailer MAC %s, but the header says the backup is%s"
+			    " encrypted", mac ? "set" : "zero", mac ? " not" : "");
+	if (signer != is_signed || signature != is_signed)
+		return fail(AMBER_EDATA, "trailer signer or signature %s, but the header says"
+			    " the backup is%s signed", is_signed ? "zero" : "set",
+			    is_signed ? "" : " not");
 	return 0;
 }
 
-int trailer_v2_decode(const struct disk_trailer_v2 *in, struct bkp_summary *s)
+int trailer_v2_decode(const struct disk_trailer_v2 *in, const struct bkp_info *info,
+		      struct bkp_summary *s)
 {
 	if (memcmp(in->magic, TRL_MAGIC, sizeof(in->magic)))
 		return fail(AMBER_EDATA, "bad trailer magic");
@@ -497,7 +511,7 @@ int trailer_v2_decode(const struct disk_trailer_v2 *in, struct bkp_summary *s)
 	if (le32toh(in->trailer_bytes) != offsetof(struct disk_trailer_v2, end))
 		return fail(AMBER_EDATA, "trailer size %u, not %zu", le32toh(in->trailer_bytes),
 			    offsetof(struct disk_trailer_v2, end));
-	if (check_trailer_v2_zeros(in))
+	if (check_trailer_v2_areas(in, info))
 		return -1;
 	memset(s, 0, sizeof(*s));
 	s->records = le64toh(in->records);
@@ -511,6 +525,9 @@ int trailer_v2_decode(const struct disk_trailer_v2 *in, struct bkp_summary *s)
 	memcpy(s->ext_hash, in->ext_hash, 32);
 	memcpy(s->digest, in->digest, 32);
 	memcpy(s->link, in->link, 32);
+	memcpy(s->mac, in->mac, 32);
+	memcpy(s->signer, in->signer, 32);
+	memcpy(s->signature, in->signature, 64);
 	if (s->zero_records > s->records)
 		return fail(AMBER_EDATA, "trailer counts are inconsistent");
 	if (s->records > INT64_MAX || s->logical_bytes > INT64_MAX ||
@@ -537,4 +554,9 @@ enum section section_of(const void *magic)
 	if (!memcmp(magic, EXT_MAGIC, SECTION_MAGIC_BYTES))
 		return SECTION_EXTENSION;
 	return SECTION_UNKNOWN;
+}
+
+uint32_t record_tag_bytes(const struct bkp_info *info)
+{
+	return bkp_encrypted(info) ? TAG_BYTES : 0;
 }

@@ -19,11 +19,17 @@ int record_decode(const struct disk_record *in, const struct geometry *g,
 
 void record_v2_encode(const struct bkp_record *rec, uint64_t seq, struct disk_record_v2 *out);
 /* Fills everything but rec->payload and rec->data. */
-int record_v2_decode(const struct disk_record_v2 *in, const struct geometry *g,
+/* @tag: TAG_BYTES when the backup is encrypted, else 0. */
+int record_v2_decode(const struct disk_record_v2 *in, const struct geometry *g, uint32_t tag,
 		     struct bkp_record *rec, uint64_t *seq);
 
-/* Codec, flags and stored length agree with each other and the length. */
-int record_check(const struct bkp_record *rec);
+/*
+ * Codec, flags and stored length agree with each other and the length;
+ * @tag bytes of the stored length are the tag of an encrypted record.
+ */
+int record_check(const struct bkp_record *rec, uint32_t tag);
+/* TAG_BYTES for the records of an encrypted backup, else 0. */
+uint32_t record_tag_bytes(const struct bkp_info *info);
 
 struct index_entry;
 
@@ -61,7 +67,9 @@ void table_head_encode(uint64_t blocks, struct disk_table_head *out);
 int table_head_decode(const struct disk_table_head *in, uint64_t *blocks);
 /* ->blocks is the number the records need. */
 void trailer_v2_encode(const struct bkp_summary *s, struct disk_trailer_v2 *out);
-int trailer_v2_decode(const struct disk_trailer_v2 *in, struct bkp_summary *s);
+/* MAC, signer and signature are checked present exactly as @info's features say. */
+int trailer_v2_decode(const struct disk_trailer_v2 *in, const struct bkp_info *info,
+		      struct bkp_summary *s);
 
 /* Bytes of a record header in format @version. */
 static inline size_t record_header_bytes(uint32_t version)

@@ -18,6 +18,7 @@
 #include "checks.h"
 #include "error.h"
 #include "index.h"
+#include "keys.h"
 #include "layout.h"
 #include "util.h"
 
@@ -54,8 +55,8 @@ struct batch {
 	unsigned int nr_recs;		/* read, to decode */
 	unsigned int nr_out;		/* to hand out: the last one read may have failed a stream check */
 	unsigned int nr_good;		/* the first ones, decoded and verified */
-	uint32_t used;			/* content bytes of the records */
-	uint8_t *payload, *content;	/* batch_bytes each; a record at the same place in both */
+	uint32_t used;			/* bytes of the records' slots */
+	uint8_t *payload, *content;	/* buffer_bytes each; a record at the same place in both */
 	struct error_state error;	/* why nr_good < nr_recs */
 };
 
@@ -89,12 +90,16 @@ struct bkp_reader {
 	bool finishing;			/* v2: the records ended at an index block */
 	struct bkp_summary sum;		/* as read: counts, then the trailer */
 	uint8_t folded[32];		/* image digest of the records' leaves */
+	struct bkp_crypto *crypto;	/* encrypted, with the key: this backup's keys */
+	const struct asym_key *pubkey;	/* the trailer must be signed by it, or NULL */
 	/* The payload checks, in the workers: */
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
 	struct batch *batches;
 	unsigned int nr_batches;
 	uint32_t batch_bytes;		/* no more than the volume: chunks are unique */
+	uint32_t slot_bytes;		/* a record's room: a chunk and a tag */
+	uint32_t buffer_bytes;		/* slots of a batch */
 	uint64_t filled, handed;	/* batches filled, and handed out */
 	unsigned int pos;		/* next record of the batch being handed out */
 	struct chunk_decoder *decoder;	/* the calling thread's */
@@ -169,6 +174,22 @@ struct bkp_reader *bkp_reader_open(int fd)
 void bkp_reader_set_workers(struct bkp_reader *r, unsigned int n)
 {
 	r->nr_workers = n;
+}
+
+int bkp_reader_set_key(struct bkp_reader *r, const struct data_key *key)
+{
+	if (check_backup_key(&r->info, key, true))
+		return -1;
+	if (!key || !bkp_encrypted(&r->info))
+		return 0;
+	bkp_crypto_free(r->crypto);
+	r->crypto = bkp_crypto_new(key, r->info.backup_id, r->sum.header_hash);
+	return r->crypto ? 0 : -1;
+}
+
+void bkp_reader_set_pubkey(struct bkp_reader *r, const struct asym_key *pub)
+{
+	r->pubkey = pub;
 }
 
 const struct bkp_info *bkp_reader_info(const struct bkp_reader *r)
@@ -266,7 +287,7 @@ static int add_worker(struct bkp_reader *r)
 	struct worker *w = &r->workers[r->nr_running];
 
 	w->r = r;
-	w->decoder = chunk_decoder_new(&r->info.geo, r->info.version);
+	w->decoder = chunk_decoder_new(&r->info, r->crypto);
 	if (!w->decoder || start_thread(&w->thread, worker, w))
 		return -1;
 	r->nr_running++;
@@ -289,14 +310,16 @@ static int start_blocks(struct bkp_reader *r)
 static int start(struct bkp_reader *r)
 {
 	r->seen = bitmap_alloc(r->info.geo.nr_chunks);
-	r->digest = image_digest_new(&r->info.geo, r->info.version);
-	r->decoder = chunk_decoder_new(&r->info.geo, r->info.version);
+	r->digest = image_digest_new(&r->info);
+	r->decoder = chunk_decoder_new(&r->info, r->crypto);
 	if (!r->seen || !r->digest || !r->decoder ||
 	    (r->info.version == BKP_VERSION_2 && start_blocks(r)))
 		return -1;
 	r->nr_workers = r->nr_workers ? r->nr_workers : default_workers();
 	r->nr_batches = 2 * r->nr_workers + 2;
 	r->batch_bytes = MIN(BATCH_BYTES, r->info.geo.nr_chunks * r->info.geo.chunk_bytes);
+	r->slot_bytes = r->info.geo.chunk_bytes + record_tag_bytes(&r->info);
+	r->buffer_bytes = r->batch_bytes / r->info.geo.chunk_bytes * r->slot_bytes;
 	r->batches = calloc(r->nr_batches, sizeof(*r->batches));
 	r->workers = calloc(r->nr_workers, sizeof(*r->workers));
 	if (!r->batches || !r->workers)
@@ -358,7 +381,7 @@ static int decode_record_header(const struct bkp_reader *r, const union record_h
 {
 	if (r->info.version == BKP_VERSION_1)
 		return record_decode(&h->v1, &r->info.geo, rec, seq);
-	return record_v2_decode(&h->v2, &r->info.geo, rec, seq);
+	return record_v2_decode(&h->v2, &r->info.geo, record_tag_bytes(&r->info), rec, seq);
 }
 
 /* v2: the record's entry into the index blocks; blocks due are compared. */
@@ -405,7 +428,7 @@ static int read_record(struct bkp_reader *r, const char *magic, struct batch *b)
 	br->content = b->content + b->used;
 	br->seq = r->seq;
 	br->offset = at;
-	b->used += rec->length;
+	b->used += rec->length + record_tag_bytes(&r->info);
 	b->nr_recs++;
 	if (image_digest_add(r->digest, rec->chunk, rec->leaf, rec->flags & REC_EARLY) ||
 	    (r->info.version == BKP_VERSION_1 &&
@@ -589,6 +612,14 @@ static int check_trailer(struct bkp_reader *r, const struct bkp_summary *t,
 	return 0;
 }
 
+/* The MAC with the key, the signature with a public key (FORMAT-v2.md). */
+static int check_authenticity(const struct bkp_reader *r, const struct bkp_summary *t)
+{
+	if (r->crypto && trailer_check_mac(r->crypto, t))
+		return -1;
+	return r->pubkey ? trailer_check_signature(r->pubkey, t) : 0;
+}
+
 /* A backup ends at its end marker; a regular file or pipe ends there too. */
 static int check_end(struct bkp_reader *r)
 {
@@ -620,9 +651,9 @@ static int read_trailer(struct bkp_reader *r, uint64_t at)
 	if (input_need(&r->in, (uint8_t *)&raw + SECTION_MAGIC_BYTES,
 		       len - SECTION_MAGIC_BYTES, "trailer") ||
 	    (r->info.version == BKP_VERSION_1 ? trailer_decode(&raw.v1, &trailer) :
-	     trailer_v2_decode(&raw.v2, &trailer)) ||
+	     trailer_v2_decode(&raw.v2, &r->info, &trailer)) ||
 	    image_digest_final(r->digest, r->folded) ||
-	    check_trailer(r, &trailer, r->folded))
+	    check_trailer(r, &trailer, r->folded) || check_authenticity(r, &trailer))
 		return error_prefix("trailer at offset %" PRIu64 ": ", at);
 	r->sum = trailer;
 	return check_end(r);
@@ -753,8 +784,8 @@ static int read_section(struct bkp_reader *r, struct batch *b)
 static int alloc_batch(const struct bkp_reader *r, struct batch *b)
 {
 	b->recs = calloc(r->batch_bytes / r->info.geo.chunk_bytes, sizeof(*b->recs));
-	b->payload = malloc(r->batch_bytes);
-	b->content = malloc(r->batch_bytes);
+	b->payload = malloc(r->buffer_bytes);
+	b->content = malloc(r->buffer_bytes);
 	if (!b->recs || !b->payload || !b->content)
 		return fail(AMBER_ESYS, "out of memory");
 	return 0;
@@ -766,7 +797,7 @@ static void fill_batch(struct bkp_reader *r, struct batch *b)
 	int ret = 1;
 
 	b->nr_recs = b->nr_out = b->used = 0;
-	while (ret > 0 && b->used + r->info.geo.chunk_bytes <= r->batch_bytes)
+	while (ret > 0 && b->used + r->slot_bytes <= r->buffer_bytes)
 		ret = read_section(r, b);
 	if (ret < 0) {
 		r->input = INPUT_BROKEN;
@@ -900,6 +931,7 @@ void bkp_reader_free(struct bkp_reader *r)
 	free(r->workers);
 	free(r->batches);
 	chunk_decoder_free(r->decoder);
+	bkp_crypto_free(r->crypto);
 	image_digest_free(r->digest);
 	index_release(&r->index);
 	blocks_release(&r->blocks);

@@ -312,7 +312,8 @@ static int encode_job(struct job *job, struct chunk_encoder *enc,
 static void *encoder(void *arg)
 {
 	struct pipeline *p = arg;
-	struct chunk_encoder *enc = chunk_encoder_new(p->cfg->geo, p->cfg->level);
+	struct chunk_encoder *enc = chunk_encoder_new(p->cfg->geo, p->cfg->level,
+							p->cfg->leaf_key);
 	struct job *job;
 
 	if (!enc) {

@@ -53,6 +53,7 @@ struct stream_config {
 	 */
 	const uint8_t (*base_leaves)[32];
 	int level;			/* zstd level, 0: raw */
+	const uint8_t *leaf_key;	/* encrypted: the identity key; NULL: SHA-256 */
 	unsigned int encoders;		/* 0: one per CPU */
 	size_t io_bytes;		/* per read, 0: 2 MiB */
 	double poll_interval;		/* seconds, 0: 1 */

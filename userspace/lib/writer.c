@@ -13,6 +13,7 @@
 #include "digest.h"
 #include "error.h"
 #include "index.h"
+#include "keys.h"
 #include "layout.h"
 #include "util.h"
 
@@ -29,6 +30,10 @@ struct bkp_writer {
 	struct index_builder index;	/* v1 */
 	struct block_builder blocks;	/* v2 */
 	struct leaf_hasher *hasher;	/* v2: payload hashes */
+	struct bkp_crypto *crypto;	/* encrypted: this backup's keys */
+	struct gcm *gcm;		/* seals records with crypto->record */
+	uint8_t *sealed;		/* a record's payload, sealed */
+	const struct asym_key *sign;	/* signs the trailer, or NULL */
 	struct bkp_summary sum;
 };
 
@@ -61,27 +66,51 @@ static int emit_block(void *ctx, const uint8_t *block, size_t len, uint64_t *off
 	return emit(w, block, len);
 }
 
-/* What a v2 writer needs beyond v1's: the index blocks, payload hashes. */
-static int start_v2(struct bkp_writer *w, const struct disk_header *header)
+/* An encrypted backup's keys, and room for a sealed payload. */
+static int start_crypto(struct bkp_writer *w, const struct data_key *key)
 {
-	if (blocks_init(&w->blocks, emit_block, w) || !(w->hasher = leaf_hasher_new()))
+	w->crypto = bkp_crypto_new(key, w->info.backup_id, w->sum.header_hash);
+	if (!w->crypto || !(w->gcm = gcm_new(w->crypto->record, true)))
 		return -1;
-	return sha256(header, sizeof(*header), w->sum.header_hash);
+	w->sealed = malloc(w->info.geo.chunk_bytes + TAG_BYTES);
+	return w->sealed ? 0 : fail(AMBER_ESYS, "out of memory");
 }
 
-/* The header this writer writes: no v2 feature, the backup_id given. */
-static void writer_info(struct bkp_info *out, const struct bkp_info *info,
-			const uint8_t backup_id[16])
+/* What a v2 writer needs beyond v1's: the index blocks, payload hashes, keys. */
+static int start_v2(struct bkp_writer *w, const struct disk_header *header,
+		    const struct bkp_keys *keys)
+{
+	if (blocks_init(&w->blocks, emit_block, w) || !(w->hasher = leaf_hasher_new(NULL)) ||
+	    sha256(header, sizeof(*header), w->sum.header_hash))
+		return -1;
+	w->sign = keys ? keys->sign : NULL;
+	return keys && keys->data ? start_crypto(w, keys->data) : 0;
+}
+
+/* The header this writer writes: the features @keys make, the backup_id given. */
+static int writer_info(struct bkp_info *out, const struct bkp_info *info,
+		       const struct bkp_keys *keys, const uint8_t backup_id[16])
 {
 	*out = *info;
 	out->version = info->version ? info->version : BKP_VERSION;
 	out->compat = out->ro_compat = out->incompat = 0;
 	memset(out->backup_id, 0, sizeof(out->backup_id));
-	if (out->version == BKP_VERSION_2)
-		memcpy(out->backup_id, backup_id, sizeof(out->backup_id));
+	memset(out->key_fingerprint, 0, sizeof(out->key_fingerprint));
+	if (out->version == BKP_VERSION_1)
+		return keys && (keys->data || keys->sign) ?
+		       fail(AMBER_EUSAGE, "format 1 has no encryption or signatures") : 0;
+	memcpy(out->backup_id, backup_id, sizeof(out->backup_id));
+	if (keys && keys->data) {
+		out->incompat |= FEATURE_INCOMPAT_ENCRYPTED;
+		memcpy(out->key_fingerprint, keys->data->fingerprint, 32);
+	}
+	if (keys && keys->sign)
+		out->compat |= FEATURE_COMPAT_SIGNED;
+	return 0;
 }
 
 struct bkp_writer *bkp_writer_new_with_id(int fd, const struct bkp_info *info,
+					  const struct bkp_keys *keys,
 					  const uint8_t backup_id[16])
 {
 	struct bkp_writer *w = calloc(1, sizeof(*w));
@@ -93,16 +122,17 @@ struct bkp_writer *bkp_writer_new_with_id(int fd, const struct bkp_info *info,
 		goto fail;
 	}
 	w->fd = fd;
-	writer_info(&wanted, info, backup_id);
+	if (writer_info(&wanted, info, keys, backup_id))
+		goto fail;
 	header_encode(&wanted, &header);
 	if (header_decode(&header, &w->info)) {
 		error_prefix("refusing to write an invalid backup: ");
 		goto fail;
 	}
 	w->present = bitmap_alloc(w->info.geo.nr_chunks);
-	w->digest = image_digest_new(&w->info.geo, w->info.version);
+	w->digest = image_digest_new(&w->info);
 	if (!w->present || !w->digest ||
-	    (w->info.version == BKP_VERSION_2 && start_v2(w, &header)))
+	    (w->info.version == BKP_VERSION_2 && start_v2(w, &header, keys)))
 		goto fail;
 	if (!emit(w, &header, sizeof(header)))
 		return w;
@@ -111,7 +141,8 @@ fail:
 	return NULL;
 }
 
-struct bkp_writer *bkp_writer_new(int fd, const struct bkp_info *info)
+struct bkp_writer *bkp_writer_new(int fd, const struct bkp_info *info,
+				  const struct bkp_keys *keys)
 {
 	uint8_t backup_id[16] = { 0 };
 
@@ -120,7 +151,7 @@ struct bkp_writer *bkp_writer_new(int fd, const struct bkp_info *info)
 		fail_errno(AMBER_ESYS, "drawing a backup id (getrandom)");
 		return NULL;
 	}
-	return bkp_writer_new_with_id(fd, info, backup_id);
+	return bkp_writer_new_with_id(fd, info, keys, backup_id);
 }
 
 static int check_record(const struct bkp_writer *w, const struct bkp_record *rec)
@@ -132,7 +163,7 @@ static int check_record(const struct bkp_writer *w, const struct bkp_record *rec
 	if (rec->length != chunk_length(&w->info.geo, rec->chunk))
 		return fail(AMBER_EDATA, "chunk %" PRIu64 " has length %u", rec->chunk,
 			    rec->length);
-	return record_check(rec);
+	return record_check(rec, 0);
 }
 
 static int put_v1(struct bkp_writer *w, const struct bkp_record *rec)
@@ -151,28 +182,43 @@ static int put_v1(struct bkp_writer *w, const struct bkp_record *rec)
  */
 static int hash_payload(struct bkp_writer *w, struct bkp_record *rec)
 {
-	if (rec->codec == CODEC_RAW && !(rec->flags & REC_ZERO)) {
+	if (rec->codec == CODEC_RAW && !(rec->flags & REC_ZERO) && !w->crypto) {
 		memcpy(rec->payload_hash, rec->leaf, 32);
 		return 0;
 	}
 	return leaf_hash(w->hasher, rec->payload, rec->stored_bytes, rec->payload_hash);
 }
 
+/*
+ * An encrypted record: its payload sealed under the record key, nonce its
+ * seq (FORMAT-v2.md, "Encryption"), into w->sealed.
+ */
+static int seal_payload(struct bkp_writer *w, struct bkp_record *rec)
+{
+	rec->stored_bytes += TAG_BYTES;
+	if (record_seal(w->gcm, w->crypto, rec, rec->payload, w->sealed))
+		return -1;
+	rec->payload = w->sealed;
+	return 0;
+}
+
 static int put_v2(struct bkp_writer *w, const struct bkp_record *rec)
 {
 	struct bkp_record stored = *rec;
 	struct disk_record_v2 header;
-	struct block_entry e = {
-		.chunk = rec->chunk, .offset = w->offset, .stored_bytes = rec->stored_bytes,
+	struct block_entry e;
+
+	stored.seq = w->sum.records;
+	if ((w->crypto && seal_payload(w, &stored)) || hash_payload(w, &stored))
+		return -1;
+	e = (struct block_entry){
+		.chunk = rec->chunk, .offset = w->offset, .stored_bytes = stored.stored_bytes,
 		.codec = rec->codec, .flags = rec->flags,
 	};
-
-	if (hash_payload(w, &stored))
-		return -1;
 	record_v2_encode(&stored, w->sum.records, &header);
 	memcpy(e.leaf, rec->leaf, 32);
 	if (sha256(&header, sizeof(header), e.record_hash) ||
-	    emit(w, &header, sizeof(header)) || emit(w, rec->payload, rec->stored_bytes))
+	    emit(w, &header, sizeof(header)) || emit(w, stored.payload, stored.stored_bytes))
 		return -1;
 	return blocks_add(&w->blocks, &e, rec->flags & REC_EARLY);
 }
@@ -250,6 +296,9 @@ static int finish_v2(struct bkp_writer *w)
 	if (ret)
 		return -1;
 	w->sum.file_bytes = w->offset + sizeof(trailer);
+	if ((w->crypto && trailer_mac(w->crypto, &w->sum, w->sum.mac)) ||
+	    (w->sign && trailer_sign(w->sign, &w->sum)))
+		return -1;
 	trailer_v2_encode(&w->sum, &trailer);
 	return emit(w, &trailer, sizeof(trailer));
 }
@@ -284,6 +333,9 @@ void bkp_writer_free(struct bkp_writer *w)
 	index_release(&w->index);
 	blocks_release(&w->blocks);
 	leaf_hasher_free(w->hasher);
+	bkp_crypto_free(w->crypto);
+	gcm_free(w->gcm);
+	free(w->sealed);
 	free(w->present);
 	free(w->buf);
 	free(w);

@@ -7,6 +7,7 @@
 #include "codec.h"
 #include "harness.h"
 #include "helpers.h"
+#include "keys.h"
 #include "util.h"
 
 const uint8_t test_uuid[16] = { 0xa1, 0x2b, 0x3c, 0x4d, 0x5e, 0x6f, 0x40, 0x81,
@@ -97,6 +98,20 @@ struct bkp_info test_info(const struct image *im, enum bkp_kind kind, uint64_t e
 	return info;
 }
 
+struct bkp_info kat_info(void)
+{
+	static const uint8_t uuid[16] = {
+		0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x46, 0x77,
+		0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff,
+	};
+	struct bkp_info info = { .version = BKP_VERSION_2, .kind = BKP_FULL, .epoch = 7,
+				 .created = 1700000000, .tool = "amber 2.0.0" };
+
+	memcpy(info.volume_uuid, uuid, 16);
+	CHECK_OK(geometry_init(&info.geo, 8192, 4096));
+	return info;
+}
+
 void set_parent(struct bkp_info *info, uint64_t parent_epoch, const struct bkp_summary *parent)
 {
 	info->kind = BKP_INCREMENTAL;
@@ -109,6 +124,13 @@ void write_chunks(const char *path, const struct bkp_info *info, const struct im
 		  const uint64_t *chunks, const bool *early, size_t n, int level,
 		  struct bkp_summary *out)
 {
+	write_chunks_keyed(path, info, im, chunks, early, n, level, NULL, out);
+}
+
+void write_chunks_keyed(const char *path, const struct bkp_info *info, const struct image *im,
+			const uint64_t *chunks, const bool *early, size_t n, int level,
+			const struct bkp_keys *keys, struct bkp_summary *out)
+{
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	uint8_t *scratch = malloc(im->geo.chunk_bytes);
 	struct chunk_encoder *enc;
@@ -117,8 +139,9 @@ void write_chunks(const char *path, const struct bkp_info *info, const struct im
 	size_t i;
 
 	CHECK(fd >= 0 && scratch);
-	CHECK_PTR(enc = chunk_encoder_new(&im->geo, level));
-	CHECK_PTR(w = bkp_writer_new(fd, info));
+	CHECK_PTR(enc = chunk_encoder_new(&im->geo, level,
+					  keys && keys->data ? keys->data->identity : NULL));
+	CHECK_PTR(w = bkp_writer_new(fd, info, keys));
 	for (i = 0; i < n; i++) {
 		CHECK_OK(chunk_encode(enc, chunks[i], image_chunk(im, chunks[i]), scratch, &rec));
 		if (early && early[i])
@@ -146,16 +169,24 @@ void write_all(const char *path, const struct bkp_info *info, const struct image
 
 int read_backup(const char *path, struct image *into, struct bkp_summary *out)
 {
+	return read_backup_keyed(path, into, out, NULL, NULL);
+}
+
+int read_backup_keyed(const char *path, struct image *into, struct bkp_summary *out,
+		      const struct data_key *key, const struct asym_key *pub)
+{
 	int fd = open(path, O_RDONLY), ret;
 	struct bkp_reader *r;
 	struct bkp_record rec;
 
 	CHECK(fd >= 0);
 	r = bkp_reader_open(fd);
-	if (!r) {
+	if (!r || bkp_reader_set_key(r, key)) {
+		bkp_reader_free(r);
 		close(fd);
 		return -1;
 	}
+	bkp_reader_set_pubkey(r, pub);
 	while ((ret = bkp_reader_next(r, &rec)) > 0)
 		if (into)
 			memcpy(image_chunk(into, rec.chunk), rec.data, rec.length);

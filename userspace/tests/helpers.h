@@ -26,6 +26,8 @@ void image_free(struct image *im);
 void random_fill(void *buf, size_t len, uint64_t seed);
 
 struct bkp_info test_info(const struct image *im, enum bkp_kind kind, uint64_t epoch);
+/* The header of FORMAT-v2.md's known-answer vectors (a full, epoch 7). */
+struct bkp_info kat_info(void);
 /* Make @info an incremental continuing the backup summarised by @parent. */
 void set_parent(struct bkp_info *info, uint64_t parent_epoch, const struct bkp_summary *parent);
 
@@ -36,6 +38,10 @@ void set_parent(struct bkp_info *info, uint64_t parent_epoch, const struct bkp_s
 void write_chunks(const char *path, const struct bkp_info *info, const struct image *im,
 		  const uint64_t *chunks, const bool *early, size_t n, int level,
 		  struct bkp_summary *out);
+/* write_chunks() encrypting and signing with @keys (its leaves keyed). */
+void write_chunks_keyed(const char *path, const struct bkp_info *info, const struct image *im,
+			const uint64_t *chunks, const bool *early, size_t n, int level,
+			const struct bkp_keys *keys, struct bkp_summary *out);
 /* Every chunk of @im, ascending. */
 void write_all(const char *path, const struct bkp_info *info, const struct image *im,
 	       int level, struct bkp_summary *out);
@@ -43,6 +49,9 @@ void write_all(const char *path, const struct bkp_info *info, const struct image
 /* Read a backup with the streaming reader: 0 and the records in @into (may
  * be NULL), or -1 with the error. */
 int read_backup(const char *path, struct image *into, struct bkp_summary *out);
+/* read_backup() with the data key @key (NULL: keyless) and signer @pub (or NULL). */
+int read_backup_keyed(const char *path, struct image *into, struct bkp_summary *out,
+		      const struct data_key *key, const struct asym_key *pub);
 
 /* The image digest of every chunk in format @version, computed straight from
  * FORMAT.md (FORMAT-v2.md). */

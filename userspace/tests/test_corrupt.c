@@ -343,13 +343,13 @@ static int decode_payload(const uint8_t *content, const void *payload, size_t le
 		.codec = CODEC_ZSTD, .length = 4096, .stored_bytes = len,
 		.payload = payload, .payload_csum = XXH3_64bits(payload, len),
 	};
-	struct leaf_hasher *h = leaf_hasher_new();
+	struct leaf_hasher *h = leaf_hasher_new(NULL);
+	struct bkp_info info = { .version = BKP_VERSION_1 };
 	struct chunk_decoder *d;
-	struct geometry g;
 	int ret;
 
-	CHECK_OK(geometry_init(&g, 4 * 4096, 4096));
-	CHECK(h && (d = chunk_decoder_new(&g, BKP_VERSION_1)));
+	CHECK_OK(geometry_init(&info.geo, 4 * 4096, 4096));
+	CHECK(h && (d = chunk_decoder_new(&info, NULL)));
 	CHECK_OK(leaf_hash(h, content, 4096, rec.leaf));
 	ret = chunk_decode(d, &rec);
 	if (!ret)

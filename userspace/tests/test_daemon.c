@@ -104,6 +104,29 @@ TEST(daemon_config_parses_every_key)
 	CHECK(!config_group(&c, "nope"));
 }
 
+TEST(daemon_config_group_keys)
+{
+	static const char *const conf = "[daemon]\nbackup_dir=/b\n[volume v]\norigin=/o\n"
+		"store=/s\n[group g]\nvolumes=v\n";
+	static struct config c;
+	char text[512];
+
+	snprintf(text, sizeof(text), "%sencrypt_key = /etc/amber/g.key\n"
+		 "passphrase_file = /etc/amber/g.pass\nsign_key = /etc/amber/sign.pem\n", conf);
+	CHECK_OK(config_parse("t.conf", text, &c));
+	CHECK(!strcmp(c.grp[0].encrypt_key, "/etc/amber/g.key"));
+	CHECK(!strcmp(c.grp[0].passphrase_file, "/etc/amber/g.pass"));
+	CHECK(!strcmp(c.grp[0].sign_key, "/etc/amber/sign.pem"));
+	CHECK_OK(config_parse("t.conf", conf, &c));
+	CHECK(!*c.grp[0].encrypt_key && !*c.grp[0].sign_key);
+	snprintf(text, sizeof(text), "%sencrypt_key = /etc/amber/g.key\n", conf);
+	CHECK_FAILS(config_parse("t.conf", text, &c), AMBER_EUSAGE,
+		    "t.conf:6: [group g]: encrypt_key and passphrase_file go together");
+	snprintf(text, sizeof(text), "%ssign_key = sign.pem\n", conf);
+	CHECK_FAILS(config_parse("t.conf", text, &c), AMBER_EUSAGE,
+		    "t.conf:8: sign_key: 'sign.pem' is not an absolute path");
+}
+
 TEST(daemon_config_defaults)
 {
 	static struct config c;
@@ -305,6 +328,30 @@ TEST(daemon_catalog_round_trip)
 	CHECK(!access("catalog", R_OK) && access("catalog.new", F_OK));
 	catalog_free(&cat);
 	catalog_free(&back);
+}
+
+TEST(daemon_catalog_records_key_and_signer)
+{
+	static const char line[] = "1 pg wal full 3 - 10 2023-11-14T22:13:22Z "
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa pg/f "
+		"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb -";
+	struct cat_entry e;
+	char back[1100];
+
+	CHECK_OK(catalog_parse_line(line, &e));
+	CHECK(!strncmp(e.key, "bbbb", 4) && strlen(e.key) == 64 && !strcmp(e.signer, "-"));
+	catalog_format(&e, back, sizeof(back));
+	CHECK(!strcmp(back, line));
+	/* a line of an older catalog: neither */
+	CHECK_OK(catalog_parse_line("1 pg wal full 3 - 10 2023-11-14T22:13:22Z "
+		 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa pg/f", &e));
+	CHECK(!strcmp(e.key, "-") && !strcmp(e.signer, "-"));
+	CHECK_FAILS(catalog_parse_line("1 pg wal full 3 - 10 2023-11-14T22:13:22Z "
+		    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa pg/f "
+		    "BBBB -", &e), AMBER_EDATA, "key: not 64 lower-case hex digits or -");
+	CHECK_FAILS(catalog_parse_line("1 pg wal full 3 - 10 2023-11-14T22:13:22Z "
+		    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa pg/f - ", &e),
+		    AMBER_EDATA, "11 fields, not 10 or 12");
 }
 
 TEST(daemon_catalog_refuses_damage)

@@ -212,11 +212,11 @@ TEST(format_writer_refuses_invalid_files)
 
 	image_make(&im, 8 * 4096, 4096, 1);
 	info = test_info(&im, BKP_FULL, 1);
-	CHECK_PTR(enc = chunk_encoder_new(&im.geo, 3));
+	CHECK_PTR(enc = chunk_encoder_new(&im.geo, 3, NULL));
 	CHECK_OK(chunk_encode(enc, 0, image_chunk(&im, 0), scratch, &r0));
 	CHECK_OK(chunk_encode(enc, 1, image_chunk(&im, 1), scratch, &r1));
 	CHECK_OK(chunk_encode(enc, 2, image_chunk(&im, 2), scratch, &r2));
-	CHECK_PTR(w = bkp_writer_new(fd, &info));
+	CHECK_PTR(w = bkp_writer_new(fd, &info, NULL));
 	CHECK_OK(bkp_writer_put(w, &r2));
 	CHECK_FAILS(bkp_writer_put(w, &r2), AMBER_EDATA, "twice");
 	CHECK_FAILS(bkp_writer_put(w, &r1), AMBER_EDATA, "out of order");
@@ -227,7 +227,7 @@ TEST(format_writer_refuses_invalid_files)
 	CHECK_FAILS(bkp_writer_finish(w, NULL, NULL), AMBER_EDATA, "needs all 8 chunks");
 	bkp_writer_free(w);
 	info.epoch = 0;
-	CHECK(!bkp_writer_new(fd, &info));
+	CHECK(!bkp_writer_new(fd, &info, NULL));
 	CHECK(strstr(error_msg(), "epoch 0"));
 	chunk_encoder_free(enc);
 	close(fd);

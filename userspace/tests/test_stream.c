@@ -97,7 +97,7 @@ static int run_stream(struct run *r, const char *path, const struct bkp_info *in
 	r->cfg.src = &r->src;
 	r->cfg.geo = &im->geo;
 	r->store.wanted = r->cfg.wanted;
-	CHECK_PTR(w = bkp_writer_new(r->cfg.out_fd, info));
+	CHECK_PTR(w = bkp_writer_new(r->cfg.out_fd, info, NULL));
 	ret = stream_backup(&r->cfg, w, &r->counts);
 	if (!ret)
 		CHECK_OK(bkp_writer_finish(w, NULL, &r->summary));
