@@ -8,7 +8,11 @@
 # scripts/hooks/postgresql/amber.sql: amber.backup() -> COPY FROM PROGRAM ->
 # amberd's trigger socket -> one barrier over both volumes): a full one, an
 # incremental after a CHECKPOINT, an incremental that returns at the barrier.
-# Each set is restored from its chain onto two fresh slices, and PostgreSQL
+# The group's backups are encrypted with a data key (its passphrase in a
+# root-only file) and signed with an Ed25519 key, as amberd.conf(5) allows.
+# Each set is verified without the key (every stored byte, the links) and
+# with the public key (who wrote it), refused by a restore without the key,
+# then restored with it from its chain onto two fresh slices, and PostgreSQL
 # started there (crash recovery: WAL replay) must pass pg_amcheck, keep
 # pgbench's balances consistent, and hold exactly a prefix of the numbers:
 # every one acknowledged before the backup was asked for, none issued after
@@ -23,6 +27,8 @@ PG=(-h /run/postgresql -U postgres)
 PGR=(-h /run/pgrestore -p 5433 -U postgres)
 hook=/usr/share/amber/hooks/postgresql/amber.sql
 sets=3
+keys=/etc/amber
+KEY=(--key $keys/pg.key --passphrase-file $keys/pg.pass)
 
 mounted() {
 	grep -q " $1 " /proc/mounts
@@ -175,6 +181,31 @@ cleanup_restored() {
 	unmount_restored
 }
 
+# chain_is_sealed <volume> <set>: the chain that restores the volume's set
+# is encrypted and signed by the group's keys: a keyless verify checks
+# every stored byte and link, the public key proves the writer, and a
+# restore without the key is refused before it writes anything.
+chain_is_sealed() {
+	local chain fp signer f
+	# shellcheck disable=SC2207
+	chain=($(chain_of pg "$1" "$2"))
+	fp=$(amber key show $keys/pg.key | sed -n '1s/.*data key //p')
+	for f in "${chain[@]}"; do
+		amber info "$f" | grep -q "encrypted key $fp"
+	done
+	amber verify --no-key "${chain[@]}" >verify.log ||
+		{ sed 's/^/# verify --no-key: /' verify.log; return 1; }
+	amber verify --pubkey $keys/pg-sign.pub "${KEY[@]}" "${chain[@]}" >verify.log ||
+		{ sed 's/^/# verify --pubkey: /' verify.log; return 1; }
+	[ "$(grep -c '^  signed *by key' verify.log)" = "${#chain[@]}" ]
+	# The catalog names the key and the signer of each of the volume's backups.
+	signer=$(sed -n 's/^  signed *by key //p' verify.log | sort -u)
+	[ "$(awk -v v="$1" '$1 !~ /^#/ && $2 == "pg" && $3 == v { print $11, $12 }' \
+		/mnt/backups/catalog | sort -u)" = "$fp $signer" ]
+	refused 3 "encrypted with key ${fp:0:16}: give --key FILE" \
+		amber restore "${chain[@]}" --to "$(dm_dev "r$2-data")" --force
+}
+
 # Restore set <n> from its chains onto two fresh slices, start PostgreSQL
 # there, and check it.
 restore_and_check() {
@@ -182,9 +213,10 @@ restore_and_check() {
 	cleanup_restored
 	read -r _ before after < <(awk -v s="$set" '$1 == s' barriers.txt)
 	for v in data wal; do
+		chain_is_sealed "pg$v" "$set"
 		# shellcheck disable=SC2046
-		amber restore $(chain_of pg "pg$v" "$set") --to "$(dm_dev "r$set-$v")" --force \
-			>restore.log
+		amber restore $(chain_of pg "pg$v" "$set") "${KEY[@]}" \
+			--to "$(dm_dev "r$set-$v")" --force >restore.log
 		mkdir -p "/mnt/restore/$v"
 		mount "$(dm_dev "r$set-$v")" "/mnt/restore/$v"
 	done
@@ -243,6 +275,10 @@ mkfs.ext4 -q -F "$(dm_dev pg-bk)"
 mkdir -p /mnt/backups
 mount "$(dm_dev pg-bk)" /mnt/backups
 defer umount /mnt/backups
+mkdir -p -m 700 $keys
+(umask 077 && echo "a passphrase for the pg group's backups" >$keys/pg.pass)
+amber key new $keys/pg.key --passphrase-file $keys/pg.pass --scrypt-log2n 14 >/dev/null
+amber key new-signing $keys/pg-sign.pem $keys/pg-sign.pub >/dev/null
 cat >amberd.conf <<EOF
 [daemon]
 backup_dir = /mnt/backups
@@ -259,6 +295,9 @@ store = $(dm_dev pg-wal-s)
 [group pg]
 volumes = pgdata, pgwal
 trigger_user = postgres
+encrypt_key = $keys/pg.key
+passphrase_file = $keys/pg.pass
+sign_key = $keys/pg-sign.pem
 # the sets come back to back through the SQL hook
 min_interval = 0
 EOF
