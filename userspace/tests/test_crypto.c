@@ -713,3 +713,31 @@ TEST(crypto_known_answer_vectors_are_pinned)
 	asym_free(signer);
 	data_key_free(key);
 }
+
+/*
+ * A record that fails once numbered and sealed (here: its write) stops the
+ * writer: a later record would take the same seq, the same nonce.
+ */
+TEST(crypto_a_writer_that_failed_writes_nothing_more)
+{
+	struct data_key *key = test_key(0);
+	struct bkp_keys keys = { .data = key };
+	struct bkp_info info = kat_info();
+	static uint8_t content[1 << 20];
+	struct chunk_encoder *enc;
+	struct bkp_writer *w;
+	struct bkp_record rec;
+
+	CHECK_OK(geometry_init(&info.geo, 2 << 20, 1 << 20));
+	random_fill(content, sizeof(content), 3);
+	CHECK_PTR(enc = chunk_encoder_new(&info.geo, 0, key->identity));
+	CHECK_PTR(w = bkp_writer_new(-1, &info, &keys));	/* every write fails */
+	CHECK_OK(chunk_encode(enc, 0, content, NULL, &rec));
+	CHECK_FAILS(bkp_writer_put(w, &rec), AMBER_ESYS, "writing the backup");
+	CHECK_OK(chunk_encode(enc, 1, content, NULL, &rec));
+	CHECK_FAILS(bkp_writer_put(w, &rec), AMBER_ESYS, "the backup writer failed earlier");
+	CHECK_FAILS(bkp_writer_finish(w, NULL, NULL), AMBER_ESYS, "failed earlier");
+	bkp_writer_free(w);
+	chunk_encoder_free(enc);
+	data_key_free(key);
+}
