@@ -6,7 +6,8 @@ from amber's C: derives the keys, opens every record, recomputes leaves,
 digest, MAC and signature of V1 and V3, unwraps the key file. Prints the
 intermediate values the document lists.
 
-Usage: scripts/kat-check.py DIR   (DIR from AMBER_KAT_OUT=DIR build/tests/run crypto_known)
+Usage: scripts/kat-check.py DIR   (DIR from AMBER_KAT_OUT=DIR build/tests/run crypto_known,
+       in userspace/; python3-cryptography, from scripts/deps.sh)
 """
 import hashlib, hmac, struct, sys
 from cryptography.hazmat.primitives import hashes, serialization
