@@ -13,6 +13,7 @@ base_pkgs=(
 	linux-image-amd64 linux-headers-amd64 linux-source-6.1
 	postgresql-15 sqlite3 clang
 	linux-source-6.12 perl bash systemd man-db
+	python3-cryptography
 )
 bpo_pkgs=(linux-image-amd64 linux-headers-amd64)
 

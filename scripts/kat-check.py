@@ -6,7 +6,8 @@ from amber's C: derives the keys, opens every record, recomputes leaves,
 digest, MAC and signature of V1 and V3, unwraps the key file. Prints the
 intermediate values the document lists.
 
-Usage: scripts/kat-check.py DIR   (DIR from AMBER_KAT_OUT=DIR build/tests/run crypto_known)
+Usage: scripts/kat-check.py DIR   (DIR from AMBER_KAT_OUT=DIR build/tests/run crypto_known,
+       in userspace/; python3-cryptography, from scripts/deps.sh)
 """
 import hashlib, hmac, struct, sys
 from cryptography.hazmat.primitives import hashes, serialization
@@ -91,9 +92,11 @@ assert AESGCM(kek).decrypt(b"\0" * 12, kf[112:160], kf[:64]) == K
 rpriv = X25519PrivateKey.from_private_bytes(bytes(range(0x80, 0xa0)))
 R = kf[160:192]
 E = kf[192:224]
-assert rpriv.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw) == R
-assert X25519PrivateKey.from_private_bytes(bytes(range(0xc0, 0xe0))).public_key().public_bytes(
-    serialization.Encoding.Raw, serialization.PublicFormat.Raw) == E
+def raw(public):
+    return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+assert raw(rpriv.public_key()) == R
+assert raw(X25519PrivateKey.from_private_bytes(bytes(range(0xc0, 0xe0))).public_key()) == E
 s = rpriv.exchange(X25519PublicKey.from_public_bytes(E))
 kek2 = hkdf(s, E + R, "amber v2 recovery wrap")
 assert AESGCM(kek2).decrypt(b"\0" * 12, kf[224:272], kf[:64]) == K

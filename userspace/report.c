@@ -127,15 +127,22 @@ static json_t *parent_json(const struct bkp_info *info)
 			 "link", hex_json(info->parent_link, 32));
 }
 
+/* @len bytes in hex, or null when @set is false. */
+static json_t *hex_or_null(bool set, const uint8_t *bytes, size_t len)
+{
+	return set ? hex_json(bytes, len) : json_null();
+}
+
 static int add_summary(json_t *o, const struct bkp_summary *s)
 {
-	json_t *part = json_pack("{s:I, s:I, s:I, s:I, s:o, s:o}",
+	json_t *part = json_pack("{s:I, s:I, s:I, s:I, s:o, s:o, s:o}",
 				 "chunks_stored", (json_int_t)s->records,
 				 "zero_chunks", (json_int_t)s->zero_records,
 				 "content_bytes", (json_int_t)s->logical_bytes,
 				 "file_bytes", (json_int_t)s->file_bytes,
 				 "digest", hex_json(s->digest, 32),
-				 "link", hex_json(s->link, 32));
+				 "link", hex_json(s->link, 32),
+				 "signer", hex_or_null(!all_zero(s->signer, 32), s->signer, 32));
 
 	if (!part)
 		return -1;
@@ -150,8 +157,9 @@ json_t *backup_json(const char *file, const struct bkp_info *info,
 	char uuid[37], when[32];
 	json_t *o;
 
-	o = json_pack("{s:o, s:s, s:b, s:s, s:I, s:I, s:I, s:I, s:s, s:s, s:o}",
+	o = json_pack("{s:o, s:I, s:s, s:b, s:s, s:I, s:I, s:I, s:I, s:s, s:s, s:o, s:o}",
 		      "file", json_text(file),
+		      "format", (json_int_t)info->version,
 		      "kind", info->kind == BKP_FULL ? "full" : "incremental",
 		      "consolidated", !!(info->flags & BKP_SYNTHETIC),
 		      "volume_uuid", format_uuid(info->volume_uuid, uuid),
@@ -161,7 +169,8 @@ json_t *backup_json(const char *file, const struct bkp_info *info,
 		      "epoch", (json_int_t)info->epoch,
 		      "created", format_time(info->created, when, sizeof(when)),
 		      "tool", info->tool,
-		      "parent", parent_json(info));
+		      "parent", parent_json(info),
+		      "key_fingerprint", hex_or_null(bkp_encrypted(info), info->key_fingerprint, 32));
 	if (o && s && add_summary(o, s)) {
 		json_decref(o);
 		return NULL;

@@ -78,17 +78,22 @@ struct verify {
 };
 
 /* The summary of a backup read through: lines, or an object in @json. */
-static int report(const char *path, struct bkp_reader *r, json_t *json)
+static int report(const struct verify *v, const char *path, struct bkp_reader *r)
 {
 	const struct bkp_info *info = bkp_reader_info(r);
 	const struct bkp_summary *summary = bkp_reader_summary(r);
 
-	if (json)
-		return json_append(json, backup_json(path, info, summary)) ? 0 :
+	if (v->json)
+		return json_append(v->json, backup_json(path, info, summary)) ? 0 :
 		       fail(AMBER_ESYS, "out of memory");
 	printf("%s: ok\n", path);
 	print_info(stdout, info);
 	print_summary(stdout, info, summary);
+	if (bkp_encrypted(info) && !v->key)
+		printf("  checked   without the key: every stored byte against its hash, the"
+		       " index, trailer and links; nothing decrypted, the MAC not checked\n");
+	if (v->pubkey)
+		printf("  signature verified with the public key given\n");
 	return 0;
 }
 
@@ -161,7 +166,7 @@ static int verify_stream(struct verify *v, const char *path, int fd, const uint8
 		v->prev_path = path;
 		v->prev = *bkp_reader_info(r);
 		memcpy(v->prev_link, bkp_reader_summary(r)->link, 32);
-		ret = report(path, r, v->json);
+		ret = report(v, path, r);
 	} else {
 		error_prefix("%s: ", path);
 	}

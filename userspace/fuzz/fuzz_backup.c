@@ -467,8 +467,10 @@ static size_t repair(uint8_t *data, size_t size, size_t max)
 
 	if (fd < 0 && (fd = memfd_create("repair", 0)) < 0)
 		abort();
+	/* no key to seal with: encrypted inputs are left as they are */
 	if (size < sizeof(struct disk_header) || header_decode((const void *)data, &info) ||
-	    info.geo.nr_chunks > REPAIR_CHUNKS_MAX || bkp_encrypted(&info) || ftruncate(fd, 0) || lseek(fd, 0, SEEK_SET))
+	    info.geo.nr_chunks > REPAIR_CHUNKS_MAX || bkp_encrypted(&info) ||
+	    ftruncate(fd, 0) || lseek(fd, 0, SEEK_SET))
 		return size;
 	head = record_header_bytes(info.version);
 	d = chunk_decoder_new(&info, NULL);

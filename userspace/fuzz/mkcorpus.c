@@ -177,9 +177,10 @@ static int seed_keys(const struct seed *s, struct data_key **key, struct asym_ke
 	return 0;
 }
 
-static int write_seed(const char *dir, const struct seed *s)
+static int write_seed(const char *dir, const struct seed *s, uint8_t nr)
 {
-	static const uint8_t backup_id[16] = { 0x5e, 0xed };	/* seeds stay the same */
+	/* Seeds stay the same; an encrypted seed's is its own (a record key each). */
+	const uint8_t backup_id[16] = { 0x5e, 0xed, s->keys & SEED_ENCRYPTED ? nr : 0 };
 	struct bkp_info info = { .version = s->version, .kind = s->kind, .epoch = 4,
 				 .created = 1700000000, .tool = "amber corpus" };
 	struct chunk_encoder *enc = NULL;
@@ -235,7 +236,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	for (i = 0; i < ARRAY_SIZE(seeds); i++)
-		if (write_seed(argv[1], &seeds[i])) {
+		if (write_seed(argv[1], &seeds[i], i)) {
 			fprintf(stderr, "%s: %s\n", seeds[i].name, error_msg());
 			return 1;
 		}

@@ -418,9 +418,8 @@ int x25519(const struct asym_key *priv, const uint8_t peer[32], uint8_t out[32])
 
 	EVP_PKEY_CTX_free(ctx);
 	asym_free(pub);
-	if (!ok)
-		return crypto_failed("X25519");
-	if (all_zero(out, 32))
-		return fail(AMBER_EDATA, "X25519 gave all zero bytes (a bad public key)");
+	/* libcrypto refuses an all-zero result itself: a low-order public key */
+	if (!ok || all_zero(out, 32))
+		return fail(AMBER_EDATA, "X25519 with this public key fails (a bad public key)");
 	return 0;
 }

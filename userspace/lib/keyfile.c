@@ -213,7 +213,7 @@ int keyfile_recover(const struct disk_keyfile *in, const struct asym_key *recove
 
 int keyfile_read(const char *path, struct disk_keyfile *out)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	struct stat st;
 	ssize_t got;
 
@@ -222,6 +222,10 @@ int keyfile_read(const char *path, struct disk_keyfile *out)
 	if (fstat(fd, &st)) {
 		close(fd);
 		return fail_errno(AMBER_ESYS, "%s", path);
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return fail(AMBER_ESYS, "%s: not a regular file", path);
 	}
 	if (st.st_mode & 077) {
 		close(fd);

@@ -178,6 +178,8 @@ void bkp_reader_set_workers(struct bkp_reader *r, unsigned int n)
 
 int bkp_reader_set_key(struct bkp_reader *r, const struct data_key *key)
 {
+	if (r->started)
+		return fail(AMBER_ESYS, "a key is given before the first record is read");
 	if (check_backup_key(&r->info, key, true))
 		return -1;
 	if (!key || !bkp_encrypted(&r->info))

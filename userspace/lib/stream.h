@@ -10,8 +10,9 @@
  *
  * Threads: two readers plan jobs of up to @io_bytes and read them, so a
  * large sequential read is always in flight; @encoders threads encode them
- * (zero test, SHA-256, zstd, XXH3); the calling thread writes them in plan
- * order and releases chunks.
+ * (zero test, the leaf: SHA-256 or, encrypted, HMAC; zstd, XXH3); the
+ * calling thread writes them in plan order (sealing them, encrypted) and
+ * releases chunks.
  */
 #ifndef AMBER_STREAM_H
 #define AMBER_STREAM_H

@@ -34,6 +34,12 @@ struct bkp_writer {
 	struct gcm *gcm;		/* seals records with crypto->record */
 	uint8_t *sealed;		/* a record's payload, sealed */
 	const struct asym_key *sign;	/* signs the trailer, or NULL */
+	/*
+	 * A record failed after it was numbered (and, encrypted, sealed with
+	 * its seq as nonce): nothing more is written, so that no nonce is
+	 * ever used twice and no half-made file is finished.
+	 */
+	bool broken;
 	struct bkp_summary sum;
 };
 
@@ -223,13 +229,22 @@ static int put_v2(struct bkp_writer *w, const struct bkp_record *rec)
 	return blocks_add(&w->blocks, &e, rec->flags & REC_EARLY);
 }
 
+static int check_usable(const struct bkp_writer *w)
+{
+	return w->broken ? fail(AMBER_ESYS, "the backup writer failed earlier") : 0;
+}
+
 int bkp_writer_put(struct bkp_writer *w, const struct bkp_record *rec)
 {
+	if (check_usable(w))
+		return -1;
 	if (check_record(w, rec) ||
 	    image_digest_add(w->digest, rec->chunk, rec->leaf, rec->flags & REC_EARLY))
 		return error_prefix("refusing to write record %" PRIu64 ": ", w->sum.records);
-	if (w->info.version == BKP_VERSION_1 ? put_v1(w, rec) : put_v2(w, rec))
+	if (w->info.version == BKP_VERSION_1 ? put_v1(w, rec) : put_v2(w, rec)) {
+		w->broken = true;
 		return -1;
+	}
 	bit_set(w->present, rec->chunk);
 	w->sum.records++;
 	w->sum.zero_records += !!(rec->flags & REC_ZERO);
@@ -306,6 +321,8 @@ static int finish_v2(struct bkp_writer *w)
 int bkp_writer_finish(struct bkp_writer *w, const uint8_t link[32],
 		      struct bkp_summary *out)
 {
+	if (check_usable(w))
+		return -1;
 	if (w->info.kind == BKP_FULL && w->sum.records != w->info.geo.nr_chunks)
 		return fail(AMBER_EDATA, "a full backup needs all %" PRIu64
 			    " chunks, it has %" PRIu64, w->info.geo.nr_chunks, w->sum.records);

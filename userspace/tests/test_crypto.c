@@ -16,6 +16,7 @@
 #include "keyfile.h"
 #include "keys.h"
 #include "layout.h"
+#include "report.h"
 #include "subcommands.h"
 #include "util.h"
 
@@ -710,6 +711,72 @@ TEST(crypto_known_answer_vectors_are_pinned)
 	CHECK(!memcmp(key->k, k, KEY_BYTES));
 	image_free(&im);
 	asym_free(pub);
+	asym_free(signer);
+	data_key_free(key);
+}
+
+/*
+ * A record that fails once numbered and sealed (here: its write) stops the
+ * writer: a later record would take the same seq, the same nonce.
+ */
+TEST(crypto_a_writer_that_failed_writes_nothing_more)
+{
+	struct data_key *key = test_key(0);
+	struct bkp_keys keys = { .data = key };
+	struct bkp_info info = kat_info();
+	static uint8_t content[1 << 20];
+	struct chunk_encoder *enc;
+	struct bkp_writer *w;
+	struct bkp_record rec;
+
+	CHECK_OK(geometry_init(&info.geo, 2 << 20, 1 << 20));
+	random_fill(content, sizeof(content), 3);
+	CHECK_PTR(enc = chunk_encoder_new(&info.geo, 0, key->identity));
+	CHECK_PTR(w = bkp_writer_new(-1, &info, &keys));	/* every write fails */
+	CHECK_OK(chunk_encode(enc, 0, content, NULL, &rec));
+	CHECK_FAILS(bkp_writer_put(w, &rec), AMBER_ESYS, "writing the backup");
+	CHECK_OK(chunk_encode(enc, 1, content, NULL, &rec));
+	CHECK_FAILS(bkp_writer_put(w, &rec), AMBER_ESYS, "the backup writer failed earlier");
+	CHECK_FAILS(bkp_writer_finish(w, NULL, NULL), AMBER_ESYS, "failed earlier");
+	bkp_writer_free(w);
+	chunk_encoder_free(enc);
+	data_key_free(key);
+}
+
+/* --json names the data key and the signer, null for neither. */
+TEST(crypto_json_names_the_key_and_the_signer)
+{
+	struct data_key *key = test_key(0);
+	struct asym_key *signer = test_signer(0x40);
+	struct bkp_keys keys = { .data = key, .sign = signer };
+	struct bkp_summary s;
+	struct image im = { 0 };
+	struct bkp_info info;
+	char fp[65];
+	json_t *o;
+	int fd;
+
+	write_encrypted("e.amb", &im, &keys, 3, NULL);
+	fd = open("e.amb", O_RDONLY);
+	CHECK_OK(bkp_peek(fd, &info, &s));
+	close(fd);
+	CHECK_PTR(o = backup_json("e.amb", &info, &s));
+	CHECK_EQ(json_integer_value(json_object_get(o, "format")), 2);
+	CHECK(!strcmp(json_string_value(json_object_get(o, "key_fingerprint")),
+		      format_hex(key->fingerprint, 32, fp)));
+	CHECK(!strcmp(json_string_value(json_object_get(o, "signer")),
+		      format_hex(s.signer, 32, fp)));
+	json_decref(o);
+	info = test_info(&im, BKP_FULL, 5);
+	write_all("p.amb", &info, &im, 3, NULL);
+	fd = open("p.amb", O_RDONLY);
+	CHECK_OK(bkp_peek(fd, &info, &s));
+	close(fd);
+	CHECK_PTR(o = backup_json("p.amb", &info, &s));
+	CHECK(json_is_null(json_object_get(o, "key_fingerprint")));
+	CHECK(json_is_null(json_object_get(o, "signer")));
+	json_decref(o);
+	image_free(&im);
 	asym_free(signer);
 	data_key_free(key);
 }
