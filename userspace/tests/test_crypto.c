@@ -4,6 +4,7 @@
  * trips, wrong keys, what verify --no-key names, signatures, key files, and
  * the known-answer vectors V1, V3 and the key file.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -517,11 +518,92 @@ TEST(crypto_command_line_round_trip_and_wrong_key_before_the_target)
 	image_free(&im);
 }
 
+/* restore --key fails naming @path, and "target" stays as it is. */
+static void restore_refused(const char *path, const char *want)
+{
+	uint8_t *before, *after;
+	size_t a, b;
+
+	before = file_get("target", &a);
+	CHECK_FAILS(run_cmd(restore_main, "restore", path, "--to", "target", "--key", "k.key",
+			    "--passphrase-file", "pass", "--force", NULL), AMBER_EDATA, want);
+	after = file_get("target", &b);
+	CHECK(a == b && !memcmp(before, after, a));
+	free(before);
+	free(after);
+}
+
+/* A plain backup put where an encrypted one was is refused when --key is given. */
+TEST(crypto_key_given_refuses_a_plain_backup)
+{
+	struct image im;
+
+	make_key("k.key", "pass one");
+	write_image_file(&im);
+	CHECK_OK(run_cmd(backup_main, "backup", "--image", "img", "--to", "plain.amb", "--chunk",
+			 "4K", NULL));
+	file_put("target", "x", 1);
+	CHECK(!truncate("target", im.geo.volume_bytes));
+	restore_refused("plain.amb", "plain.amb: the backup is not encrypted, but --key was given");
+	CHECK_FAILS(run_cmd(verify_main, "verify", "plain.amb", "--key", "k.key",
+			    "--passphrase-file", "pass", NULL), AMBER_EDATA,
+		    "plain.amb: the backup is not encrypted, but --key was given");
+	CHECK_FAILS(run_cmd(info_main, "info", "plain.amb", "--key", "k.key",
+			    "--passphrase-file", "pass", NULL), AMBER_EDATA,
+		    "not encrypted, but --key was given");
+	/* consolidate --key of a plain chain would write a plain file: refused */
+	CHECK_FAILS(run_cmd(consolidate_main, "consolidate", "plain.amb", "--to", "new.amb",
+			    "--key", "k.key", "--passphrase-file", "pass", NULL), AMBER_EDATA,
+		    "plain.amb: the backup is not encrypted, but --key was given");
+	CHECK(access("new.amb", F_OK) && errno == ENOENT);
+	CHECK_OK(run_cmd(restore_main, "restore", "plain.amb", "--to", "target", "--force",
+			 NULL));
+	check_target(&im);
+	image_free(&im);
+}
+
+/* Trailer bytes @at of @path flipped, its checksum made right again. */
+static void trailer_flip(const char *path, size_t at)
+{
+	struct disk_trailer_v2 *t;
+	uint8_t *file;
+	size_t len;
+
+	file = file_get(path, &len);
+	t = (void *)(file + len - sizeof(*t));
+	((uint8_t *)t)[at] ^= 1;
+	t->csum = htole64(XXH3_64bits(t, offsetof(struct disk_trailer_v2, csum)));
+	file_put(path, file, len);
+	free(file);
+}
+
+/* An edited MAC is refused before the target or the output is opened. */
+TEST(crypto_trailer_mac_is_checked_before_the_target)
+{
+	struct image im;
+
+	make_key("k.key", "pass one");
+	write_image_file(&im);
+	CHECK_OK(run_cmd(backup_main, "backup", "--image", "img", "--to", "full.amb", "--chunk",
+			 "4K", "--encrypt", "k.key", "--passphrase-file", "pass", NULL));
+	file_put("target", "x", 1);
+	CHECK(!truncate("target", im.geo.volume_bytes));
+	trailer_flip("full.amb", offsetof(struct disk_trailer_v2, mac) + 5);
+	restore_refused("full.amb", "full.amb: trailer: ");
+	CHECK_FAILS(run_cmd(consolidate_main, "consolidate", "full.amb", "--to", "new.amb",
+			    "--key", "k.key", "--passphrase-file", "pass", NULL), AMBER_EDATA,
+		    "full.amb: trailer: ");
+	CHECK(access("new.amb", F_OK) && errno == ENOENT);
+	image_free(&im);
+}
+
 /* ---- signatures ---- */
 
 TEST(crypto_signature_proves_the_writer)
 {
 	struct image im;
+	uint8_t *target;
+	size_t len;
 
 	CHECK_OK(run_cmd(key_main, "key", "new-signing", "s.pem", "s.pub", NULL));
 	CHECK_OK(run_cmd(key_main, "key", "new-signing", "t.pem", "t.pub", NULL));
@@ -541,6 +623,25 @@ TEST(crypto_signature_proves_the_writer)
 	CHECK_OK(run_cmd(consolidate_main, "consolidate", "plain.amb", "--to", "cons.amb",
 			 "--sign", "s.pem", NULL));
 	CHECK_OK(run_cmd(verify_main, "verify", "cons.amb", "--pubkey", "s.pub", NULL));
+	/* restore and consolidate --pubkey: checked before the target or output */
+	file_put("target", "x", 1);
+	CHECK(!truncate("target", im.geo.volume_bytes));
+	CHECK_FAILS(run_cmd(restore_main, "restore", "plain.amb", "--to", "target", "--force",
+			    "--pubkey", "s.pub", NULL), AMBER_EDATA,
+		    "plain.amb: not signed, and --pubkey asks for a signature");
+	CHECK_FAILS(run_cmd(restore_main, "restore", "signed.amb", "--to", "target", "--force",
+			    "--pubkey", "t.pub", NULL), AMBER_EDATA, "not by the public key given");
+	target = file_get("target", &len);
+	CHECK(len == im.geo.volume_bytes && target[0] == 'x');	/* untouched */
+	free(target);
+	CHECK_FAILS(run_cmd(consolidate_main, "consolidate", "signed.amb", "--to", "c2.amb",
+			    "--pubkey", "t.pub", NULL), AMBER_EDATA, "not by the public key given");
+	CHECK(access("c2.amb", F_OK) && errno == ENOENT);
+	CHECK_OK(run_cmd(restore_main, "restore", "signed.amb", "--to", "target", "--force",
+			 "--pubkey", "s.pub", NULL));
+	check_target(&im);
+	CHECK_OK(run_cmd(consolidate_main, "consolidate", "signed.amb", "--to", "c2.amb",
+			 "--pubkey", "s.pub", NULL));
 	CHECK(!chmod("s.pem", 0644));
 	CHECK_FAILS(run_cmd(backup_main, "backup", "--image", "img", "--to", "x.amb",
 			    "--sign", "s.pem", NULL), AMBER_ESYS, "readable by group or others");
