@@ -40,6 +40,11 @@ static int scrypt_memory(const struct scrypt_params *p, uint64_t *bytes)
 	if (*bytes > SCRYPT_MAXMEM)
 		return fail(AMBER_EDATA, "scrypt parameters need %llu MiB, above 1 GiB",
 			    (unsigned long long)(*bytes >> 20));
+	/* p passes over that memory: the work of p = 1 at the largest N and r 8 */
+	if (*bytes * p->p > SCRYPT_MAXMEM)
+		return fail(AMBER_EDATA, "scrypt parameters need %u passes over %llu MiB,"
+			    " above 1 GiB of work (128 * r * N * p)", p->p,
+			    (unsigned long long)(*bytes >> 20));
 	return 0;
 }
 

@@ -411,6 +411,14 @@ TEST(crypto_key_files_are_private_and_refuse_bad_input)
 		htole64(XXH3_64bits(file, offsetof(struct disk_keyfile, csum)));
 	file_put("k.key", file, len);
 	CHECK_FAILS(keyfile_read("k.key", &f), AMBER_EDATA, "out of range");
+	/* 1 GiB, 16 times over: minutes of work a crafted key file may not ask */
+	((struct disk_keyfile *)file)->log2_n = 20;
+	((struct disk_keyfile *)file)->r = htole32(8);
+	((struct disk_keyfile *)file)->p = htole32(16);
+	((struct disk_keyfile *)file)->csum =
+		htole64(XXH3_64bits(file, offsetof(struct disk_keyfile, csum)));
+	file_put("k.key", file, len);
+	CHECK_FAILS(keyfile_read("k.key", &f), AMBER_EDATA, "above 1 GiB of work");
 	CHECK(!chmod("pass", 0644));
 	CHECK_FAILS(passphrase_get("pass", false) ? 0 : -1, AMBER_ESYS, "readable by group");
 	free(file);
