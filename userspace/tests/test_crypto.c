@@ -598,6 +598,9 @@ TEST(crypto_trailer_mac_is_checked_before_the_target)
 	CHECK(!truncate("target", im.geo.volume_bytes));
 	trailer_flip("full.amb", offsetof(struct disk_trailer_v2, mac) + 5);
 	restore_refused("full.amb", "full.amb: trailer: ");
+	CHECK_FAILS(run_cmd(backup_main, "backup", "--image", "img", "--to", "incr.amb",
+			    "--incremental-from", "full.amb", "--encrypt", "k.key",
+			    "--passphrase-file", "pass", NULL), AMBER_EDATA, "full.amb: trailer: ");
 	CHECK_FAILS(run_cmd(consolidate_main, "consolidate", "full.amb", "--to", "new.amb",
 			    "--key", "k.key", "--passphrase-file", "pass", NULL), AMBER_EDATA,
 		    "full.amb: trailer: ");
