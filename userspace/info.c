@@ -40,7 +40,7 @@ static int header_only(bool json)
 	if (!r)
 		return error_prefix("-: ");
 	if (json) {
-		ret = print_json(backup_json("-", bkp_reader_info(r), NULL));
+		ret = print_json(backup_json("-", bkp_reader_info(r), NULL, false));
 	} else {
 		printf("-:\n");
 		print_info(stdout, bkp_reader_info(r));
@@ -52,7 +52,7 @@ static int header_only(bool json)
 static json_t *seekable_json(const char *path, const struct bkp_info *info,
 			     const struct bkp_summary *summary, const struct bkp_index *index)
 {
-	json_t *o = backup_json(path, info, summary);
+	json_t *o = backup_json(path, info, summary, false);
 
 	if (o && json_object_set_new(o, "index", json_pack("{s:I, s:I}",
 				     "extents", (json_int_t)bkp_index_extents(index),
@@ -92,7 +92,7 @@ static int seekable(const char *path, bool json, const struct data_key *key)
 	}
 	printf("%s:\n", path);
 	print_info(stdout, &info);
-	print_summary(stdout, &info, &summary);
+	print_summary(stdout, &info, &summary, false);
 	n = bkp_index_extents(index);
 	if (info.version == BKP_VERSION_1)
 		printf("  index     %zu extent%s at offset %" PRIu64 " (format 1)\n", n,

@@ -864,29 +864,41 @@ TEST(crypto_json_names_the_key_and_the_signer)
 	struct bkp_summary s;
 	struct image im = { 0 };
 	struct bkp_info info;
-	char fp[65];
+	char fp[65], *text;
 	json_t *o;
+	FILE *out;
+	size_t len;
 	int fd;
 
 	write_encrypted("e.amb", &im, &keys, 3, NULL);
 	fd = open("e.amb", O_RDONLY);
 	CHECK_OK(bkp_peek(fd, &info, &s));
 	close(fd);
-	CHECK_PTR(o = backup_json("e.amb", &info, &s));
+	CHECK_PTR(o = backup_json("e.amb", &info, &s, false));
 	CHECK_EQ(json_integer_value(json_object_get(o, "format")), 2);
 	CHECK(!strcmp(json_string_value(json_object_get(o, "key_fingerprint")),
 		      format_hex(key->fingerprint, 32, fp)));
 	CHECK(!strcmp(json_string_value(json_object_get(o, "signer")),
 		      format_hex(s.signer, 32, fp)));
+	CHECK(json_is_false(json_object_get(o, "signer_verified")));	/* no --pubkey */
 	json_decref(o);
+	CHECK_PTR(o = backup_json("e.amb", &info, &s, true));
+	CHECK(json_is_true(json_object_get(o, "signer_verified")));
+	json_decref(o);
+	CHECK_PTR(out = open_memstream(&text, &len));
+	print_summary(out, &info, &s, false);
+	fclose(out);
+	CHECK(strstr(text, "  signer    ") && strstr(text, " (not verified: give --pubkey)\n"));
+	free(text);
 	info = test_info(&im, BKP_FULL, 5);
 	write_all("p.amb", &info, &im, 3, NULL);
 	fd = open("p.amb", O_RDONLY);
 	CHECK_OK(bkp_peek(fd, &info, &s));
 	close(fd);
-	CHECK_PTR(o = backup_json("p.amb", &info, &s));
+	CHECK_PTR(o = backup_json("p.amb", &info, &s, true));
 	CHECK(json_is_null(json_object_get(o, "key_fingerprint")));
 	CHECK(json_is_null(json_object_get(o, "signer")));
+	CHECK(json_is_false(json_object_get(o, "signer_verified")));
 	json_decref(o);
 	image_free(&im);
 	asym_free(signer);
