@@ -421,6 +421,14 @@ TEST(crypto_key_files_are_private_and_refuse_bad_input)
 	CHECK_FAILS(keyfile_read("k.key", &f), AMBER_EDATA, "above 1 GiB of work");
 	CHECK(!chmod("pass", 0644));
 	CHECK_FAILS(passphrase_get("pass", false) ? 0 : -1, AMBER_ESYS, "readable by group");
+	/* a FIFO with no writer is refused, not waited on */
+	CHECK(!mkfifo("fifo", 0600));
+	CHECK_FAILS(passphrase_get("fifo", false) ? 0 : -1, AMBER_ESYS,
+		    "fifo: not a regular file");
+	CHECK_FAILS(asym_load_public("fifo", true) ? 0 : -1, AMBER_ESYS,
+		    "fifo: not a regular file");
+	CHECK_FAILS(asym_load_private("fifo", true) ? 0 : -1, AMBER_ESYS,
+		    "fifo: not a regular file");
 	free(file);
 }
 
