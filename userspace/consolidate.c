@@ -91,8 +91,7 @@ static int consolidate(struct chain *c, struct output *o)
 	char digest[65];
 	FILE *out = o->fd == STDOUT_FILENO ? stderr : stdout;
 
-	struct bkp_keys keys = { .data = bkp_encrypted(c->m[0].info) ? o->key : NULL,
-				 .sign = o->sign };
+	struct bkp_keys keys = { .data = o->key, .sign = o->sign };	/* the chain's key */
 
 	chain_set_pubkey(c, o->pubkey);
 	if (chain_set_key(c, o->key) || chain_check(c) || chain_check_extendable(c) ||
