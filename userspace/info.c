@@ -32,13 +32,16 @@ static const struct cli_option options[] = {
 	{ },
 };
 
-static int header_only(bool json)
+/* The header from standard input: @key, if given, must be the backup's. */
+static int header_only(bool json, const struct data_key *key)
 {
 	struct bkp_reader *r = bkp_reader_open(STDIN_FILENO);
 	int ret = 0;
 
-	if (!r)
+	if (!r || check_backup_key(bkp_reader_info(r), key, true)) {
+		bkp_reader_free(r);
 		return error_prefix("-: ");
+	}
 	if (json) {
 		ret = print_json(backup_json("-", bkp_reader_info(r), NULL, false));
 	} else {
@@ -116,7 +119,7 @@ int info_main(int argc, char **argv)
 	if (cli_args(&c, 1, 1, "FILE") || cli_key(&c, OPT_KEY, OPT_PASSPHRASE_FILE, &key))
 		return -1;
 	if (!strcmp(c.args[0], "-"))
-		ret = header_only(cli_flag(&c, OPT_JSON));
+		ret = header_only(cli_flag(&c, OPT_JSON), key);
 	else
 		ret = seekable(c.args[0], cli_flag(&c, OPT_JSON), key);
 	data_key_free(key);

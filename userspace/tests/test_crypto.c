@@ -549,6 +549,14 @@ static void restore_refused(const char *path, const char *want)
 	free(after);
 }
 
+static void stdin_from(const char *path)
+{
+	int fd = open(path, O_RDONLY);
+
+	CHECK(fd >= 0 && dup2(fd, STDIN_FILENO) == STDIN_FILENO);
+	close(fd);
+}
+
 /* A plain backup put where an encrypted one was is refused when --key is given. */
 TEST(crypto_key_given_refuses_a_plain_backup)
 {
@@ -567,6 +575,14 @@ TEST(crypto_key_given_refuses_a_plain_backup)
 	CHECK_FAILS(run_cmd(info_main, "info", "plain.amb", "--key", "k.key",
 			    "--passphrase-file", "pass", NULL), AMBER_EDATA,
 		    "not encrypted, but --key was given");
+	stdin_from("plain.amb");
+	CHECK_FAILS(run_cmd(info_main, "info", "-", "--key", "k.key", "--passphrase-file",
+			    "pass", NULL), AMBER_EDATA,
+		    "-: the backup is not encrypted, but --key was given");
+	stdin_from("plain.amb");
+	CHECK_FAILS(run_cmd(restore_main, "restore", "-", "--to", "target", "--key", "k.key",
+			    "--passphrase-file", "pass", "--force", NULL), AMBER_EDATA,
+		    "-: the backup is not encrypted, but --key was given");
 	/* consolidate --key of a plain chain would write a plain file: refused */
 	CHECK_FAILS(run_cmd(consolidate_main, "consolidate", "plain.amb", "--to", "new.amb",
 			    "--key", "k.key", "--passphrase-file", "pass", NULL), AMBER_EDATA,
