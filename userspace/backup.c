@@ -541,7 +541,9 @@ static int load_base_leaves(struct backup *b)
 	if (fd < 0)
 		return fail_errno(AMBER_ESYS, "%s", b->parent_path);
 	x = bkp_index_load(fd, &b->parent, &b->parent_summary);
-	if (x && !bkp_index_leaves(x, &b->parent_summary, b->base_leaves))
+	/* with the key, the parent's trailer MAC before its leaves are trusted */
+	if (x && !bkp_index_set_key(x, b->key) &&
+	    !bkp_index_leaves(x, &b->parent_summary, b->base_leaves))
 		ret = 0;
 	else
 		error_prefix("%s: ", b->parent_path);

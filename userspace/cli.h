@@ -58,10 +58,16 @@ int cli_key(const struct cli *c, int key_opt, int pass_opt, struct data_key **ke
 "  -k, --key KEYFILE\n" \
 "               the data key of encrypted backups ('amber key new'), refused\n" \
 "               by fingerprint before anything is opened or written when it\n" \
-"               is not theirs\n" \
+"               is not theirs, or when they are not encrypted\n" \
 "      --passphrase-file FILE\n" \
 "               KEYFILE's passphrase, the first line of FILE (mode 0600),\n" \
 "               instead of asking on the terminal\n"
+/* Usage text of --pubkey. */
+#define CLI_PUBKEY_USAGE \
+"      --pubkey FILE\n" \
+"               every backup must be signed by this Ed25519 public key (PEM):\n" \
+"               seekable files are checked before anything is written, a\n" \
+"               backup from standard input at its end\n"
 
 /* Refuse a device holding a known signature unless @force. */
 int refuse_signature(int fd, const char *path, bool force);

@@ -17,6 +17,7 @@
 static const char usage[] =
 "Usage: amber consolidate FULL INCREMENTAL... --to NEWFULL|-\n"
 "                         [--key KEYFILE [--passphrase-file FILE]] [--sign KEY]\n"
+"                         [--pubkey FILE]\n"
 "\n"
 "Merge a backup chain, oldest first, into one full backup of the newest\n"
 "epoch without touching the volume. Every record is verified on the way;\n"
@@ -24,19 +25,22 @@ static const char usage[] =
 "is the digest a full backup of that epoch has, and incrementals taken\n"
 "after the chain continue NEWFULL as they continue the chain. NEWFULL must\n"
 "not exist; '-' writes to standard output. An encrypted chain makes an\n"
-"encrypted NEWFULL, under the same key, with a backup id of its own.\n"
+"encrypted NEWFULL, under the same key, with a backup id of its own; a\n"
+"plain chain makes a plain NEWFULL, and --key is refused for it.\n"
 "\n"
 "  -t, --to NEWFULL|-  the new full backup\n"
 CLI_KEY_USAGE
+CLI_PUBKEY_USAGE
 "      --sign KEY     sign NEWFULL's trailer with the Ed25519 private key KEY\n";
 
-enum { OPT_TO, OPT_KEY, OPT_PASSPHRASE_FILE, OPT_SIGN };
+enum { OPT_TO, OPT_KEY, OPT_PASSPHRASE_FILE, OPT_SIGN, OPT_PUBKEY };
 
 static const struct cli_option options[] = {
 	[OPT_TO] = CLI_VALUE("to", 't'),
 	[OPT_KEY] = CLI_VALUE("key", 'k'),
 	[OPT_PASSPHRASE_FILE] = CLI_VALUE("passphrase-file", 0),
 	[OPT_SIGN] = CLI_VALUE("sign", 0),
+	[OPT_PUBKEY] = CLI_VALUE("pubkey", 0),
 	{ },
 };
 
@@ -47,6 +51,7 @@ struct output {
 	struct bkp_writer *w;
 	struct data_key *key;
 	struct asym_key *sign;
+	struct asym_key *pubkey;	/* every member must be signed by it */
 };
 
 static int open_consolidated(struct output *o)
@@ -86,9 +91,9 @@ static int consolidate(struct chain *c, struct output *o)
 	char digest[65];
 	FILE *out = o->fd == STDOUT_FILENO ? stderr : stdout;
 
-	struct bkp_keys keys = { .data = bkp_encrypted(c->m[0].info) ? o->key : NULL,
-				 .sign = o->sign };
+	struct bkp_keys keys = { .data = o->key, .sign = o->sign };	/* the chain's key */
 
+	chain_set_pubkey(c, o->pubkey);
 	if (chain_set_key(c, o->key) || chain_check(c) || chain_check_extendable(c) ||
 	    open_consolidated(o))
 		return -1;
@@ -119,9 +124,11 @@ int consolidate_main(int argc, char **argv)
 	    cli_key(&c, OPT_KEY, OPT_PASSPHRASE_FILE, &o.key))
 		return -1;
 	if ((c.value[OPT_SIGN] && !(o.sign = asym_load_private(c.value[OPT_SIGN], true))) ||
+	    (c.value[OPT_PUBKEY] && !(o.pubkey = asym_load_public(c.value[OPT_PUBKEY], true))) ||
 	    chain_open(&chain, c.args, c.nr_args)) {
 		data_key_free(o.key);
 		asym_free(o.sign);
+		asym_free(o.pubkey);
 		return -1;
 	}
 	ret = consolidate(&chain, &o);
@@ -129,6 +136,7 @@ int consolidate_main(int argc, char **argv)
 	bkp_writer_free(o.w);
 	data_key_free(o.key);
 	asym_free(o.sign);
+	asym_free(o.pubkey);
 	if (ret && o.created)
 		unlink(o.path);
 	if (o.fd > STDOUT_FILENO)

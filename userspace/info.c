@@ -32,15 +32,18 @@ static const struct cli_option options[] = {
 	{ },
 };
 
-static int header_only(bool json)
+/* The header from standard input: @key, if given, must be the backup's. */
+static int header_only(bool json, const struct data_key *key)
 {
 	struct bkp_reader *r = bkp_reader_open(STDIN_FILENO);
 	int ret = 0;
 
-	if (!r)
+	if (!r || check_backup_key(bkp_reader_info(r), key, true)) {
+		bkp_reader_free(r);
 		return error_prefix("-: ");
+	}
 	if (json) {
-		ret = print_json(backup_json("-", bkp_reader_info(r), NULL));
+		ret = print_json(backup_json("-", bkp_reader_info(r), NULL, false));
 	} else {
 		printf("-:\n");
 		print_info(stdout, bkp_reader_info(r));
@@ -52,7 +55,7 @@ static int header_only(bool json)
 static json_t *seekable_json(const char *path, const struct bkp_info *info,
 			     const struct bkp_summary *summary, const struct bkp_index *index)
 {
-	json_t *o = backup_json(path, info, summary);
+	json_t *o = backup_json(path, info, summary, false);
 
 	if (o && json_object_set_new(o, "index", json_pack("{s:I, s:I}",
 				     "extents", (json_int_t)bkp_index_extents(index),
@@ -92,7 +95,7 @@ static int seekable(const char *path, bool json, const struct data_key *key)
 	}
 	printf("%s:\n", path);
 	print_info(stdout, &info);
-	print_summary(stdout, &info, &summary);
+	print_summary(stdout, &info, &summary, false);
 	n = bkp_index_extents(index);
 	if (info.version == BKP_VERSION_1)
 		printf("  index     %zu extent%s at offset %" PRIu64 " (format 1)\n", n,
@@ -116,7 +119,7 @@ int info_main(int argc, char **argv)
 	if (cli_args(&c, 1, 1, "FILE") || cli_key(&c, OPT_KEY, OPT_PASSPHRASE_FILE, &key))
 		return -1;
 	if (!strcmp(c.args[0], "-"))
-		ret = header_only(cli_flag(&c, OPT_JSON));
+		ret = header_only(cli_flag(&c, OPT_JSON), key);
 	else
 		ret = seekable(c.args[0], cli_flag(&c, OPT_JSON), key);
 	data_key_free(key);

@@ -72,7 +72,7 @@ static int list_one(const char *path, json_t *json)
 			print_row(path, &info, &summary);
 		return ret;
 	}
-	if (!json_append(json, ret ? failure_json(path) : backup_json(path, &info, &summary)))
+	if (!json_append(json, ret ? failure_json(path) : backup_json(path, &info, &summary, false)))
 		return fail(AMBER_ESYS, "out of memory");
 	return ret;
 }

@@ -26,7 +26,8 @@ void print_info(FILE *out, const struct bkp_info *info)
 		fprintf(out, "  encrypted key %s\n", format_hex(info->key_fingerprint, 32, link));
 }
 
-void print_summary(FILE *out, const struct bkp_info *info, const struct bkp_summary *s)
+void print_summary(FILE *out, const struct bkp_info *info, const struct bkp_summary *s,
+		   bool verified)
 {
 	char content[32], stored[32], hex[65];
 
@@ -40,7 +41,9 @@ void print_summary(FILE *out, const struct bkp_info *info, const struct bkp_summ
 	if (memcmp(s->link, s->digest, 32))
 		fprintf(out, "  link      %s\n", format_hex(s->link, 32, hex));
 	if (info->compat & FEATURE_COMPAT_SIGNED)
-		fprintf(out, "  signed    by key %s\n", format_hex(s->signer, 32, hex));
+		fprintf(out, "  signer    %s (%s)\n", format_hex(s->signer, 32, hex),
+			verified ? "verified with the public key given" :
+				   "not verified: give --pubkey");
 }
 
 /*
@@ -133,16 +136,18 @@ static json_t *hex_or_null(bool set, const uint8_t *bytes, size_t len)
 	return set ? hex_json(bytes, len) : json_null();
 }
 
-static int add_summary(json_t *o, const struct bkp_summary *s)
+static int add_summary(json_t *o, const struct bkp_summary *s, bool verified)
 {
-	json_t *part = json_pack("{s:I, s:I, s:I, s:I, s:o, s:o, s:o}",
+	bool signed_ = !all_zero(s->signer, 32);
+	json_t *part = json_pack("{s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:b}",
 				 "chunks_stored", (json_int_t)s->records,
 				 "zero_chunks", (json_int_t)s->zero_records,
 				 "content_bytes", (json_int_t)s->logical_bytes,
 				 "file_bytes", (json_int_t)s->file_bytes,
 				 "digest", hex_json(s->digest, 32),
 				 "link", hex_json(s->link, 32),
-				 "signer", hex_or_null(!all_zero(s->signer, 32), s->signer, 32));
+				 "signer", hex_or_null(signed_, s->signer, 32),
+				 "signer_verified", signed_ && verified);
 
 	if (!part)
 		return -1;
@@ -152,7 +157,7 @@ static int add_summary(json_t *o, const struct bkp_summary *s)
 }
 
 json_t *backup_json(const char *file, const struct bkp_info *info,
-		    const struct bkp_summary *s)
+		    const struct bkp_summary *s, bool verified)
 {
 	char uuid[37], when[32];
 	json_t *o;
@@ -171,7 +176,7 @@ json_t *backup_json(const char *file, const struct bkp_info *info,
 		      "tool", info->tool,
 		      "parent", parent_json(info),
 		      "key_fingerprint", hex_or_null(bkp_encrypted(info), info->key_fingerprint, 32));
-	if (o && s && add_summary(o, s)) {
+	if (o && s && add_summary(o, s, verified)) {
 		json_decref(o);
 		return NULL;
 	}

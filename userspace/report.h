@@ -15,14 +15,17 @@
 
 /* Two-space indented "key  value" lines about a backup. */
 void print_info(FILE *out, const struct bkp_info *info);
-void print_summary(FILE *out, const struct bkp_info *info, const struct bkp_summary *s);
+/* @verified: the signature was checked with the public key given (--pubkey). */
+void print_summary(FILE *out, const struct bkp_info *info, const struct bkp_summary *s,
+		   bool verified);
 
 /*
  * A backup as a JSON object, "file" first: its header, and with @s its
- * trailer's summary. NULL only when out of memory (print_json() says so).
+ * trailer's summary, the signer @verified or not. NULL only when out of
+ * memory (print_json() says so).
  */
 json_t *backup_json(const char *file, const struct bkp_info *info,
-		    const struct bkp_summary *s);
+		    const struct bkp_summary *s, bool verified);
 /* { "file", "error", "exit_status" } for a file that failed, from the
  * recorded error. */
 json_t *failure_json(const char *file);

@@ -15,7 +15,7 @@
 
 static const char usage[] =
 "Usage: amber restore FULL|- [INCREMENTAL...] --to DEV [--digest D[,D...]] [--force]\n"
-"                     [--key KEYFILE [--passphrase-file FILE]]\n"
+"                     [--key KEYFILE [--passphrase-file FILE]] [--pubkey FILE]\n"
 "\n"
 "Write the image of a backup chain to DEV: a full backup, then the\n"
 "incrementals that follow it, oldest first ('-' reads one of them from\n"
@@ -34,9 +34,10 @@ static const char usage[] =
 "                 checked before anything is written; a backup from\n"
 "                 standard input at its end\n"
 "  -f, --force    write even if DEV holds a filesystem\n"
-CLI_KEY_USAGE;
+CLI_KEY_USAGE
+CLI_PUBKEY_USAGE;
 
-enum { OPT_TO, OPT_DIGEST, OPT_FORCE, OPT_KEY, OPT_PASSPHRASE_FILE };
+enum { OPT_TO, OPT_DIGEST, OPT_FORCE, OPT_KEY, OPT_PASSPHRASE_FILE, OPT_PUBKEY };
 
 static const struct cli_option options[] = {
 	[OPT_TO]	= CLI_VALUE("to", 't'),
@@ -44,6 +45,7 @@ static const struct cli_option options[] = {
 	[OPT_FORCE]	= CLI_FLAG("force", 'f'),
 	[OPT_KEY]	= CLI_VALUE("key", 'k'),
 	[OPT_PASSPHRASE_FILE] = CLI_VALUE("passphrase-file", 0),
+	[OPT_PUBKEY]	= CLI_VALUE("pubkey", 0),
 	{ },
 };
 
@@ -103,8 +105,10 @@ static void report(const struct chain *c, const struct target *t)
 	       c->n == 1 ? "" : "s");
 }
 
-static int restore(struct chain *c, struct target *t, bool force, const struct data_key *key)
+static int restore(struct chain *c, struct target *t, bool force, const struct data_key *key,
+		   const struct asym_key *pub)
 {
+	chain_set_pubkey(c, pub);
 	if (chain_set_key(c, key) || chain_check(c) || open_target(t, c->m[0].info, force))
 		return -1;
 	catch_interrupts();
@@ -119,6 +123,7 @@ int restore_main(int argc, char **argv)
 {
 	struct cli c = { .command = "restore", .usage = usage, .options = options };
 	struct target t = { .fd = -1 };
+	struct asym_key *pub = NULL;
 	struct data_key *key;
 	struct chain chain;
 	bool force;
@@ -130,17 +135,20 @@ int restore_main(int argc, char **argv)
 	if (cli_args(&c, 1, INT_MAX, "BACKUP") || cli_required(&c, OPT_TO, &t.path) ||
 	    cli_key(&c, OPT_KEY, OPT_PASSPHRASE_FILE, &key))
 		return -1;
-	if (chain_open(&chain, c.args, c.nr_args)) {
+	if ((c.value[OPT_PUBKEY] && !(pub = asym_load_public(c.value[OPT_PUBKEY], true))) ||
+	    chain_open(&chain, c.args, c.nr_args)) {
 		data_key_free(key);
+		asym_free(pub);
 		return -1;
 	}
 	force = cli_flag(&c, OPT_FORCE);
 	if (c.value[OPT_DIGEST] && chain_expect(&chain, c.value[OPT_DIGEST]))
 		ret = -1;
 	else
-		ret = restore(&chain, &t, force, key);
+		ret = restore(&chain, &t, force, key, pub);
 	chain_close(&chain);
 	data_key_free(key);
+	asym_free(pub);
 	if (t.fd >= 0)
 		close(t.fd);
 	return ret;

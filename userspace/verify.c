@@ -84,11 +84,11 @@ static int report(const struct verify *v, const char *path, struct bkp_reader *r
 	const struct bkp_summary *summary = bkp_reader_summary(r);
 
 	if (v->json)
-		return json_append(v->json, backup_json(path, info, summary)) ? 0 :
+		return json_append(v->json, backup_json(path, info, summary, v->pubkey)) ? 0 :
 		       fail(AMBER_ESYS, "out of memory");
 	printf("%s: ok\n", path);
 	print_info(stdout, info);
-	print_summary(stdout, info, summary);
+	print_summary(stdout, info, summary, v->pubkey);
 	if (bkp_encrypted(info) && !v->key)
 		printf("  checked   without the key: every stored byte against its hash, the"
 		       " index, trailer and links; nothing decrypted, the MAC not checked\n");

@@ -118,26 +118,41 @@ static int check_member_digest(const struct chain_member *m)
 	return 0;
 }
 
-/* A seekable member's index (v2: its block table) against its trailer. */
-static int check_member_index(const struct chain_member *m)
+/*
+ * A seekable member's index (v2: its block table) against its trailer, its
+ * trailer MAC with the chain's key and its signature with its public key.
+ */
+static int check_member_index(const struct chain *c, const struct chain_member *m)
 {
 	struct bkp_index *x = bkp_index_load(m->fd, m->info, &m->summary);
+	int ret = -1;
 
-	if (!x)
-		return error_prefix("%s: ", m->path);
+	if (x && (!c->key || !bkp_index_set_key(x, c->key)) &&
+	    (!c->pubkey || !trailer_check_signature(c->pubkey, &m->summary)))
+		ret = 0;
 	bkp_index_free(x);
-	return 0;
+	return ret ? error_prefix("%s: ", m->path) : 0;
 }
 
 int chain_set_key(struct chain *c, const struct data_key *key)
 {
 	size_t i;
 
+	c->key = key;
 	for (i = 0; i < c->n; i++)
 		if (check_backup_key(c->m[i].info, key, false) ||
 		    bkp_reader_set_key(c->m[i].reader, key))
 			return error_prefix("%s: ", c->m[i].path);
 	return 0;
+}
+
+void chain_set_pubkey(struct chain *c, const struct asym_key *pub)
+{
+	size_t i;
+
+	c->pubkey = pub;
+	for (i = 0; i < c->n; i++)
+		bkp_reader_set_pubkey(c->m[i].reader, pub);
 }
 
 int chain_same_key(const char *path, const struct bkp_info *parent, const uint8_t *fingerprint)
@@ -187,7 +202,7 @@ int chain_check(const struct chain *c)
 			return -1;
 	for (i = 0; i < c->n; i++)
 		if (c->m[i].peeked &&
-		    (check_member_index(&c->m[i]) || check_member_digest(&c->m[i])))
+		    (check_member_index(c, &c->m[i]) || check_member_digest(&c->m[i])))
 			return -1;
 	return 0;
 }

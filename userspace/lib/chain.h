@@ -29,6 +29,8 @@ struct chain {
 	size_t n;
 	uint64_t *taken;		/* chunks handed out */
 	uint8_t (*expect)[32];		/* chain_expect()'s digests */
+	const struct data_key *key;	/* chain_set_key()'s, or NULL */
+	const struct asym_key *pubkey;	/* chain_set_pubkey()'s, or NULL */
 };
 
 /*
@@ -52,9 +54,17 @@ int chain_check(const struct chain *c);
 /*
  * Give every member @key (before chain_check()): a member encrypted with
  * another key, or encrypted when @key is NULL, is refused naming both
- * fingerprints, before any target is opened.
+ * fingerprints, and one not encrypted when @key is given, before any
+ * target is opened. chain_check() then checks the trailer MAC of every
+ * seekable member.
  */
 int chain_set_key(struct chain *c, const struct data_key *key);
+/*
+ * Every member must be signed by @pub (before chain_check()): chain_check()
+ * checks the signature of seekable members, chain_apply() those read from a
+ * pipe at their end.
+ */
+void chain_set_pubkey(struct chain *c, const struct asym_key *pub);
 /*
  * A new incremental, encrypted with the key of @fingerprint (NULL: not
  * encrypted), may continue @parent (at @path): a chain has one key

@@ -256,16 +256,25 @@ static struct asym_key *asym_wrap(EVP_PKEY *k, bool ed25519, const char *what)
 	return p;
 }
 
+/* O_NONBLOCK: a FIFO planted at @path must not hang amber. */
 static FILE *open_key(const char *path, bool private)
 {
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	struct stat st;
-	FILE *f = fopen(path, "re");
+	FILE *f;
 
-	if (!f) {
+	if (fd < 0 || !(f = fdopen(fd, "r"))) {
 		fail_errno(AMBER_ESYS, "%s", path);
+		if (fd >= 0)
+			close(fd);
 		return NULL;
 	}
-	if (private && (fstat(fileno(f), &st) || (st.st_mode & 077))) {
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		fail(AMBER_ESYS, "%s: not a regular file", path);
+		fclose(f);
+		return NULL;
+	}
+	if (private && (st.st_mode & 077)) {
 		fail(AMBER_ESYS, "%s: a private key readable by group or others is refused"
 		     " (chmod 600 it)", path);
 		fclose(f);

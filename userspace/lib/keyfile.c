@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -39,6 +40,11 @@ static int scrypt_memory(const struct scrypt_params *p, uint64_t *bytes)
 	*bytes = 128ULL * p->r << p->log2_n;
 	if (*bytes > SCRYPT_MAXMEM)
 		return fail(AMBER_EDATA, "scrypt parameters need %llu MiB, above 1 GiB",
+			    (unsigned long long)(*bytes >> 20));
+	/* p passes over that memory: the work of p = 1 at the largest N and r 8 */
+	if (*bytes * p->p > SCRYPT_MAXMEM)
+		return fail(AMBER_EDATA, "scrypt parameters need %u passes over %llu MiB,"
+			    " above 1 GiB of work (128 * r * N * p)", p->p,
 			    (unsigned long long)(*bytes >> 20));
 	return 0;
 }
@@ -277,38 +283,52 @@ int keyfile_new(const char *path, const uint8_t k[KEY_BYTES], const struct passp
 
 /* ---- passphrases ---- */
 
-/* One line from @fd into @p; its newline dropped. */
-static int read_line(int fd, struct passphrase *p, const char *what)
+/* One line from @fd into @p; its newline dropped. @c: a byte of it, wiped. */
+static int read_chars(int fd, struct passphrase *p, const char *what, char *c)
 {
 	ssize_t got;
-	char c;
 
 	for (p->len = 0;;) {
-		got = read(fd, &c, 1);
+		got = read(fd, c, 1);
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0)
 			return fail_errno(AMBER_ESYS, "reading the passphrase from %s", what);
-		if (!got || c == '\n')
-			break;
+		if (!got || *c == '\n')
+			return 0;
 		if (p->len == sizeof(p->text))
 			return fail(AMBER_EUSAGE, "%s: passphrase longer than %d bytes", what,
 				    PASSPHRASE_MAX);
-		p->text[p->len++] = c;
+		p->text[p->len++] = *c;
 	}
+}
+
+static int read_line(int fd, struct passphrase *p, const char *what)
+{
+	char c = 0;
+	int ret = read_chars(fd, p, what, &c);
+
+	wipe(&c, sizeof(c));
+	if (ret)
+		return ret;
 	if (!p->len)
 		return fail(AMBER_EUSAGE, "%s: empty passphrase", what);
 	return 0;
 }
 
+/* O_NONBLOCK: a FIFO planted at @path must not hang amber. */
 static int from_file(const char *path, struct passphrase *p)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC), ret;
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), ret;
 	struct stat st;
 
 	if (fd < 0)
 		return fail_errno(AMBER_ESYS, "%s", path);
-	if (fstat(fd, &st) || (st.st_mode & 077)) {
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return fail(AMBER_ESYS, "%s: not a regular file", path);
+	}
+	if (st.st_mode & 077) {
 		close(fd);
 		return fail(AMBER_ESYS, "%s: a passphrase file readable by group or others is"
 			    " refused (chmod 600 it)", path);
@@ -318,20 +338,51 @@ static int from_file(const char *path, struct passphrase *p)
 	return ret;
 }
 
+/* The terminal's settings while echo is off, for a signal to restore. */
+static int echo_tty = -1;
+static struct termios echo_was;
+static const int echo_signals[] = { SIGINT, SIGTERM, SIGQUIT, SIGHUP };
+
+/* Echo back on, then die of @sig as if not caught. */
+static void restore_echo(int sig)
+{
+	tcsetattr(echo_tty, TCSAFLUSH, &echo_was);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* While echo is off, the signals that end amber turn it back on first. */
+static void catch_echo(bool on, struct sigaction *old)
+{
+	struct sigaction sa = { .sa_handler = restore_echo };
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(echo_signals); i++)
+		if (on)
+			sigaction(echo_signals[i], &sa, &old[i]);
+		else
+			sigaction(echo_signals[i], &old[i], NULL);
+}
+
 /* Ask on the terminal with echo off. */
 static int ask(int tty, const char *prompt, struct passphrase *p)
 {
-	struct termios was, quiet;
+	struct sigaction old[ARRAY_SIZE(echo_signals)];
+	struct termios quiet;
 	int ret;
 
-	if (tcgetattr(tty, &was))
+	if (tcgetattr(tty, &echo_was))
 		return fail_errno(AMBER_ESYS, "/dev/tty");
-	quiet = was;
+	quiet = echo_was;
 	quiet.c_lflag &= ~ECHO;
+	echo_tty = tty;
+	catch_echo(true, old);
 	if (write_full(tty, prompt, strlen(prompt)) || tcsetattr(tty, TCSAFLUSH, &quiet))
-		return fail(AMBER_ESYS, "cannot ask for the passphrase on the terminal");
-	ret = read_line(tty, p, "the terminal");
-	tcsetattr(tty, TCSAFLUSH, &was);
+		ret = fail(AMBER_ESYS, "cannot ask for the passphrase on the terminal");
+	else
+		ret = read_line(tty, p, "the terminal");
+	tcsetattr(tty, TCSAFLUSH, &echo_was);
+	catch_echo(false, old);
 	write_full(tty, "\n", 1);
 	return ret;
 }

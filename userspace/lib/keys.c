@@ -159,6 +159,8 @@ int check_backup_key(const struct bkp_info *info, const struct data_key *key, bo
 {
 	char a[17], b[17];
 
+	if (!(info->incompat & FEATURE_INCOMPAT_ENCRYPTED) && key)
+		return fail(AMBER_EDATA, "the backup is not encrypted, but --key was given");
 	if (!(info->incompat & FEATURE_INCOMPAT_ENCRYPTED) || (!key && keyless_ok))
 		return 0;
 	if (!key)

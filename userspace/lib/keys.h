@@ -59,7 +59,8 @@ int trailer_check_signature(const struct asym_key *pub, const struct bkp_summary
 /*
  * The key a reader of @info needs: fails (AMBER_EDATA) naming both
  * fingerprints when @key is not it, or when the backup is encrypted and
- * @key is NULL and !@keyless_ok. An unencrypted backup needs no key.
+ * @key is NULL and !@keyless_ok. An unencrypted backup needs no key, and
+ * is refused when one is given: a key asked for is insisted on.
  */
 int check_backup_key(const struct bkp_info *info, const struct data_key *key, bool keyless_ok);
 /* "5be1c0de7a9f3e21": the first 8 bytes of a fingerprint in hex (@out 17). */

@@ -4,6 +4,7 @@
  * trips, wrong keys, what verify --no-key names, signatures, key files, and
  * the known-answer vectors V1, V3 and the key file.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -410,8 +411,24 @@ TEST(crypto_key_files_are_private_and_refuse_bad_input)
 		htole64(XXH3_64bits(file, offsetof(struct disk_keyfile, csum)));
 	file_put("k.key", file, len);
 	CHECK_FAILS(keyfile_read("k.key", &f), AMBER_EDATA, "out of range");
+	/* 1 GiB, 16 times over: minutes of work a crafted key file may not ask */
+	((struct disk_keyfile *)file)->log2_n = 20;
+	((struct disk_keyfile *)file)->r = htole32(8);
+	((struct disk_keyfile *)file)->p = htole32(16);
+	((struct disk_keyfile *)file)->csum =
+		htole64(XXH3_64bits(file, offsetof(struct disk_keyfile, csum)));
+	file_put("k.key", file, len);
+	CHECK_FAILS(keyfile_read("k.key", &f), AMBER_EDATA, "above 1 GiB of work");
 	CHECK(!chmod("pass", 0644));
 	CHECK_FAILS(passphrase_get("pass", false) ? 0 : -1, AMBER_ESYS, "readable by group");
+	/* a FIFO with no writer is refused, not waited on */
+	CHECK(!mkfifo("fifo", 0600));
+	CHECK_FAILS(passphrase_get("fifo", false) ? 0 : -1, AMBER_ESYS,
+		    "fifo: not a regular file");
+	CHECK_FAILS(asym_load_public("fifo", true) ? 0 : -1, AMBER_ESYS,
+		    "fifo: not a regular file");
+	CHECK_FAILS(asym_load_private("fifo", true) ? 0 : -1, AMBER_ESYS,
+		    "fifo: not a regular file");
 	free(file);
 }
 
@@ -517,11 +534,111 @@ TEST(crypto_command_line_round_trip_and_wrong_key_before_the_target)
 	image_free(&im);
 }
 
+/* restore --key fails naming @path, and "target" stays as it is. */
+static void restore_refused(const char *path, const char *want)
+{
+	uint8_t *before, *after;
+	size_t a, b;
+
+	before = file_get("target", &a);
+	CHECK_FAILS(run_cmd(restore_main, "restore", path, "--to", "target", "--key", "k.key",
+			    "--passphrase-file", "pass", "--force", NULL), AMBER_EDATA, want);
+	after = file_get("target", &b);
+	CHECK(a == b && !memcmp(before, after, a));
+	free(before);
+	free(after);
+}
+
+static void stdin_from(const char *path)
+{
+	int fd = open(path, O_RDONLY);
+
+	CHECK(fd >= 0 && dup2(fd, STDIN_FILENO) == STDIN_FILENO);
+	close(fd);
+}
+
+/* A plain backup put where an encrypted one was is refused when --key is given. */
+TEST(crypto_key_given_refuses_a_plain_backup)
+{
+	struct image im;
+
+	make_key("k.key", "pass one");
+	write_image_file(&im);
+	CHECK_OK(run_cmd(backup_main, "backup", "--image", "img", "--to", "plain.amb", "--chunk",
+			 "4K", NULL));
+	file_put("target", "x", 1);
+	CHECK(!truncate("target", im.geo.volume_bytes));
+	restore_refused("plain.amb", "plain.amb: the backup is not encrypted, but --key was given");
+	CHECK_FAILS(run_cmd(verify_main, "verify", "plain.amb", "--key", "k.key",
+			    "--passphrase-file", "pass", NULL), AMBER_EDATA,
+		    "plain.amb: the backup is not encrypted, but --key was given");
+	CHECK_FAILS(run_cmd(info_main, "info", "plain.amb", "--key", "k.key",
+			    "--passphrase-file", "pass", NULL), AMBER_EDATA,
+		    "not encrypted, but --key was given");
+	stdin_from("plain.amb");
+	CHECK_FAILS(run_cmd(info_main, "info", "-", "--key", "k.key", "--passphrase-file",
+			    "pass", NULL), AMBER_EDATA,
+		    "-: the backup is not encrypted, but --key was given");
+	stdin_from("plain.amb");
+	CHECK_FAILS(run_cmd(restore_main, "restore", "-", "--to", "target", "--key", "k.key",
+			    "--passphrase-file", "pass", "--force", NULL), AMBER_EDATA,
+		    "-: the backup is not encrypted, but --key was given");
+	/* consolidate --key of a plain chain would write a plain file: refused */
+	CHECK_FAILS(run_cmd(consolidate_main, "consolidate", "plain.amb", "--to", "new.amb",
+			    "--key", "k.key", "--passphrase-file", "pass", NULL), AMBER_EDATA,
+		    "plain.amb: the backup is not encrypted, but --key was given");
+	CHECK(access("new.amb", F_OK) && errno == ENOENT);
+	CHECK_OK(run_cmd(restore_main, "restore", "plain.amb", "--to", "target", "--force",
+			 NULL));
+	check_target(&im);
+	image_free(&im);
+}
+
+/* Trailer bytes @at of @path flipped, its checksum made right again. */
+static void trailer_flip(const char *path, size_t at)
+{
+	struct disk_trailer_v2 *t;
+	uint8_t *file;
+	size_t len;
+
+	file = file_get(path, &len);
+	t = (void *)(file + len - sizeof(*t));
+	((uint8_t *)t)[at] ^= 1;
+	t->csum = htole64(XXH3_64bits(t, offsetof(struct disk_trailer_v2, csum)));
+	file_put(path, file, len);
+	free(file);
+}
+
+/* An edited MAC is refused before the target or the output is opened. */
+TEST(crypto_trailer_mac_is_checked_before_the_target)
+{
+	struct image im;
+
+	make_key("k.key", "pass one");
+	write_image_file(&im);
+	CHECK_OK(run_cmd(backup_main, "backup", "--image", "img", "--to", "full.amb", "--chunk",
+			 "4K", "--encrypt", "k.key", "--passphrase-file", "pass", NULL));
+	file_put("target", "x", 1);
+	CHECK(!truncate("target", im.geo.volume_bytes));
+	trailer_flip("full.amb", offsetof(struct disk_trailer_v2, mac) + 5);
+	restore_refused("full.amb", "full.amb: trailer: ");
+	CHECK_FAILS(run_cmd(backup_main, "backup", "--image", "img", "--to", "incr.amb",
+			    "--incremental-from", "full.amb", "--encrypt", "k.key",
+			    "--passphrase-file", "pass", NULL), AMBER_EDATA, "full.amb: trailer: ");
+	CHECK_FAILS(run_cmd(consolidate_main, "consolidate", "full.amb", "--to", "new.amb",
+			    "--key", "k.key", "--passphrase-file", "pass", NULL), AMBER_EDATA,
+		    "full.amb: trailer: ");
+	CHECK(access("new.amb", F_OK) && errno == ENOENT);
+	image_free(&im);
+}
+
 /* ---- signatures ---- */
 
 TEST(crypto_signature_proves_the_writer)
 {
 	struct image im;
+	uint8_t *target;
+	size_t len;
 
 	CHECK_OK(run_cmd(key_main, "key", "new-signing", "s.pem", "s.pub", NULL));
 	CHECK_OK(run_cmd(key_main, "key", "new-signing", "t.pem", "t.pub", NULL));
@@ -541,6 +658,25 @@ TEST(crypto_signature_proves_the_writer)
 	CHECK_OK(run_cmd(consolidate_main, "consolidate", "plain.amb", "--to", "cons.amb",
 			 "--sign", "s.pem", NULL));
 	CHECK_OK(run_cmd(verify_main, "verify", "cons.amb", "--pubkey", "s.pub", NULL));
+	/* restore and consolidate --pubkey: checked before the target or output */
+	file_put("target", "x", 1);
+	CHECK(!truncate("target", im.geo.volume_bytes));
+	CHECK_FAILS(run_cmd(restore_main, "restore", "plain.amb", "--to", "target", "--force",
+			    "--pubkey", "s.pub", NULL), AMBER_EDATA,
+		    "plain.amb: not signed, and --pubkey asks for a signature");
+	CHECK_FAILS(run_cmd(restore_main, "restore", "signed.amb", "--to", "target", "--force",
+			    "--pubkey", "t.pub", NULL), AMBER_EDATA, "not by the public key given");
+	target = file_get("target", &len);
+	CHECK(len == im.geo.volume_bytes && target[0] == 'x');	/* untouched */
+	free(target);
+	CHECK_FAILS(run_cmd(consolidate_main, "consolidate", "signed.amb", "--to", "c2.amb",
+			    "--pubkey", "t.pub", NULL), AMBER_EDATA, "not by the public key given");
+	CHECK(access("c2.amb", F_OK) && errno == ENOENT);
+	CHECK_OK(run_cmd(restore_main, "restore", "signed.amb", "--to", "target", "--force",
+			 "--pubkey", "s.pub", NULL));
+	check_target(&im);
+	CHECK_OK(run_cmd(consolidate_main, "consolidate", "signed.amb", "--to", "c2.amb",
+			 "--pubkey", "s.pub", NULL));
 	CHECK(!chmod("s.pem", 0644));
 	CHECK_FAILS(run_cmd(backup_main, "backup", "--image", "img", "--to", "x.amb",
 			    "--sign", "s.pem", NULL), AMBER_ESYS, "readable by group or others");
@@ -752,29 +888,41 @@ TEST(crypto_json_names_the_key_and_the_signer)
 	struct bkp_summary s;
 	struct image im = { 0 };
 	struct bkp_info info;
-	char fp[65];
+	char fp[65], *text;
 	json_t *o;
+	FILE *out;
+	size_t len;
 	int fd;
 
 	write_encrypted("e.amb", &im, &keys, 3, NULL);
 	fd = open("e.amb", O_RDONLY);
 	CHECK_OK(bkp_peek(fd, &info, &s));
 	close(fd);
-	CHECK_PTR(o = backup_json("e.amb", &info, &s));
+	CHECK_PTR(o = backup_json("e.amb", &info, &s, false));
 	CHECK_EQ(json_integer_value(json_object_get(o, "format")), 2);
 	CHECK(!strcmp(json_string_value(json_object_get(o, "key_fingerprint")),
 		      format_hex(key->fingerprint, 32, fp)));
 	CHECK(!strcmp(json_string_value(json_object_get(o, "signer")),
 		      format_hex(s.signer, 32, fp)));
+	CHECK(json_is_false(json_object_get(o, "signer_verified")));	/* no --pubkey */
 	json_decref(o);
+	CHECK_PTR(o = backup_json("e.amb", &info, &s, true));
+	CHECK(json_is_true(json_object_get(o, "signer_verified")));
+	json_decref(o);
+	CHECK_PTR(out = open_memstream(&text, &len));
+	print_summary(out, &info, &s, false);
+	fclose(out);
+	CHECK(strstr(text, "  signer    ") && strstr(text, " (not verified: give --pubkey)\n"));
+	free(text);
 	info = test_info(&im, BKP_FULL, 5);
 	write_all("p.amb", &info, &im, 3, NULL);
 	fd = open("p.amb", O_RDONLY);
 	CHECK_OK(bkp_peek(fd, &info, &s));
 	close(fd);
-	CHECK_PTR(o = backup_json("p.amb", &info, &s));
+	CHECK_PTR(o = backup_json("p.amb", &info, &s, true));
 	CHECK(json_is_null(json_object_get(o, "key_fingerprint")));
 	CHECK(json_is_null(json_object_get(o, "signer")));
+	CHECK(json_is_false(json_object_get(o, "signer_verified")));
 	json_decref(o);
 	image_free(&im);
 	asym_free(signer);
