@@ -217,27 +217,37 @@ int keyfile_recover(const struct disk_keyfile *in, const struct asym_key *recove
 	return ret;
 }
 
-int keyfile_read(const char *path, struct disk_keyfile *out)
+/*
+ * Open @path, a secret of the kind @what names: a regular file (a FIFO
+ * there must not hang us) that only its owner may read. Its status in @st.
+ */
+static int open_private(const char *path, const char *what, struct stat *st)
 {
 	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	struct stat st;
-	ssize_t got;
 
 	if (fd < 0)
 		return fail_errno(AMBER_ESYS, "%s", path);
-	if (fstat(fd, &st)) {
-		close(fd);
-		return fail_errno(AMBER_ESYS, "%s", path);
-	}
-	if (!S_ISREG(st.st_mode)) {
+	if (fstat(fd, st) || !S_ISREG(st->st_mode)) {
 		close(fd);
 		return fail(AMBER_ESYS, "%s: not a regular file", path);
 	}
-	if (st.st_mode & 077) {
+	if (st->st_mode & 077) {
 		close(fd);
-		return fail(AMBER_ESYS, "%s: a key file readable by group or others is refused"
-			    " (chmod 600 it)", path);
+		return fail(AMBER_ESYS, "%s: a %s readable by group or others is refused"
+			    " (chmod 600 it)", path, what);
 	}
+	return fd;
+}
+
+int keyfile_read(const char *path, struct disk_keyfile *out)
+{
+	struct stat st;
+	ssize_t got;
+	int fd;
+
+	fd = open_private(path, "key file", &st);
+	if (fd < 0)
+		return fd;
 	got = read_upto(fd, out, sizeof(*out));
 	close(fd);
 	if (got < 0)
@@ -319,20 +329,12 @@ static int read_line(int fd, struct passphrase *p, const char *what)
 /* O_NONBLOCK: a FIFO planted at @path must not hang amber. */
 static int from_file(const char *path, struct passphrase *p)
 {
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), ret;
 	struct stat st;
+	int fd, ret;
 
+	fd = open_private(path, "passphrase file", &st);
 	if (fd < 0)
-		return fail_errno(AMBER_ESYS, "%s", path);
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return fail(AMBER_ESYS, "%s: not a regular file", path);
-	}
-	if (st.st_mode & 077) {
-		close(fd);
-		return fail(AMBER_ESYS, "%s: a passphrase file readable by group or others is"
-			    " refused (chmod 600 it)", path);
-	}
+		return fd;
 	ret = read_line(fd, p, path);
 	close(fd);
 	return ret;

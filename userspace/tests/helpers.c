@@ -245,6 +245,17 @@ uint8_t *file_get(const char *path, size_t *len)
 	return data;
 }
 
+void check_target_is(const struct image *im)
+{
+	uint8_t *target;
+	size_t len;
+
+	target = file_get("target", &len);
+	CHECK_EQ(len, im->geo.volume_bytes);
+	CHECK(!memcmp(target, im->data, len));
+	free(target);
+}
+
 void file_flip(const char *path, size_t offset, uint8_t mask)
 {
 	int fd = open(path, O_RDWR);

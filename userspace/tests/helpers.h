@@ -59,6 +59,8 @@ void reference_digest(const struct image *im, uint32_t version, uint8_t out[32])
 
 void file_put(const char *path, const void *data, size_t len);
 uint8_t *file_get(const char *path, size_t *len);
+/* The file "target", restored from a chain, must be @im. */
+void check_target_is(const struct image *im);
 void file_flip(const char *path, size_t offset, uint8_t mask);
 void file_truncate(const char *path, size_t len);
 /*

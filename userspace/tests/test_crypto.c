@@ -463,16 +463,6 @@ static void write_image_file(struct image *im)
 	file_put("img", im->data, im->geo.volume_bytes);
 }
 
-static void check_target(const struct image *im)
-{
-	uint8_t *target;
-	size_t len;
-
-	target = file_get("target", &len);
-	CHECK_EQ(len, im->geo.volume_bytes);
-	CHECK(!memcmp(target, im->data, len));
-	free(target);
-}
 
 TEST(crypto_command_line_round_trip_and_wrong_key_before_the_target)
 {
@@ -513,7 +503,7 @@ TEST(crypto_command_line_round_trip_and_wrong_key_before_the_target)
 	image_change(&im, 3, 9);
 	CHECK_OK(run_cmd(restore_main, "restore", "full.amb", "incr.amb", "--to", "target",
 			 "--key", "k.key", "--passphrase-file", "pass", "--force", NULL));
-	check_target(&im);
+	check_target_is(&im);
 	CHECK_OK(run_cmd(consolidate_main, "consolidate", "full.amb", "incr.amb", "--to",
 			 "new.amb", "--key", "k.key", "--passphrase-file", "pass", NULL));
 	CHECK_OK(run_cmd(verify_main, "verify", "new.amb", "--key", "k.key",
@@ -522,7 +512,7 @@ TEST(crypto_command_line_round_trip_and_wrong_key_before_the_target)
 		    "give --key FILE or --no-key");
 	CHECK_OK(run_cmd(restore_main, "restore", "new.amb", "--to", "target", "--key", "k.key",
 			 "--passphrase-file", "pass", "--force", NULL));
-	check_target(&im);
+	check_target_is(&im);
 	CHECK_OK(run_cmd(info_main, "info", "new.amb", "--key", "k.key", "--passphrase-file",
 			 "pass", NULL));
 	CHECK_OK(run_cmd(verify_main, "verify", "--chunk", "3", "new.amb", "--key", "k.key",
@@ -590,7 +580,7 @@ TEST(crypto_key_given_refuses_a_plain_backup)
 	CHECK(access("new.amb", F_OK) && errno == ENOENT);
 	CHECK_OK(run_cmd(restore_main, "restore", "plain.amb", "--to", "target", "--force",
 			 NULL));
-	check_target(&im);
+	check_target_is(&im);
 	image_free(&im);
 }
 
@@ -674,7 +664,7 @@ TEST(crypto_signature_proves_the_writer)
 	CHECK(access("c2.amb", F_OK) && errno == ENOENT);
 	CHECK_OK(run_cmd(restore_main, "restore", "signed.amb", "--to", "target", "--force",
 			 "--pubkey", "s.pub", NULL));
-	check_target(&im);
+	check_target_is(&im);
 	CHECK_OK(run_cmd(consolidate_main, "consolidate", "signed.amb", "--to", "c2.amb",
 			 "--pubkey", "s.pub", NULL));
 	CHECK(!chmod("s.pem", 0644));

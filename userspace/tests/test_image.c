@@ -26,17 +26,6 @@ static int backup_image(const char *to, const char *base, const char *chunk)
 		       NULL);
 }
 
-/* "target", restored from a chain, must be @im. */
-static void check_target(const struct image *im)
-{
-	uint8_t *target;
-	size_t len;
-
-	target = file_get("target", &len);
-	CHECK_EQ(len, im->geo.volume_bytes);
-	CHECK(!memcmp(target, im->data, len));
-	free(target);
-}
 
 static void make_target(const struct image *im)
 {
@@ -66,7 +55,7 @@ TEST(image_full_backup_restores_byte_identical)
 	CHECK(!memcmp(digest, sum.digest, 32));
 	make_target(&im);
 	CHECK_OK(run_cmd(restore_main, "restore", "full.amb", "--to", "target", NULL));
-	check_target(&im);
+	check_target_is(&im);
 	image_free(&im);
 }
 
@@ -88,7 +77,7 @@ TEST(image_incremental_sends_only_changed_chunks_and_chains)
 	make_target(&im);
 	CHECK_OK(run_cmd(restore_main, "restore", "full.amb", "incr.amb", "--to", "target",
 			 NULL));
-	check_target(&im);
+	check_target_is(&im);
 
 	/* The next one continues the consolidation of both. */
 	CHECK_OK(run_cmd(consolidate_main, "consolidate", "full.amb", "incr.amb", "--to",
@@ -101,11 +90,11 @@ TEST(image_incremental_sends_only_changed_chunks_and_chains)
 	make_target(&im);
 	CHECK_OK(run_cmd(restore_main, "restore", "full.amb", "incr.amb", "incr2.amb", "--to",
 			 "target", NULL));
-	check_target(&im);
+	check_target_is(&im);
 	make_target(&im);
 	CHECK_OK(run_cmd(restore_main, "restore", "merged.amb", "incr2.amb", "--to", "target",
 			 NULL));
-	check_target(&im);
+	check_target_is(&im);
 	image_free(&im);
 }
 
@@ -318,6 +307,6 @@ TEST(image_incremental_of_direct_reads_finds_every_kind_of_change)
 	make_target(&im);
 	CHECK_OK(run_cmd(restore_main, "restore", "full.amb", "incr.amb", "--to", "target",
 			 NULL));
-	check_target(&im);
+	check_target_is(&im);
 	image_free(&im);
 }
