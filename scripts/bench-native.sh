@@ -15,7 +15,8 @@
 #     restore` of it against a raw O_DIRECT sequential write of a new file;
 #   - the same backups, verify and restore encrypted and signed (`--encrypt`,
 #     `--sign`; a key file with scrypt log2 N 14 made for the run), against
-#     the unencrypted ones: issue 15's goal is 0.9 of them.
+#     the unencrypted ones: issue 15's goal is 0.9 of them; at level 0
+#     and 1, and at amber's default level (3) to a file.
 # The page cache is dropped before every timed run but the codecs' (when the
 # machine does not allow it, the output says so). BENCH_NATIVE_REPS rounds
 # (3) of every run in turn; each goal's ratio is the median of its per-round
@@ -133,6 +134,13 @@ restore_encrypted() {
 	"$amber" restore "$work/e0.amb" --to "$work/target" "${key[@]}"
 }
 
+# The same at amber's default level (3), where compression, not hashing,
+# sets the pace: FILE is the backup to restore.
+restore_from() {
+	new_target
+	"$amber" restore "$@" --to "$work/target"
+}
+
 raw_write() {
 	rm -f "$work/target"
 	fio_rate "$work/target" write
@@ -188,6 +196,15 @@ round() {
 	runs[everify]+="$(rate "$(stat -c %s "$work/e0.amb")" "$amber" verify "$work/e0.amb" \
 		"${key[@]}" --pubkey "$work/sign.pub") "
 	runs[erestore]+="$(rate "$bytes" restore_encrypted) "
+	# The default level (3), plain against encrypted and signed, in content
+	# MB/s throughout.
+	runs[b3file]+="$(rate "$bytes" backup_to 3 "$work/l3.amb") "
+	runs[e3file]+="$(rate "$bytes" backup_encrypted_to 3 "$work/e3.amb") "
+	runs[verify3]+="$(rate "$bytes" "$amber" verify "$work/l3.amb") "
+	runs[everify3]+="$(rate "$bytes" "$amber" verify "$work/e3.amb" "${key[@]}" \
+		--pubkey "$work/sign.pub") "
+	runs[restore3]+="$(rate "$bytes" restore_from "$work/l3.amb") "
+	runs[erestore3]+="$(rate "$bytes" restore_from "$work/e3.amb" "${key[@]}") "
 }
 
 show() {
@@ -241,6 +258,12 @@ show e1null "encrypted+signed backup --level 1 > /dev/null"
 show e0file "encrypted+signed backup --level 0 > file"
 show everify "encrypted+signed verify --key --pubkey"
 show erestore "encrypted+signed restore to a file"
+show b3file "backup (default level 3) > file"
+show e3file "encrypted+signed backup (level 3) > file"
+show verify3 "verify (level 3 backup, content MB/s)"
+show everify3 "encrypted+signed verify (level 3, content)"
+show restore3 "restore (level 3 backup) to a file"
+show erestore3 "encrypted+signed restore (level 3) to a file"
 show zstd "zstd -1 -T0 (page cache)"
 show sha "SHA-256, OpenSSL, one core"
 show sha_all "SHA-256, OpenSSL, all $cpus cores"
@@ -261,6 +284,9 @@ goal "encrypted+signed backup --level 0" e0null "backup --level 0" b0null
 goal "encrypted+signed backup --level 1" e1null "backup --level 1" b1null
 goal "encrypted+signed verify" everify "verify" verify
 goal "encrypted+signed restore" erestore "restore" restore
+goal "encrypted+signed backup, default level" e3file "backup --level 3" b3file
+goal "encrypted+signed verify, default level" everify3 "verify (level 3)" verify3
+goal "encrypted+signed restore, default level" erestore3 "restore (level 3)" restore3
 # What the hashing alone allows: SHA-256 of every byte is the format's.
 info "backup --level 0 to /dev/null" b0null "min(raw read, SHA-256 all cores)" read sha_all
 # To a file on the image's own disk the backup reads and writes the same

@@ -191,15 +191,17 @@ chain_is_sealed() {
 	chain=($(chain_of pg "$1" "$2"))
 	fp=$(amber key show $keys/pg.key | sed -n '1s/.*data key //p')
 	for f in "${chain[@]}"; do
-		amber info "$f" | grep -q "encrypted key $fp"
+		amber info "$f" >info.log
+		grep -q "encrypted key $fp" info.log
 	done
 	amber verify --no-key "${chain[@]}" >verify.log ||
 		{ sed 's/^/# verify --no-key: /' verify.log; return 1; }
 	amber verify --pubkey $keys/pg-sign.pub "${KEY[@]}" "${chain[@]}" >verify.log ||
 		{ sed 's/^/# verify --pubkey: /' verify.log; return 1; }
-	[ "$(grep -c '^  signed *by key' verify.log)" = "${#chain[@]}" ]
+	[ "$(grep -c '^  signer .* (verified with the public key given)$' verify.log)" = \
+		"${#chain[@]}" ] || { sed 's/^/# verify --pubkey: /' verify.log; return 1; }
 	# The catalog names the key and the signer of each of the volume's backups.
-	signer=$(sed -n 's/^  signed *by key //p' verify.log | sort -u)
+	signer=$(sed -n 's/^  signer *\([0-9a-f]*\) .*/\1/p' verify.log | sort -u)
 	[ "$(awk -v v="$1" '$1 !~ /^#/ && $2 == "pg" && $3 == v { print $11, $12 }' \
 		/mnt/backups/catalog | sort -u)" = "$fp $signer" ]
 	refused 3 "encrypted with key ${fp:0:16}: give --key FILE" \
