@@ -9,6 +9,8 @@
  *   cbt.c      change maps with write intent on the store
  *   store.c    the store superblock
  *   view.c     the read-only "amber-view" target
+ *   reads.c    the view reads in flight, by chunk: what writes and
+ *              releases wait for
  *   control.c  /dev/amber-control
  *   main.c     module init/exit and the registry of volumes
  *
@@ -62,6 +64,33 @@ enum amber_invalid_reason {
 	AMBER_REASON_STORE_IO_ERROR,
 	AMBER_REASON_ORIGIN_IO_ERROR,
 	AMBER_REASON_NO_MEMORY,
+};
+
+/*
+ * The life of one table (struct amber_volume). dm takes each step under the
+ * dm device's suspend lock, so two steps never race; the next table's first
+ * preresume, which hands this one over, runs under the same lock. Every
+ * step holds the snapshot's lock (cow.c reads the state under it); a step
+ * that changes what the registry sees (amber_in_use(), CONSTRUCTED,
+ * HANDED_OVER) also holds amber_registry_lock, so a barrier or a lookup
+ * under it sees none mid-way. Read without a lock with amber_state().
+ *
+ *   CONSTRUCTED -> SUSPENDED     first preresume: maps loaded, snapshot
+ *                                taken over from the table it replaces
+ *                                (a later preresume takes no step)
+ *   SUSPENDED   -> LIVE          resume
+ *   LIVE        -> SUSPENDING    presuspend: no write waits for a slot
+ *   SUSPENDING  -> LIVE          presuspend_undo
+ *   SUSPENDING  -> SUSPENDED     postsuspend: the change map on the store
+ *   SUSPENDED   -> HANDED_OVER   the next table's first preresume: this one
+ *                                is destroyed next, no lookup finds it
+ */
+enum amber_volume_state {
+	AMBER_VOL_CONSTRUCTED,
+	AMBER_VOL_SUSPENDED,
+	AMBER_VOL_LIVE,
+	AMBER_VOL_SUSPENDING,
+	AMBER_VOL_HANDED_OVER,
 };
 
 /* What became of a write handed to one of the stages of the write path. */
@@ -173,9 +202,7 @@ struct amber_volume {
 	struct mapped_device *md;
 	dev_t dev;			/* of the dm device: the registry key */
 	struct list_head registry;	/* on amber_volumes, RCU */
-	bool live;			/* resumed: the table in use */
-	bool resumed;			/* resumed once (target.c) */
-	bool handed_over;		/* the next table took its place */
+	enum amber_volume_state state;	/* see its definition */
 	struct dm_dev *origin;
 	struct dm_dev *store_dev;
 	struct amber_store *store;
@@ -209,15 +236,21 @@ struct amber_volume {
 	/* Deferred work, under ->lock, drained by ->worker. */
 	struct list_head copies_done;	/* kcopyd finished these copies */
 	struct list_head copies_inflight; /* kcopyd has these, oldest first */
-	struct bio_list reader_wait;	/* writes waiting for view reads */
-	struct bio_list slot_wait;	/* writes waiting for a free slot */
-	atomic_t readers_wanted;	/* ->reader_wait is not empty */
+	/*
+	 * Writes the worker looks at again (amber_cow_worker()), each at the
+	 * stage its per-bio data names: AMBER_STAGE_READERS, for the view
+	 * reads of its chunk; AMBER_STAGE_SLOT, for a free slot;
+	 * AMBER_STAGE_COPY, for a copy given up at the snapshot's end.
+	 */
+	struct bio_list deferred;
+	unsigned int slot_waiters;	/* of ->deferred, at AMBER_STAGE_SLOT */
+	unsigned int rewrites;		/* of ->deferred, at ..._SLOT or _COPY */
+	atomic_t readers_wanted;	/* one of ->deferred, at ..._READERS */
 
 	/* What keeps the volume from being freed (main.c). */
 	atomic_t pins;			/* control calls outside the registry lock */
 	wait_queue_head_t pins_wq;	/* a pin ended: dtr */
 
-	bool suspending;		/* from presuspend to resume, ->snap->lock */
 	/* Last barrier cut: set by preresume, then under ->snap->lock. */
 	u64 epoch;
 
@@ -291,6 +324,20 @@ static inline bool amber_chunk_released(struct amber_snapshot *s, chunk_t c)
 	return r;
 }
 
+static inline enum amber_volume_state amber_state(struct amber_volume *v)
+{
+	/* Pairs with amber_set_state(). */
+	return smp_load_acquire(&v->state);
+}
+
+/* I/O flows through @v: it is its dm device's table in use. */
+static inline bool amber_in_use(struct amber_volume *v)
+{
+	enum amber_volume_state state = amber_state(v);
+
+	return state == AMBER_VOL_LIVE || state == AMBER_VOL_SUSPENDING;
+}
+
 static inline chunk_t amber_chunk(struct amber_volume *v, sector_t sector)
 {
 	return sector >> v->chunk_shift;
@@ -322,6 +369,7 @@ int amber_stats_emit(struct amber_volume *v, char *result,
 extern struct mutex amber_registry_lock;
 int amber_register(struct amber_volume *v);
 void amber_unregister(struct amber_volume *v);
+void amber_set_state(struct amber_volume *v, enum amber_volume_state to);
 struct amber_volume *amber_lookup(dev_t dev);
 struct amber_volume *amber_predecessor(struct amber_volume *v);
 void amber_pin(struct amber_volume *v);
@@ -360,13 +408,22 @@ void amber_cow_disown(struct amber_volume *v);
 void amber_snapshot_kick(struct amber_snapshot *s);
 void amber_snapshot_read_ended(struct amber_snapshot *s);
 void amber_cow_presuspend(struct amber_volume *v);
-void amber_cow_resume(struct amber_volume *v);
+void amber_cow_presuspend_undo(struct amber_volume *v);
 int amber_cow_drop(struct amber_volume *v);
 void amber_cow_invalidate(struct amber_volume *v,
 			  enum amber_invalid_reason reason);
 int amber_cow_list_copied(struct amber_volume *v, chunk_t start, u64 *out,
 			  u64 max, u64 *count);
 const char *amber_reason_name(enum amber_invalid_reason reason);
+
+/* reads.c: the view reads in flight, by chunk */
+void amber_reads_lock(struct amber_snapshot *s, chunk_t first, unsigned int nr);
+void amber_reads_trim(struct amber_snapshot *s, chunk_t first, unsigned int nr);
+void amber_reads_unlock(struct amber_snapshot *s, chunk_t first,
+			unsigned int nr);
+bool amber_chunk_read_locked(struct amber_snapshot *s, chunk_t c);
+int amber_chunk_wait_reads(struct amber_snapshot *s, chunk_t c);
+void amber_reads_wait_all(struct amber_snapshot *s);
 
 /* view.c */
 int amber_view_init(void);

@@ -59,12 +59,6 @@ const char *amber_reason_name(enum amber_invalid_reason reason)
 	}
 }
 
-static bool amber_chunk_readers(struct amber_snapshot *s, chunk_t c)
-{
-	smp_mb();	/* pairs with the view's count-then-look */
-	return atomic_read(amber_read_bucket(s, c));
-}
-
 /*
  * A write to @c that waited (for a copy or a view read) must wait for the
  * view reads of @c. Not once the snapshot has ended: a read still in flight
@@ -74,7 +68,7 @@ static bool amber_chunk_readers(struct amber_snapshot *s, chunk_t c)
 static bool amber_write_waits_for_readers(struct amber_snapshot *s, chunk_t c)
 {
 	return READ_ONCE(s->state) == AMBER_SNAP_ACTIVE &&
-	       amber_chunk_readers(s, c);
+	       amber_chunk_read_locked(s, c);
 }
 
 /* Kick the table whose writes wait in @s, if there is one. */
@@ -92,7 +86,7 @@ void amber_snapshot_kick(struct amber_snapshot *s)
 /*
  * A view read counted in @s ended, through whichever table: the owner's
  * writes parked for view reads look again. After the read stopped counting
- * (a full barrier in between: amber_view_leave()).
+ * (a full barrier in between: amber_reads_unlock()).
  */
 void amber_snapshot_read_ended(struct amber_snapshot *s)
 {
@@ -130,6 +124,22 @@ static void amber_slot_free(struct amber_snapshot *s, u64 slot)
 }
 
 /*
+ * Park @bio, stamped with the stage it waits at (amber_wait_begin()), on
+ * ->deferred for the worker to look at again (amber_cow_worker()).
+ */
+static void amber_defer_locked(struct amber_volume *v, struct bio *bio)
+{
+	struct amber_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
+
+	lockdep_assert_held(&v->lock);
+	bio_list_add(&v->deferred, bio);
+	if (pb->stage == AMBER_STAGE_SLOT)
+		v->slot_waiters++;
+	if (pb->stage != AMBER_STAGE_READERS)
+		v->rewrites++;
+}
+
+/*
  * A copy in flight is no longer needed (the snapshot ended): the writes
  * that wait for it need not wait for kcopyd, which may be waiting for a
  * store that no longer answers. They go back to their table's worker,
@@ -139,11 +149,12 @@ static void amber_slot_free(struct amber_snapshot *s, u64 slot)
 static void amber_copy_abandon(struct amber_copy *copy)
 {
 	struct amber_volume *v = copy->v;
+	struct bio *bio;
 
 	spin_lock_irq(&v->lock);
-	bio_list_merge(&v->slot_wait, &copy->bios);
+	while ((bio = bio_list_pop(&copy->bios)))
+		amber_defer_locked(v, bio);
 	spin_unlock_irq(&v->lock);
-	bio_list_init(&copy->bios);
 	amber_kick(v);
 }
 
@@ -317,8 +328,8 @@ static void amber_wait_for_slot(struct amber_volume *v, struct bio *bio)
 	lockdep_assert_held(&v->snap->lock);
 	amber_wait_begin(bio, AMBER_STAGE_SLOT);
 	spin_lock_irq(&v->lock);
-	first = bio_list_empty(&v->slot_wait);
-	bio_list_add(&v->slot_wait, bio);
+	first = !v->slot_waiters;
+	amber_defer_locked(v, bio);
 	spin_unlock_irq(&v->lock);
 	if (first) {
 		v->snap->blocked_since = jiffies;
@@ -327,13 +338,14 @@ static void amber_wait_for_slot(struct amber_volume *v, struct bio *bio)
 	}
 }
 
-static void amber_wait_for_readers(struct amber_volume *v, struct bio *bio)
+/* Park @bio, already stamped, until no view read of its chunk is in flight. */
+static void amber_wait_more_for_readers(struct amber_volume *v,
+					struct bio *bio)
 {
 	struct amber_snapshot *s = v->snap;
 
-	amber_wait_begin(bio, AMBER_STAGE_READERS);
 	spin_lock_irq(&v->lock);
-	bio_list_add(&v->reader_wait, bio);
+	amber_defer_locked(v, bio);
 	spin_unlock_irq(&v->lock);
 	atomic_set(&v->readers_wanted, 1);
 	/*
@@ -344,6 +356,12 @@ static void amber_wait_for_readers(struct amber_volume *v, struct bio *bio)
 		amber_kick(v);
 }
 
+static void amber_wait_for_readers(struct amber_volume *v, struct bio *bio)
+{
+	amber_wait_begin(bio, AMBER_STAGE_READERS);
+	amber_wait_more_for_readers(v, bio);
+}
+
 /*
  * A first write found no free slot. Outside a suspend it waits for one (or,
  * with overflow=invalidate, gives up the snapshot). A suspend must not wait
@@ -352,11 +370,17 @@ static void amber_wait_for_readers(struct amber_volume *v, struct bio *bio)
  */
 static int amber_store_full(struct amber_volume *v, struct bio *bio)
 {
+	enum amber_volume_state state;
+	bool suspending;
+
 	lockdep_assert_held(&v->snap->lock);
+	/* From presuspend to resume; a table handed over never resumes. */
+	state = v->state;
+	suspending = state != AMBER_VOL_LIVE && state != AMBER_VOL_CONSTRUCTED;
 	/* dm, not us, knows whether it still requeues (an interrupted suspend). */
-	if (v->suspending && dm_noflush_suspending(v->ti))
+	if (suspending && dm_noflush_suspending(v->ti))
 		return AMBER_REQUEUE;
-	if (v->overflow == AMBER_OVERFLOW_INVALIDATE || v->suspending) {
+	if (v->overflow == AMBER_OVERFLOW_INVALIDATE || suspending) {
 		amber_cow_invalidate_locked(v, AMBER_REASON_STORE_FULL);
 		return AMBER_REMAP;
 	}
@@ -512,7 +536,7 @@ int amber_cow_write(struct amber_volume *v, struct bio *bio)
 	 */
 	entry = xa_load(&s->index, c);
 	if ((xa_is_value(entry) || (!entry && amber_chunk_released(s, c))) &&
-	    !amber_chunk_readers(s, c))
+	    !amber_chunk_read_locked(s, c))
 		return AMBER_REMAP;
 	if (bio->bi_opf & REQ_NOWAIT) {
 		bio_wouldblock_error(bio);
@@ -532,7 +556,7 @@ again:
 		r = AMBER_HELD;
 	} else if (xa_is_value(entry) || amber_chunk_released(s, c)) {
 		r = AMBER_REMAP;
-		if (amber_chunk_readers(s, c)) {
+		if (amber_chunk_read_locked(s, c)) {
 			amber_wait_for_readers(v, bio);
 			r = AMBER_HELD;
 		}
@@ -618,50 +642,53 @@ static void amber_finish_copies(struct amber_volume *v)
 		amber_copy_finish(v, copy);
 }
 
-/* Run @list's bios through amber_cow_write() again. */
-static void amber_retry(struct amber_volume *v, struct bio_list *list)
-{
-	struct bio_list again;
-	struct bio *bio;
-
-	spin_lock_irq(&v->lock);
-	again = *list;
-	bio_list_init(list);
-	spin_unlock_irq(&v->lock);
-
-	while ((bio = bio_list_pop(&again)))
-		amber_writes_continue_one(v, bio);
-}
-
-static void amber_retry_readers(struct amber_volume *v)
-{
-	struct bio_list again;
-	struct bio *bio;
-
-	atomic_set(&v->readers_wanted, 0);
-	spin_lock_irq(&v->lock);
-	again = v->reader_wait;
-	bio_list_init(&v->reader_wait);
-	spin_unlock_irq(&v->lock);
-
-	while ((bio = bio_list_pop(&again))) {
-		amber_wait_end(v, bio);
-		if (amber_write_waits_for_readers(v->snap,
-						  amber_chunk(v, bio->bi_iter.bi_sector)))
-			amber_wait_for_readers(v, bio);
-		else
-			amber_submit_write(v, bio);
-	}
-}
-
 static bool amber_slot_waiters(struct amber_volume *v)
 {
 	bool r;
 
 	spin_lock_irq(&v->lock);
-	r = !bio_list_empty(&v->slot_wait);
+	r = v->slot_waiters;
 	spin_unlock_irq(&v->lock);
 	return r;
+}
+
+static bool amber_rewrites(struct amber_volume *v)
+{
+	bool r;
+
+	spin_lock_irq(&v->lock);
+	r = v->rewrites;
+	spin_unlock_irq(&v->lock);
+	return r;
+}
+
+/*
+ * Take the writes of ->deferred at @stages (a mask of BIT(stage)) off it,
+ * in order, leaving the others there.
+ */
+static struct bio_list amber_take_deferred(struct amber_volume *v,
+					   unsigned int stages)
+{
+	struct bio_list taken = BIO_EMPTY_LIST, left = BIO_EMPTY_LIST;
+	struct amber_bio *pb;
+	struct bio *bio;
+
+	spin_lock_irq(&v->lock);
+	while ((bio = bio_list_pop(&v->deferred))) {
+		pb = dm_per_bio_data(bio, sizeof(*pb));
+		if (!(stages & BIT(pb->stage))) {
+			bio_list_add(&left, bio);
+			continue;
+		}
+		if (pb->stage == AMBER_STAGE_SLOT)
+			v->slot_waiters--;
+		if (pb->stage != AMBER_STAGE_READERS)
+			v->rewrites--;
+		bio_list_add(&taken, bio);
+	}
+	v->deferred = left;
+	spin_unlock_irq(&v->lock);
+	return taken;
 }
 
 static bool amber_slot_free_or_gone(struct amber_snapshot *s)
@@ -683,18 +710,46 @@ static void amber_copy_worker(struct work_struct *work)
 	amber_finish_copies(container_of(work, struct amber_volume, copy_work));
 }
 
+/* A write that waited for view reads, which have ended (or the snapshot). */
+static void amber_readers_gone(struct amber_volume *v, struct bio *bio)
+{
+	amber_wait_end(v, bio);
+	amber_submit_write(v, bio);
+}
+
+/*
+ * Look at each write of ->deferred again, at the stage it waits at: one
+ * waiting for view reads goes to the origin once they ended; one waiting
+ * for a slot, or for a copy abandoned at the snapshot's end, goes through
+ * amber_cow_write() again once a slot is free or the snapshot ended, and
+ * may be parked again there.
+ */
 void amber_cow_worker(struct amber_volume *v)
 {
-	if (atomic_read(&v->readers_wanted))
-		amber_retry_readers(v);
-	if (amber_slot_waiters(v) && amber_slot_free_or_gone(v->snap))
-		amber_retry(v, &v->slot_wait);
+	struct bio_list readers, rest;
+	struct bio *bio;
+
+	/* Before the reads are looked at: amber_snapshot_read_ended(). */
+	atomic_set(&v->readers_wanted, 0);
+	readers = amber_take_deferred(v, BIT(AMBER_STAGE_READERS));
+	while ((bio = bio_list_pop(&readers))) {
+		if (amber_write_waits_for_readers(v->snap,
+						  amber_chunk(v, bio->bi_iter.bi_sector)))
+			amber_wait_more_for_readers(v, bio);
+		else
+			amber_readers_gone(v, bio);
+	}
+	if (!amber_rewrites(v) || !amber_slot_free_or_gone(v->snap))
+		return;
+	rest = amber_take_deferred(v, BIT(AMBER_STAGE_SLOT) | BIT(AMBER_STAGE_COPY));
+	while ((bio = bio_list_pop(&rest)))
+		amber_writes_continue_one(v, bio);
 }
 
 /*
  * A suspend is starting: the writes waiting for a free slot are requeued
  * (noflush) or, with the snapshot given up, sent on, and no write waits for
- * one until amber_cow_resume().
+ * one until the resume or amber_cow_presuspend_undo().
  */
 void amber_cow_presuspend(struct amber_volume *v)
 {
@@ -702,11 +757,8 @@ void amber_cow_presuspend(struct amber_volume *v)
 	struct bio *bio;
 
 	mutex_lock(&v->snap->lock);
-	v->suspending = true;
-	spin_lock_irq(&v->lock);
-	parked = v->slot_wait;
-	bio_list_init(&v->slot_wait);
-	spin_unlock_irq(&v->lock);
+	amber_set_state(v, AMBER_VOL_SUSPENDING);
+	parked = amber_take_deferred(v, BIT(AMBER_STAGE_SLOT));
 	mutex_unlock(&v->snap->lock);
 
 	/* Each goes through the store-full rule above again. */
@@ -714,10 +766,10 @@ void amber_cow_presuspend(struct amber_volume *v)
 		amber_writes_continue_one(v, bio);
 }
 
-void amber_cow_resume(struct amber_volume *v)
+void amber_cow_presuspend_undo(struct amber_volume *v)
 {
 	mutex_lock(&v->snap->lock);
-	v->suspending = false;
+	amber_set_state(v, AMBER_VOL_LIVE);
 	mutex_unlock(&v->snap->lock);
 }
 
@@ -769,11 +821,6 @@ void amber_cow_start(struct amber_volume *v, u64 epoch)
 	mutex_unlock(&s->lock);
 }
 
-static int amber_wait_chunk_readers(struct amber_snapshot *s, chunk_t c)
-{
-	return wait_event_killable(s->reads_wq, !amber_chunk_readers(s, c));
-}
-
 #define AMBER_RELEASE_BATCH	16
 
 /* A released chunk's slot that a view read still reads. */
@@ -801,7 +848,7 @@ static unsigned int amber_release_unmap(struct amber_snapshot *s,
 			*next = idx;
 			return n;
 		}
-		if (xa_is_value(entry) && amber_chunk_readers(s, idx)) {
+		if (xa_is_value(entry) && amber_chunk_read_locked(s, idx)) {
 			busy[n].chunk = idx;
 			busy[n].slot = xa_to_value(entry);
 			n++;
@@ -854,7 +901,7 @@ static int amber_release_range(struct amber_volume *v, chunk_t first,
 			continue;
 		mutex_unlock(&s->lock);
 		for (i = 0, r = 0; i < n && !r; i++)
-			r = amber_wait_chunk_readers(s, busy[i].chunk);
+			r = amber_chunk_wait_reads(s, busy[i].chunk);
 		mutex_lock(&s->lock);
 		/*
 		 * Killed: the chunks are released but the slots of those not
@@ -975,8 +1022,7 @@ static void amber_cow_end_elsewhere(struct amber_volume *v,
 	if (amber_cow_give_up(p->snap, AMBER_REASON_NONE))
 		DMWARN("%s: reload: another origin, store or chunk size: snapshot %llu ends",
 		       dm_device_name(v->md), p->epoch);
-	/* Pairs with amber_lookup(), which then finds @v. */
-	smp_store_release(&p->handed_over, true);
+	amber_set_state(p, AMBER_VOL_HANDED_OVER);
 	mutex_unlock(&p->snap->lock);
 }
 
@@ -1004,12 +1050,12 @@ void amber_cow_take_over(struct amber_volume *v)
 	mutex_lock(&s->lock);
 	if (p && p->snap == s) {
 		amber_cow_go_on(v, p);
-		/* Pairs with amber_lookup(), which then finds @v. */
-		smp_store_release(&p->handed_over, true);
+		amber_set_state(p, AMBER_VOL_HANDED_OVER);
 	} else {
 		amber_cow_give_up(s, AMBER_REASON_NONE);
 	}
 	rcu_assign_pointer(s->owner, v);
+	amber_set_state(v, AMBER_VOL_SUSPENDED);
 	mutex_unlock(&s->lock);
 	mutex_unlock(&amber_registry_lock);
 }
@@ -1032,7 +1078,7 @@ int amber_cow_drop(struct amber_volume *v)
 	mutex_unlock(&s->lock);
 
 	/* No view read may still be on its way to a slot the next one reuses. */
-	wait_event(s->reads_wq, !atomic_read(&s->view_reads));
+	amber_reads_wait_all(s);
 	amber_snapshot_kick(s);
 	/* Nor a look at the released chunks (amber_chunk_released()). */
 	if (released) {
@@ -1086,13 +1132,13 @@ static struct amber_snapshot *amber_snapshot_create(struct amber_volume *v)
 /*
  * A table of @s is gone. The last one frees it once no write or copy is
  * left, and no view read (which holds the object and not a table; the
- * grace period covers a read's last touch, in amber_view_leave()).
+ * grace period covers a read's last touch, in amber_reads_unlock()).
  */
 static void amber_snapshot_put(struct amber_snapshot *s)
 {
 	if (!refcount_dec_and_test(&s->ref))
 		return;
-	wait_event(s->reads_wq, !atomic_read(&s->view_reads));
+	amber_reads_wait_all(s);
 	synchronize_rcu();
 	mutex_lock(&s->lock);
 	amber_cow_clear(s);

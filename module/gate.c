@@ -120,13 +120,15 @@ static unsigned int amber_drain_bound(struct amber_volume **vols,
 }
 
 /*
- * A barrier cuts only a volume whose table is live (resumed, not suspended)
- * and whose maps were loaded from the store: the epoch it cuts must follow
- * the one the store names.
+ * A barrier cuts only a volume whose table is in use (resumed, not yet
+ * suspended: a suspend's postsuspend records the cut epoch's map) and whose
+ * maps were loaded from the store: the epoch it cuts must follow the one the
+ * store names.
  */
 static int amber_barrier_check(struct amber_volume *v)
 {
-	if (!READ_ONCE(v->live)) {
+	lockdep_assert_held(&amber_registry_lock);
+	if (!amber_in_use(v)) {
 		DMERR("%s: snap: the volume is suspended or its table is not resumed",
 		      dm_device_name(v->md));
 		return -EAGAIN;

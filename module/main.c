@@ -79,10 +79,45 @@ void amber_unpin(struct amber_volume *v)
 	rcu_read_unlock();
 }
 
+/* The steps enum amber_volume_state allows, from each state. */
+static const u8 amber_steps[] = {
+	[AMBER_VOL_CONSTRUCTED]	= BIT(AMBER_VOL_SUSPENDED),
+	[AMBER_VOL_SUSPENDED]	= BIT(AMBER_VOL_LIVE) | BIT(AMBER_VOL_HANDED_OVER),
+	[AMBER_VOL_LIVE]	= BIT(AMBER_VOL_SUSPENDING),
+	[AMBER_VOL_SUSPENDING]	= BIT(AMBER_VOL_LIVE) | BIT(AMBER_VOL_SUSPENDED),
+	[AMBER_VOL_HANDED_OVER]	= 0,
+};
+
+/* Whether the registry tells @from and @to apart (amber_lookup() and kin). */
+static bool amber_registry_sees(enum amber_volume_state from,
+				enum amber_volume_state to)
+{
+	bool from_used = from == AMBER_VOL_LIVE || from == AMBER_VOL_SUSPENDING;
+	bool to_used = to == AMBER_VOL_LIVE || to == AMBER_VOL_SUSPENDING;
+
+	return from_used != to_used || from == AMBER_VOL_CONSTRUCTED ||
+	       to == AMBER_VOL_HANDED_OVER;
+}
+
+/* Take a step of @v's life, with the locks enum amber_volume_state names. */
+void amber_set_state(struct amber_volume *v, enum amber_volume_state to)
+{
+	enum amber_volume_state from = v->state;
+
+	lockdep_assert_held(&v->snap->lock);
+	if (amber_registry_sees(from, to))
+		lockdep_assert_held(&amber_registry_lock);
+	WARN_ONCE(!(amber_steps[from] & BIT(to)),
+		  "amber: %s: no step from state %d to %d",
+		  dm_device_name(v->md), from, to);
+	/* Pairs with amber_state(). */
+	smp_store_release(&v->state, to);
+}
+
 /*
  * The volume of dm device @dev: while a table is being reloaded two may
- * exist, and the one that is live (resumed) wins; one that handed its
- * snapshot over to the next table is never found.
+ * exist, and the one in use wins; one that handed its snapshot over to the
+ * next table is never found.
  */
 struct amber_volume *amber_lookup(dev_t dev)
 {
@@ -90,10 +125,9 @@ struct amber_volume *amber_lookup(dev_t dev)
 
 	list_for_each_entry_rcu(v, &amber_volumes, registry,
 				lockdep_is_held(&amber_registry_lock)) {
-		/* Pairs with amber_cow_take_over(): @v has taken over. */
-		if (v->dev != dev || smp_load_acquire(&v->handed_over))
+		if (v->dev != dev || amber_state(v) == AMBER_VOL_HANDED_OVER)
 			continue;
-		if (READ_ONCE(v->live))
+		if (amber_in_use(v))
 			return v;
 		found = v;
 	}
@@ -107,12 +141,15 @@ struct amber_volume *amber_lookup(dev_t dev)
 struct amber_volume *amber_predecessor(struct amber_volume *v)
 {
 	struct amber_volume *p;
+	enum amber_volume_state state;
 
 	lockdep_assert_held(&amber_registry_lock);
-	list_for_each_entry(p, &amber_volumes, registry)
-		if (p != v && p->md == v->md && READ_ONCE(p->resumed) &&
-		    !p->handed_over)
+	list_for_each_entry(p, &amber_volumes, registry) {
+		state = amber_state(p);
+		if (p != v && p->md == v->md && state != AMBER_VOL_CONSTRUCTED &&
+		    state != AMBER_VOL_HANDED_OVER)
 			return p;
+	}
 	return NULL;
 }
 

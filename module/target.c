@@ -345,8 +345,7 @@ static void amber_init_volume(struct dm_target *ti, struct amber_volume *v)
 	init_waitqueue_head(&v->drain_wq);
 	init_waitqueue_head(&v->pins_wq);
 	bio_list_init(&v->gated);
-	bio_list_init(&v->reader_wait);
-	bio_list_init(&v->slot_wait);
+	bio_list_init(&v->deferred);
 	INIT_LIST_HEAD(&v->copies_done);
 	INIT_LIST_HEAD(&v->copies_inflight);
 	INIT_WORK(&v->worker, amber_worker);
@@ -604,11 +603,16 @@ static int amber_message(struct dm_target *ti, unsigned int argc, char **argv,
 	return -EINVAL;
 }
 
-/* Live or not, under the registry lock: a barrier never runs across it. */
-static void amber_set_live(struct amber_volume *v, bool live)
+/*
+ * A step of @v's life that the registry sees: under its lock, so that a
+ * barrier never runs across it (enum amber_volume_state).
+ */
+static void amber_step(struct amber_volume *v, enum amber_volume_state to)
 {
 	mutex_lock(&amber_registry_lock);
-	WRITE_ONCE(v->live, live);
+	mutex_lock(&v->snap->lock);
+	amber_set_state(v, to);
+	mutex_unlock(&v->snap->lock);
 	mutex_unlock(&amber_registry_lock);
 }
 
@@ -620,14 +624,14 @@ static void amber_presuspend(struct dm_target *ti)
 
 static void amber_presuspend_undo(struct dm_target *ti)
 {
-	amber_cow_resume(ti->private);
+	amber_cow_presuspend_undo(ti->private);
 }
 
 static void amber_postsuspend(struct dm_target *ti)
 {
 	struct amber_volume *v = ti->private;
 
-	amber_set_live(v, false);
+	amber_step(v, AMBER_VOL_SUSPENDED);
 	/*
 	 * A suspend has drained every write, but the postsuspend of a device
 	 * being removed may come with writes still in flight (__dm_destroy()):
@@ -654,10 +658,8 @@ static int amber_preresume(struct dm_target *ti)
 		/* The store's epoch, even if its map could not be read. */
 		v->epoch = amber_cbt_epoch(v->cbt);
 	}
-	if (!v->resumed) {
+	if (amber_state(v) == AMBER_VOL_CONSTRUCTED)
 		amber_cow_take_over(v);
-		WRITE_ONCE(v->resumed, true);
-	}
 	if (r == -ENOMEM) {
 		DMERR("%s: no memory for the change maps at resume: tracking invalid",
 		      dm_device_name(v->md));
@@ -673,8 +675,7 @@ static int amber_preresume(struct dm_target *ti)
 
 static void amber_resume(struct dm_target *ti)
 {
-	amber_cow_resume(ti->private);
-	amber_set_live(ti->private, true);
+	amber_step(ti->private, AMBER_VOL_LIVE);
 }
 
 static int amber_iterate_devices(struct dm_target *ti,

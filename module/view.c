@@ -2,8 +2,8 @@
 /*
  * The "amber-view" target: the read-only image of the active snapshot.
  *
- * A view read counts itself in the read buckets of the chunks it covers
- * before it decides where they come from (see cow.c): a chunk copied into
+ * A view read holds the chunks it covers (reads.c) before it decides where
+ * they come from: a chunk copied into
  * the store is read from its slot, an untouched chunk from the origin, a
  * released chunk not at all (EIO). A read that covers only untouched chunks
  * goes to the origin whole; any other is trimmed to its first chunk.
@@ -38,15 +38,6 @@ static struct amber_volume *amber_view_volume(struct amber_view *view)
 	if (v && memcmp(v->store->sb->uuid, view->uuid, sizeof(view->uuid)))
 		return NULL;
 	return v;
-}
-
-static void amber_view_count(struct amber_snapshot *s, chunk_t first,
-			     unsigned int nr, int delta)
-{
-	unsigned int i;
-
-	for (i = 0; i < nr; i++)
-		atomic_add(delta, amber_read_bucket(s, first + i));
 }
 
 /* Look at chunks [first, first + nr) after counting the read in them. */
@@ -90,25 +81,6 @@ static int amber_view_route(struct amber_volume *v, struct bio *bio,
 	return DM_MAPIO_REMAPPED;
 }
 
-static void amber_view_leave(struct amber_snapshot *s)
-{
-	/*
-	 * Once its count is zero the last table of @s may free it
-	 * (amber_snapshot_put()): the RCU read section keeps it until the
-	 * wake-ups below are done.
-	 */
-	rcu_read_lock();
-	/* The read is done before it stops counting. */
-	smp_mb__before_atomic();
-	atomic_dec(&s->view_reads);
-	/* Uncount, then look for waiters: pairs with amber_wait_for_readers(). */
-	smp_mb__after_atomic();
-	amber_snapshot_read_ended(s);
-	if (wq_has_sleeper(&s->reads_wq))
-		wake_up(&s->reads_wq);
-	rcu_read_unlock();
-}
-
 /*
  * Count the read in @v's snapshot and send it on. Under the RCU read lock,
  * which keeps @v (amber_unregister()); the read in flight keeps only the
@@ -120,15 +92,12 @@ static int amber_view_map_volume(struct amber_volume *v, struct bio *bio,
 	struct amber_snapshot *s = v->snap;
 	chunk_t last;
 
-	atomic_inc(&s->view_reads);
 	pb->snap = s;
 	pb->first = amber_chunk(v, bio->bi_iter.bi_sector);
 	last = amber_chunk(v, bio_end_sector(bio) - 1);
 	pb->nr = last - pb->first + 1;
 
-	amber_view_count(s, pb->first, pb->nr, 1);
-	/* Count, then look: pairs with amber_chunk_readers() in cow.c. */
-	smp_mb__after_atomic();
+	amber_reads_lock(s, pb->first, pb->nr);
 	pb->gen = READ_ONCE(s->view_gen);
 	smp_rmb();	/* the generation, then the state it goes with */
 	if (pb->gen & 1) {
@@ -142,7 +111,7 @@ static int amber_view_map_volume(struct amber_volume *v, struct bio *bio,
 			bio_set_dev(bio, v->origin->bdev);
 			return DM_MAPIO_REMAPPED;
 		}
-		amber_view_count(s, pb->first + 1, pb->nr - 1, -1);
+		amber_reads_trim(s, pb->first, pb->nr);
 		pb->nr = 1;
 		dm_accept_partial_bio(bio, amber_chunk_sector(v, pb->first + 1) -
 					   bio->bi_iter.bi_sector);
@@ -178,8 +147,7 @@ static int amber_view_end_io(struct dm_target *ti, struct bio *bio,
 		smp_rmb();
 		if (READ_ONCE(s->view_gen) != pb->gen && !*error)
 			*error = BLK_STS_IOERR;
-		amber_view_count(s, pb->first, pb->nr, -1);
-		amber_view_leave(s);
+		amber_reads_unlock(s, pb->first, pb->nr);
 	}
 	return DM_ENDIO_DONE;
 }
