@@ -93,9 +93,8 @@ static int consolidate(struct chain *c, struct output *o)
 
 	struct bkp_keys keys = { .data = o->key, .sign = o->sign };	/* the chain's key */
 
-	chain_set_pubkey(c, o->pubkey);
-	if (chain_set_key(c, o->key) || chain_check(c) || chain_check_extendable(c) ||
-	    open_consolidated(o))
+	if (chain_set_pubkey(c, o->pubkey) || chain_set_key(c, o->key) || chain_check(c) ||
+	    chain_check_extendable(c) || open_consolidated(o))
 		return -1;
 	catch_interrupts();
 	synthetic_info(c, &info);

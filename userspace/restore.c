@@ -108,8 +108,8 @@ static void report(const struct chain *c, const struct target *t)
 static int restore(struct chain *c, struct target *t, bool force, const struct data_key *key,
 		   const struct asym_key *pub)
 {
-	chain_set_pubkey(c, pub);
-	if (chain_set_key(c, key) || chain_check(c) || open_target(t, c->m[0].info, force))
+	if (chain_set_pubkey(c, pub) || chain_set_key(c, key) || chain_check(c) ||
+	    open_target(t, c->m[0].info, force))
 		return -1;
 	catch_interrupts();
 	if (chain_apply(c, write_chunk, t) || sync_medium(t->fd))

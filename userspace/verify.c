@@ -120,8 +120,7 @@ static int set_keys(const struct verify *v, struct bkp_reader *r)
 	if (bkp_encrypted(info) && !v->key && !v->no_key &&
 	    check_backup_key(info, NULL, false))
 		return error_append(" or --no-key");
-	bkp_reader_set_pubkey(r, v->pubkey);
-	return bkp_reader_set_key(r, v->key);
+	return bkp_reader_set_pubkey(r, v->pubkey) || bkp_reader_set_key(r, v->key) ? -1 : 0;
 }
 
 /*

@@ -182,8 +182,12 @@ void bkp_reader_set_workers(struct bkp_reader *r, unsigned int n);
  * records come without content (rec->data NULL), the MAC unchecked.
  */
 int bkp_reader_set_key(struct bkp_reader *r, const struct data_key *key);
-/* Before the first bkp_reader_next(): the trailer must be signed by @pub. */
-void bkp_reader_set_pubkey(struct bkp_reader *r, const struct asym_key *pub);
+/*
+ * Before the first bkp_reader_next(): the trailer must be signed by @pub.
+ * With the key and without @pub, the tag of an encrypted record stands for
+ * its payload_hash; with @pub, only for a raw or ZERO record's.
+ */
+int bkp_reader_set_pubkey(struct bkp_reader *r, const struct asym_key *pub);
 /*
  * The next record, fully verified: header checksum and fields, sequence,
  * order rules, no duplicate, payload checksum, decoded content against its

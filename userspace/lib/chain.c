@@ -146,13 +146,15 @@ int chain_set_key(struct chain *c, const struct data_key *key)
 	return 0;
 }
 
-void chain_set_pubkey(struct chain *c, const struct asym_key *pub)
+int chain_set_pubkey(struct chain *c, const struct asym_key *pub)
 {
 	size_t i;
 
 	c->pubkey = pub;
 	for (i = 0; i < c->n; i++)
-		bkp_reader_set_pubkey(c->m[i].reader, pub);
+		if (bkp_reader_set_pubkey(c->m[i].reader, pub))
+			return error_prefix("%s: ", c->m[i].path);
+	return 0;
 }
 
 int chain_same_key(const char *path, const struct bkp_info *parent, const uint8_t *fingerprint)

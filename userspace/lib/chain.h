@@ -64,7 +64,7 @@ int chain_set_key(struct chain *c, const struct data_key *key);
  * checks the signature of seekable members, chain_apply() those read from a
  * pipe at their end.
  */
-void chain_set_pubkey(struct chain *c, const struct asym_key *pub);
+int chain_set_pubkey(struct chain *c, const struct asym_key *pub);
 /*
  * A new incremental, encrypted with the key of @fingerprint (NULL: not
  * encrypted), may continue @parent (at @path): a chain has one key

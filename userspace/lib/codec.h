@@ -48,6 +48,13 @@ struct bkp_crypto;
 struct chunk_decoder *chunk_decoder_new(const struct bkp_info *info,
 					const struct bkp_crypto *crypto);
 /*
+ * Encrypted, with the key: leave payload_hash unchecked where the tag and
+ * the leaf pin the stored bytes: every record, or with @signature (a
+ * signature is checked, which commits to payload_hash) raw and ZERO
+ * records only. Nothing changes for a keyless or unencrypted decoder.
+ */
+void chunk_decoder_trust_tag(struct chunk_decoder *d, bool signature);
+/*
  * Verify @rec's payload against its checksum (v1) or hash (v2), open it
  * (encrypted: in place, rec->payload and ->stored_bytes then the plaintext),
  * decode it and verify the content against the leaf; sets rec->data, valid

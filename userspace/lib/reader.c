@@ -189,9 +189,12 @@ int bkp_reader_set_key(struct bkp_reader *r, const struct data_key *key)
 	return r->crypto ? 0 : -1;
 }
 
-void bkp_reader_set_pubkey(struct bkp_reader *r, const struct asym_key *pub)
+int bkp_reader_set_pubkey(struct bkp_reader *r, const struct asym_key *pub)
 {
+	if (r->started)
+		return fail(AMBER_ESYS, "a public key is given before the first record is read");
 	r->pubkey = pub;
+	return 0;
 }
 
 const struct bkp_info *bkp_reader_info(const struct bkp_reader *r)
@@ -283,13 +286,23 @@ static void stop_workers(struct bkp_reader *r)
 		pthread_join(r->workers[r->nr_running - 1].thread, NULL);
 }
 
+/* With the key, the tag stands for payload_hash where it pins the bytes. */
+static struct chunk_decoder *new_decoder(const struct bkp_reader *r)
+{
+	struct chunk_decoder *d = chunk_decoder_new(&r->info, r->crypto);
+
+	if (d)
+		chunk_decoder_trust_tag(d, r->pubkey);
+	return d;
+}
+
 /* One more worker, with its decoder. */
 static int add_worker(struct bkp_reader *r)
 {
 	struct worker *w = &r->workers[r->nr_running];
 
 	w->r = r;
-	w->decoder = chunk_decoder_new(&r->info, r->crypto);
+	w->decoder = new_decoder(r);
 	if (!w->decoder || start_thread(&w->thread, worker, w))
 		return -1;
 	r->nr_running++;
@@ -313,7 +326,7 @@ static int start(struct bkp_reader *r)
 {
 	r->seen = bitmap_alloc(r->info.geo.nr_chunks);
 	r->digest = image_digest_new(&r->info);
-	r->decoder = chunk_decoder_new(&r->info, r->crypto);
+	r->decoder = new_decoder(r);
 	if (!r->seen || !r->digest || !r->decoder ||
 	    (r->info.version == BKP_VERSION_2 && start_blocks(r)))
 		return -1;

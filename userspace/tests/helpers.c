@@ -181,12 +181,11 @@ int read_backup_keyed(const char *path, struct image *into, struct bkp_summary *
 
 	CHECK(fd >= 0);
 	r = bkp_reader_open(fd);
-	if (!r || bkp_reader_set_key(r, key)) {
+	if (!r || bkp_reader_set_key(r, key) || bkp_reader_set_pubkey(r, pub)) {
 		bkp_reader_free(r);
 		close(fd);
 		return -1;
 	}
-	bkp_reader_set_pubkey(r, pub);
 	while ((ret = bkp_reader_next(r, &rec)) > 0)
 		if (into)
 			memcpy(image_chunk(into, rec.chunk), rec.data, rec.length);
@@ -289,14 +288,21 @@ int run_cmd(int (*main)(int, char **), ...)
 
 void check_every_flip_detected(const char *path)
 {
+	check_flips_detected(path, 0, SIZE_MAX, NULL, NULL);
+}
+
+void check_flips_detected(const char *path, size_t from, size_t to,
+			  const struct data_key *key, const struct asym_key *pub)
+{
 	size_t len, off;
 	uint8_t *file;
 
 	file = file_get(path, &len);
-	for (off = 0; off < len; off++) {
+	for (off = from; off < MIN(to, len); off++) {
 		file[off] ^= 1 << (off % 8);
 		file_put("flipped.amb", file, len);
-		if (read_backup("flipped.amb", NULL, NULL) == 0 || error_status() != AMBER_EDATA)
+		if (read_backup_keyed("flipped.amb", NULL, NULL, key, pub) == 0 ||
+		    error_status() != AMBER_EDATA)
 			test_failed(__FILE__, __LINE__, "flip at offset %zu not detected (%s)",
 				    off, error_msg());
 		file[off] ^= 1 << (off % 8);

@@ -68,6 +68,12 @@ void file_truncate(const char *path, size_t len);
  * (flipped.amb): the streaming reader refuses every one with AMBER_EDATA.
  */
 void check_every_flip_detected(const char *path);
+/*
+ * The same for the offsets @from up to @to only, read with the data key
+ * @key and signer @pub (either may be NULL).
+ */
+void check_flips_detected(const char *path, size_t from, size_t to,
+			  const struct data_key *key, const struct asym_key *pub);
 
 /* Run a subcommand's main with a NULL-terminated argument list. */
 int run_cmd(int (*main)(int, char **), ...);

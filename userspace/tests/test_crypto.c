@@ -358,6 +358,312 @@ TEST(crypto_no_key_names_a_deleted_or_reordered_incremental)
 	data_key_free(key);
 }
 
+/* ---- with the key, the tag stands for payload_hash (FORMAT-v2.md) ---- */
+
+/* A record of a file in memory, its header decoded, and its backup's keys. */
+struct record_at {
+	struct disk_record_v2 *header;
+	uint8_t *payload;
+	struct bkp_record rec;
+	struct bkp_info info;
+	struct bkp_crypto *crypto;
+};
+
+static void record_at(uint8_t *file, const struct layout *l, uint64_t chunk,
+		      const struct data_key *key, struct record_at *r)
+{
+	uint8_t header_hash[32];
+	uint64_t seq;
+
+	CHECK_OK(header_decode((const void *)file, &r->info));
+	CHECK_OK(sha256(file, sizeof(struct disk_header), header_hash));
+	CHECK_PTR(r->crypto = bkp_crypto_new(key, r->info.backup_id, header_hash));
+	r->header = (void *)(file + l->record[chunk]);
+	r->payload = file + l->record[chunk] + sizeof(*r->header);
+	CHECK_OK(record_v2_decode(r->header, &r->info.geo, TAG_BYTES, &r->rec, &seq));
+	r->rec.payload = r->payload;
+}
+
+/* @plain sealed in place of the record's payload, as a data key holder can. */
+static void reseal(struct record_at *r, const void *plain)
+{
+	struct gcm *g;
+
+	CHECK_PTR(g = gcm_new(r->crypto->record, true));
+	CHECK_OK(record_seal(g, r->crypto, &r->rec, plain, r->payload));
+	gcm_free(g);
+}
+
+/* The record's plaintext, opened from a copy, into @plain. */
+static void open_copy(const struct record_at *r, uint8_t *plain)
+{
+	struct bkp_record copy = r->rec;
+	struct gcm *g;
+
+	memcpy(plain, r->payload, r->rec.stored_bytes);
+	copy.payload = plain;
+	CHECK_PTR(g = gcm_new(r->crypto->record, false));
+	CHECK_OK(record_open(g, r->crypto, &copy));
+	gcm_free(g);
+}
+
+/* The header rewritten from r->rec, payload_hash of the payload as it stands. */
+static void rehash_header(struct record_at *r)
+{
+	CHECK_OK(sha256(r->payload, r->rec.stored_bytes, r->rec.payload_hash));
+	record_v2_encode(&r->rec, r->rec.seq, r->header);
+}
+
+/*
+ * @path refused by every reader: keyless, with the signer only, with the
+ * key, with the key and the signer; each naming @why[i].
+ */
+static void refused_by_every_reader(const char *path, const struct data_key *key,
+				    const struct asym_key *pub, const char *const why[4])
+{
+	CHECK_FAILS(read_backup_keyed(path, NULL, NULL, NULL, NULL), AMBER_EDATA, why[0]);
+	CHECK_FAILS(read_backup_keyed(path, NULL, NULL, NULL, pub), AMBER_EDATA, why[1]);
+	CHECK_FAILS(read_backup_keyed(path, NULL, NULL, key, NULL), AMBER_EDATA, why[2]);
+	CHECK_FAILS(read_backup_keyed(path, NULL, NULL, key, pub), AMBER_EDATA, why[3]);
+}
+
+static void accepted_by_every_reader(const char *path, const struct data_key *key,
+				     const struct asym_key *pub)
+{
+	CHECK_OK(read_backup_keyed(path, NULL, NULL, NULL, NULL));
+	CHECK_OK(read_backup_keyed(path, NULL, NULL, NULL, pub));
+	CHECK_OK(read_backup_keyed(path, NULL, NULL, key, NULL));
+	CHECK_OK(read_backup_keyed(path, NULL, NULL, key, pub));
+}
+
+/* A decoder of @r's backup, with the key; @trust: 0 no, 1 unsigned, 2 signed. */
+static int decode_copy(const struct record_at *r, int trust)
+{
+	static uint8_t payload[4096 + TAG_BYTES];
+	struct bkp_record copy = r->rec;
+	struct chunk_decoder *d;
+	int ret;
+
+	CHECK_PTR(d = chunk_decoder_new(&r->info, r->crypto));
+	if (trust)
+		chunk_decoder_trust_tag(d, trust == 2);
+	memcpy(payload, r->payload, r->rec.stored_bytes);
+	copy.payload = payload;
+	ret = chunk_decode(d, &copy);
+	chunk_decoder_free(d);
+	return ret;
+}
+
+/*
+ * The payload_hash a decoder checks: with the key, none unless a signature
+ * is checked, then a zstd record's only. A raw record's stored bytes follow
+ * from its header and leaf; a zstd record's do not.
+ */
+TEST(crypto_with_the_key_the_tag_stands_for_payload_hash)
+{
+	struct data_key *key = test_key(0);
+	struct bkp_keys keys = { .data = key };
+	struct image im = { 0 };
+	struct record_at zstd, raw;
+	struct layout l;
+	uint8_t *file;
+	size_t len;
+
+	write_encrypted("e.amb", &im, &keys, 3, NULL);
+	file = file_get("e.amb", &len);
+	find_records(file, &l);
+	record_at(file, &l, 1, key, &zstd);
+	record_at(file, &l, 2, key, &raw);
+	CHECK_EQ(zstd.rec.codec, CODEC_ZSTD);
+	CHECK_EQ(raw.rec.codec, CODEC_RAW);
+	zstd.rec.payload_hash[0] ^= 1;
+	raw.rec.payload_hash[0] ^= 1;
+	CHECK_FAILS(decode_copy(&zstd, 0), AMBER_EDATA, "stored bytes do not match their hash");
+	CHECK_FAILS(decode_copy(&raw, 0), AMBER_EDATA, "stored bytes do not match their hash");
+	CHECK_OK(decode_copy(&zstd, 1));
+	CHECK_OK(decode_copy(&raw, 1));
+	CHECK_FAILS(decode_copy(&zstd, 2), AMBER_EDATA, "stored bytes do not match their hash");
+	CHECK_OK(decode_copy(&raw, 2));
+	/* in the file: the index, which commits to the header, refuses it */
+	rehash_header(&zstd);
+	zstd.header->payload_hash[0] ^= 1;
+	zstd.header->csum = htole64(XXH3_64bits(zstd.header,
+						offsetof(struct disk_record_v2, csum)));
+	file_put("x.amb", file, len);
+	refused_by_every_reader("x.amb", key, NULL, (const char *const[]){
+		"stored bytes do not match their hash", "stored bytes do not match their hash",
+		"entry 1 (chunk 1) does not match its record",
+		"entry 1 (chunk 1) does not match its record" });
+	bkp_crypto_free(zstd.crypto);
+	bkp_crypto_free(raw.crypto);
+	free(file);
+	image_free(&im);
+	data_key_free(key);
+}
+
+/*
+ * Records altered by a holder of the data key who is not the signer: every
+ * reader that refused them still does.
+ */
+TEST(crypto_a_record_resealed_with_the_data_key_is_refused)
+{
+	static uint8_t other[4096], plain[4096 + TAG_BYTES];
+	struct data_key *key = test_key(0);
+	struct asym_key *signer = test_signer(0x40), *pub = public_of(signer);
+	struct bkp_keys keys = { .data = key, .sign = signer };
+	struct image im = { 0 };
+	struct record_at r;
+	struct layout l;
+	uint8_t *file;
+	size_t len;
+
+	/* level 0, a raw record, its header kept: the leaf refuses it */
+	write_encrypted("e.amb", &im, &keys, 0, NULL);
+	accepted_by_every_reader("e.amb", key, pub);
+	file = file_get("e.amb", &len);
+	find_records(file, &l);
+	record_at(file, &l, 2, key, &r);
+	counting(other, sizeof(other), 3);
+	reseal(&r, other);
+	file_put("x.amb", file, len);
+	refused_by_every_reader("x.amb", key, pub, (const char *const[]){
+		"stored bytes do not match their hash", "stored bytes do not match their hash",
+		"content does not match its keyed leaf", "content does not match its keyed leaf" });
+	/* its leaf and header made anew: the index refuses it */
+	CHECK_OK(hmac_once(key->identity, other, sizeof(other), r.rec.leaf));
+	reseal(&r, other);
+	rehash_header(&r);
+	file_put("x.amb", file, len);
+	refused_by_every_reader("x.amb", key, pub, (const char *const[]){
+		"entry 2 (chunk 2) does not match its record",
+		"entry 2 (chunk 2) does not match its record",
+		"entry 2 (chunk 2) does not match its record",
+		"entry 2 (chunk 2) does not match its record" });
+	bkp_crypto_free(r.crypto);
+	free(file);
+	/* level 3, a zstd record, its header kept, its plaintext altered */
+	write_encrypted("e.amb", &im, &keys, 3, NULL);
+	file = file_get("e.amb", &len);
+	find_records(file, &l);
+	record_at(file, &l, 1, key, &r);
+	CHECK_EQ(r.rec.codec, CODEC_ZSTD);
+	open_copy(&r, plain);
+	plain[r.rec.stored_bytes - TAG_BYTES - 1] ^= 1;
+	reseal(&r, plain);
+	file_put("x.amb", file, len);
+	refused_by_every_reader("x.amb", key, pub, (const char *const[]){
+		"stored bytes do not match their hash", "stored bytes do not match their hash",
+		"chunk 1, record 3 at offset", "stored bytes do not match their hash" });
+	bkp_crypto_free(r.crypto);
+	free(file);
+	image_free(&im);
+	asym_free(pub);
+	asym_free(signer);
+	data_key_free(key);
+}
+
+TEST(crypto_two_records_swapped_are_refused_by_every_reader)
+{
+	struct data_key *key = test_key(0);
+	struct asym_key *signer = test_signer(0x40), *pub = public_of(signer);
+	struct bkp_keys keys = { .data = key, .sign = signer };
+	struct image im = { 0 };
+	struct layout l;
+	uint8_t *file, *copy;
+	size_t len;
+
+	write_encrypted("e.amb", &im, &keys, 0, NULL);
+	file = file_get("e.amb", &len);
+	find_records(file, &l);
+	CHECK_EQ(l.bytes[1], l.bytes[2]);
+	copy = malloc(len);
+	CHECK(copy);
+	memcpy(copy, file, len);
+	memcpy(copy + l.record[1], file + l.record[2], l.bytes[2]);
+	memcpy(copy + l.record[2], file + l.record[1], l.bytes[1]);
+	file_put("x.amb", copy, len);
+	refused_by_every_reader("x.amb", key, pub, (const char *const[]){
+		"where the index puts chunk 1", "where the index puts chunk 1",
+		"where the index puts chunk 1", "where the index puts chunk 1" });
+	free(copy);
+	free(file);
+	image_free(&im);
+	asym_free(pub);
+	asym_free(signer);
+	data_key_free(key);
+}
+
+/* A whole file by a holder of the data key, the signer's signature copied. */
+TEST(crypto_a_file_rewritten_with_the_data_key_fails_the_signature)
+{
+	struct data_key *key = test_key(0);
+	struct asym_key *signer = test_signer(0x40), *pub = public_of(signer);
+	struct asym_key *forger = test_signer(0x60);
+	struct bkp_keys keys = { .data = key, .sign = signer };
+	struct bkp_keys forged = { .data = key, .sign = forger };
+	struct disk_trailer_v2 *t, *u;
+	struct image im = { 0 };
+	uint8_t *a, *b;
+	size_t alen, blen;
+
+	write_encrypted("real.amb", &im, &keys, 0, NULL);
+	image_change(&im, 2, 99);
+	write_encrypted("forged.amb", &im, &forged, 0, NULL);
+	a = file_get("real.amb", &alen);
+	b = file_get("forged.amb", &blen);
+	t = (void *)(a + alen - sizeof(*t));
+	u = (void *)(b + blen - sizeof(*u));
+	memcpy(u->signer, t->signer, 32);
+	memcpy(u->signature, t->signature, 64);
+	u->csum = htole64(XXH3_64bits(u, offsetof(struct disk_trailer_v2, csum)));
+	file_put("forged.amb", b, blen);
+	CHECK_OK(read_backup_keyed("forged.amb", NULL, NULL, NULL, NULL));
+	CHECK_OK(read_backup_keyed("forged.amb", NULL, NULL, key, NULL));
+	CHECK_FAILS(read_backup_keyed("forged.amb", NULL, NULL, NULL, pub), AMBER_EDATA,
+		    "the signature does not verify");
+	CHECK_FAILS(read_backup_keyed("forged.amb", NULL, NULL, key, pub), AMBER_EDATA,
+		    "the signature does not verify");
+	free(a);
+	free(b);
+	image_free(&im);
+	asym_free(forger);
+	asym_free(pub);
+	asym_free(signer);
+	data_key_free(key);
+}
+
+/*
+ * With the key, and with the key and the signer, in a ZERO, a zstd and a raw
+ * record (chunks 0, 1, 2, back to back): header and payload. The rest of
+ * the file is read as keyless (crypto_every_flipped_bit_is_detected_without_the_key)
+ * but for the MAC (crypto_trailer_mac_needs_the_key).
+ */
+TEST(crypto_every_flipped_bit_is_detected_with_the_key)
+{
+	struct data_key *key = test_key(0);
+	struct asym_key *signer = test_signer(0x40), *pub = public_of(signer);
+	struct bkp_keys keys = { .data = key, .sign = signer };
+	struct image im = { 0 };
+	struct layout l;
+	uint8_t *file;
+	size_t len, from, to;
+
+	write_encrypted("e.amb", &im, &keys, 3, NULL);
+	file = file_get("e.amb", &len);
+	find_records(file, &l);
+	from = l.record[0];
+	to = l.record[2] + l.bytes[2];
+	CHECK_EQ(l.record[1], from + l.bytes[0]);
+	CHECK_EQ(l.record[2], l.record[1] + l.bytes[1]);
+	check_flips_detected("e.amb", from, to, key, NULL);
+	check_flips_detected("e.amb", from, to, key, pub);
+	free(file);
+	image_free(&im);
+	asym_free(pub);
+	asym_free(signer);
+	data_key_free(key);
+}
+
 /* ---- key files and the command line ---- */
 
 static void make_key(const char *path, const char *pass)
