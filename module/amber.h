@@ -16,7 +16,9 @@
  *
  * Locks, outermost first:
  *   amber_registry_lock (mutex)   registry of volumes, group barriers
- *   s->lock (mutex)               a snapshot's state, slots, index, owner
+ *   s->lock (spinlock)            a snapshot's state, slots, index, owner;
+ *                                 nothing under it sleeps or allocates but
+ *                                 GFP_NOWAIT (what may is done before it)
  *   v->lock (spinlock, irq-safe)  gate, deferred bio lists, counters
  *   cbt->lock (spinlock)          change-map bits and the commit queue
  */
@@ -147,7 +149,7 @@ struct amber_wait_stat {
  */
 struct amber_snapshot {
 	refcount_t ref;			/* one per table that uses it */
-	struct mutex lock;
+	spinlock_t lock;		/* never taken in interrupt context */
 	/*
 	 * The table whose writes may wait here (for a copy, a slot or a view
 	 * read): the one that made the snapshot object, then each table that

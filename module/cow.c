@@ -229,9 +229,9 @@ static void amber_cow_invalidate_locked(struct amber_volume *v,
 void amber_cow_invalidate(struct amber_volume *v,
 			  enum amber_invalid_reason reason)
 {
-	mutex_lock(&v->snap->lock);
+	spin_lock(&v->snap->lock);
 	amber_cow_invalidate_locked(v, reason);
-	mutex_unlock(&v->snap->lock);
+	spin_unlock(&v->snap->lock);
 }
 
 static void amber_copy_done(int read_err, unsigned long write_err,
@@ -496,10 +496,10 @@ void amber_cow_copy_ahead(struct amber_volume *v, chunk_t c)
 		return;
 	}
 	copy->v = v;
-	mutex_lock(&s->lock);
+	spin_lock(&s->lock);
 	if (!amber_copy_needless(s, c))
 		r = amber_copy_claim(s, c, copy);
-	mutex_unlock(&s->lock);
+	spin_unlock(&s->lock);
 	if (!r) {
 		atomic64_inc(&v->copied_ahead);
 		amber_copy_start(v, copy);
@@ -546,7 +546,7 @@ again:
 	if (!entry && !discard && !copy)
 		copy = amber_copy_alloc(v, c);
 
-	mutex_lock(&s->lock);
+	spin_lock(&s->lock);
 	entry = xa_load(&s->index, c);
 	if (s->state != AMBER_SNAP_ACTIVE) {
 		r = AMBER_REMAP;
@@ -565,7 +565,7 @@ again:
 		r = AMBER_ENDED;
 	} else if (!copy) {
 		/* The copy seen at the first look is gone: allocate one. */
-		mutex_unlock(&s->lock);
+		spin_unlock(&s->lock);
 		goto again;
 	} else {
 		start = copy;
@@ -573,7 +573,7 @@ again:
 		if (start)
 			copy = NULL;
 	}
-	mutex_unlock(&s->lock);
+	spin_unlock(&s->lock);
 
 	if (start)
 		amber_copy_start(v, start);
@@ -608,7 +608,7 @@ static void amber_copy_finish(struct amber_volume *v, struct amber_copy *copy)
 {
 	struct amber_snapshot *s = v->snap;
 
-	mutex_lock(&s->lock);
+	spin_lock(&s->lock);
 	if (xa_load(&s->index, copy->chunk) != copy) {
 		/* Dropped, invalidated or released while it was copied. */
 		amber_slot_free(s, copy->slot);
@@ -620,10 +620,10 @@ static void amber_copy_finish(struct amber_volume *v, struct amber_copy *copy)
 	} else {
 		/* Replacing an entry allocates nothing. */
 		xa_store(&s->index, copy->chunk, xa_mk_value(copy->slot),
-			 GFP_NOIO);
+			 GFP_NOWAIT);
 		atomic64_inc(&s->copied);
 	}
-	mutex_unlock(&s->lock);
+	spin_unlock(&s->lock);
 
 	amber_send_or_wait(v, &copy->bios, copy->chunk);
 	mempool_free(copy, &v->copy_pool);
@@ -695,9 +695,9 @@ static bool amber_slot_free_or_gone(struct amber_snapshot *s)
 {
 	bool r;
 
-	mutex_lock(&s->lock);
+	spin_lock(&s->lock);
 	r = s->state != AMBER_SNAP_ACTIVE || s->slots_used < s->nr_slots;
-	mutex_unlock(&s->lock);
+	spin_unlock(&s->lock);
 	return r;
 }
 
@@ -756,10 +756,10 @@ void amber_cow_presuspend(struct amber_volume *v)
 	struct bio_list parked;
 	struct bio *bio;
 
-	mutex_lock(&v->snap->lock);
+	spin_lock(&v->snap->lock);
 	amber_set_state(v, AMBER_VOL_SUSPENDING);
 	parked = amber_take_deferred(v, BIT(AMBER_STAGE_SLOT));
-	mutex_unlock(&v->snap->lock);
+	spin_unlock(&v->snap->lock);
 
 	/* Each goes through the store-full rule above again. */
 	while ((bio = bio_list_pop(&parked)))
@@ -768,9 +768,9 @@ void amber_cow_presuspend(struct amber_volume *v)
 
 void amber_cow_presuspend_undo(struct amber_volume *v)
 {
-	mutex_lock(&v->snap->lock);
+	spin_lock(&v->snap->lock);
 	amber_set_state(v, AMBER_VOL_LIVE);
-	mutex_unlock(&v->snap->lock);
+	spin_unlock(&v->snap->lock);
 }
 
 /* Store full for block_timeout_ms with no slot freed: give up the view. */
@@ -782,27 +782,27 @@ static void amber_block_timeout(struct work_struct *work)
 	struct amber_snapshot *s = v->snap;
 	unsigned long expires;
 
-	mutex_lock(&s->lock);
+	spin_lock(&s->lock);
 	expires = s->blocked_since + msecs_to_jiffies(v->block_timeout_ms);
 	/* Nobody may wait any more, or a slot was freed since: rearm. */
 	if (amber_slot_waiters(v) && time_before(jiffies, expires))
 		mod_delayed_work(v->wq, &v->block_timeout, expires - jiffies);
 	else if (amber_slot_waiters(v))
 		amber_cow_invalidate_locked(v, AMBER_REASON_BLOCK_TIMEOUT);
-	mutex_unlock(&s->lock);
+	spin_unlock(&s->lock);
 }
 
 int amber_cow_can_start(struct amber_volume *v)
 {
 	int r = 0;
 
-	mutex_lock(&v->snap->lock);
+	spin_lock(&v->snap->lock);
 	if (v->snap->state != AMBER_SNAP_NONE) {
 		DMERR("%s: a snapshot is active: drop it first",
 		      dm_device_name(v->md));
 		r = -EBUSY;
 	}
-	mutex_unlock(&v->snap->lock);
+	spin_unlock(&v->snap->lock);
 	return r;
 }
 
@@ -811,14 +811,14 @@ void amber_cow_start(struct amber_volume *v, u64 epoch)
 {
 	struct amber_snapshot *s = v->snap;
 
-	mutex_lock(&s->lock);
+	spin_lock(&s->lock);
 	WARN_ON_ONCE(!xa_empty(&s->index));
 	v->epoch = epoch;
 	s->reason = AMBER_REASON_NONE;
 	atomic64_set(&s->copied, 0);
 	atomic64_set(&s->released_count, 0);
 	WRITE_ONCE(s->state, AMBER_SNAP_ACTIVE);
-	mutex_unlock(&s->lock);
+	spin_unlock(&s->lock);
 }
 
 #define AMBER_RELEASE_BATCH	16
@@ -887,6 +887,7 @@ static void amber_release_busy(struct amber_snapshot *s,
  */
 static int amber_release_range(struct amber_volume *v, chunk_t first,
 			       chunk_t end, unsigned int gen)
+	__must_hold(&v->snap->lock)
 {
 	struct amber_busy_slot busy[AMBER_RELEASE_BATCH];
 	struct amber_snapshot *s = v->snap;
@@ -899,10 +900,10 @@ static int amber_release_range(struct amber_volume *v, chunk_t first,
 		n = amber_release_unmap(s, &next, end, busy);
 		if (!n)
 			continue;
-		mutex_unlock(&s->lock);
+		spin_unlock(&s->lock);
 		for (i = 0, r = 0; i < n && !r; i++)
 			r = amber_chunk_wait_reads(s, busy[i].chunk);
-		mutex_lock(&s->lock);
+		spin_lock(&s->lock);
 		/*
 		 * Killed: the chunks are released but the slots of those not
 		 * unmapped yet stay in use until a later release or the drop.
@@ -921,6 +922,31 @@ static int amber_release_range(struct amber_volume *v, chunk_t first,
 	return 0;
 }
 
+/* Chunks released by one hold of the snapshot's lock, at most. */
+#define AMBER_RELEASE_STRIDE	BIT(20)
+
+/*
+ * Mark chunks [@first, @end) released, before they are unmapped: a view
+ * read that misses one sees the other.
+ */
+static void amber_release_mark(struct amber_snapshot *s,
+			       unsigned long *released, chunk_t first,
+			       chunk_t end)
+{
+	u64 newly = 0;
+	chunk_t c;
+
+	lockdep_assert_held(&s->lock);
+	for (c = find_next_zero_bit(released, end, first); c < end;
+	     c = find_next_zero_bit(released, end, c + 1)) {
+		set_bit(c, released);
+		newly++;
+	}
+	atomic64_add(newly, &s->released_count);
+	/* Released before unmapped: pairs with smp_rmb() in the view. */
+	smp_wmb();
+}
+
 /*
  * The slot of a released chunk is reused only once the view reads that may
  * still read it have ended; they are waited for without the snapshot's
@@ -931,16 +957,15 @@ static int amber_release_range(struct amber_volume *v, chunk_t first,
 int amber_cow_release(struct amber_volume *v, chunk_t first, u64 count)
 {
 	struct amber_snapshot *s = v->snap;
-	chunk_t end = first + count, c;
+	chunk_t end = first + count, stride, stride_end;
 	unsigned long *released, *fresh = NULL;
 	unsigned int gen;
-	u64 newly = 0;
 	int r = 0;
 
 	if (!count || first >= v->nr_chunks || count > v->nr_chunks - first)
 		return -EINVAL;
 
-	mutex_lock(&s->lock);
+	spin_lock(&s->lock);
 	gen = s->view_gen;
 again:
 	/*
@@ -960,11 +985,11 @@ again:
 	released = rcu_dereference_protected(s->released,
 					     lockdep_is_held(&s->lock));
 	if (!released && !fresh) {
-		mutex_unlock(&s->lock);
+		spin_unlock(&s->lock);
 		fresh = amber_bitmap_zalloc_noio(v->nr_chunks);
 		if (!fresh)
 			return -ENOMEM;
-		mutex_lock(&s->lock);
+		spin_lock(&s->lock);
 		goto again;
 	}
 	if (!released) {
@@ -972,19 +997,21 @@ again:
 		fresh = NULL;
 		rcu_assign_pointer(s->released, released);
 	}
-	/* Released before unmapped: a view read that misses one sees the other. */
-	for (c = find_next_zero_bit(released, end, first); c < end;
-	     c = find_next_zero_bit(released, end, c + 1)) {
-		set_bit(c, released);
-		newly++;
+	for (stride = first; stride < end; stride = stride_end) {
+		stride_end = min_t(chunk_t, end, stride + AMBER_RELEASE_STRIDE);
+		amber_release_mark(s, released, stride, stride_end);
+		r = amber_release_range(v, stride, stride_end, gen);
+		if (r)
+			break;
+		/* A long release lets first writes take the lock in between. */
+		if (cond_resched_lock(&s->lock) && s->view_gen != gen) {
+			r = -ESTALE;
+			break;
+		}
 	}
-	atomic64_add(newly, &s->released_count);
-	/* Released before unmapped: pairs with smp_rmb() in the view. */
-	smp_wmb();
-	r = amber_release_range(v, first, end, gen);
 	amber_snapshot_kick(s);
 out:
-	mutex_unlock(&s->lock);
+	spin_unlock(&s->lock);
 	kvfree(fresh);
 	return r;
 }
@@ -1018,12 +1045,12 @@ static void amber_cow_go_on(struct amber_volume *v, struct amber_volume *p)
 static void amber_cow_end_elsewhere(struct amber_volume *v,
 				    struct amber_volume *p)
 {
-	mutex_lock(&p->snap->lock);
+	spin_lock(&p->snap->lock);
 	if (amber_cow_give_up(p->snap, AMBER_REASON_NONE))
 		DMWARN("%s: reload: another origin, store or chunk size: snapshot %llu ends",
 		       dm_device_name(v->md), p->epoch);
 	amber_set_state(p, AMBER_VOL_HANDED_OVER);
-	mutex_unlock(&p->snap->lock);
+	spin_unlock(&p->snap->lock);
 }
 
 /*
@@ -1047,7 +1074,7 @@ void amber_cow_take_over(struct amber_volume *v)
 	p = amber_predecessor(v);
 	if (p && p->snap != s)
 		amber_cow_end_elsewhere(v, p);
-	mutex_lock(&s->lock);
+	spin_lock(&s->lock);
 	if (p && p->snap == s) {
 		amber_cow_go_on(v, p);
 		amber_set_state(p, AMBER_VOL_HANDED_OVER);
@@ -1056,7 +1083,7 @@ void amber_cow_take_over(struct amber_volume *v)
 	}
 	rcu_assign_pointer(s->owner, v);
 	amber_set_state(v, AMBER_VOL_SUSPENDED);
-	mutex_unlock(&s->lock);
+	spin_unlock(&s->lock);
 	mutex_unlock(&amber_registry_lock);
 }
 
@@ -1065,9 +1092,9 @@ int amber_cow_drop(struct amber_volume *v)
 	struct amber_snapshot *s = v->snap;
 	unsigned long *released;
 
-	mutex_lock(&s->lock);
+	spin_lock(&s->lock);
 	if (s->state == AMBER_SNAP_NONE) {
-		mutex_unlock(&s->lock);
+		spin_unlock(&s->lock);
 		return -ENOENT;
 	}
 	amber_cow_end_active(s, AMBER_SNAP_NONE);
@@ -1075,7 +1102,7 @@ int amber_cow_drop(struct amber_volume *v)
 	amber_cow_clear(s);
 	released = rcu_replace_pointer(s->released, NULL,
 				       lockdep_is_held(&s->lock));
-	mutex_unlock(&s->lock);
+	spin_unlock(&s->lock);
 
 	/* No view read may still be on its way to a slot the next one reuses. */
 	amber_reads_wait_all(s);
@@ -1096,14 +1123,14 @@ int amber_cow_list_copied(struct amber_volume *v, chunk_t start, u64 *out,
 	void *entry;
 	u64 n = 0;
 
-	mutex_lock(&s->lock);
+	spin_lock(&s->lock);
 	xa_for_each_start(&s->index, idx, entry, start) {
 		if (n == max)
 			break;
 		if (xa_is_value(entry))
 			out[n++] = idx;
 	}
-	mutex_unlock(&s->lock);
+	spin_unlock(&s->lock);
 	*count = n;
 	return 0;
 }
@@ -1121,7 +1148,7 @@ static struct amber_snapshot *amber_snapshot_create(struct amber_volume *v)
 		return NULL;
 	}
 	refcount_set(&s->ref, 1);
-	mutex_init(&s->lock);
+	spin_lock_init(&s->lock);
 	xa_init(&s->index);
 	init_waitqueue_head(&s->reads_wq);
 	/* No kick reaches @v before it is registered, with its workqueue. */
@@ -1140,13 +1167,12 @@ static void amber_snapshot_put(struct amber_snapshot *s)
 		return;
 	amber_reads_wait_all(s);
 	synchronize_rcu();
-	mutex_lock(&s->lock);
+	spin_lock(&s->lock);
 	amber_cow_clear(s);
-	mutex_unlock(&s->lock);
+	spin_unlock(&s->lock);
 	xa_destroy(&s->index);
 	kvfree(rcu_dereference_protected(s->released, 1));
 	kvfree(s->slots);
-	mutex_destroy(&s->lock);
 	kfree(s);
 }
 
@@ -1223,7 +1249,7 @@ void amber_cow_disown(struct amber_volume *v)
 {
 	struct amber_snapshot *s = v->snap;
 
-	mutex_lock(&s->lock);
+	spin_lock(&s->lock);
 	if (rcu_access_pointer(s->owner) == v) {
 		RCU_INIT_POINTER(s->owner, NULL);
 		/*
@@ -1232,7 +1258,7 @@ void amber_cow_disown(struct amber_volume *v)
 		 */
 		amber_cow_give_up(s, AMBER_REASON_NONE);
 	}
-	mutex_unlock(&s->lock);
+	spin_unlock(&s->lock);
 }
 
 /* No write is in flight, no copy is left and the workqueue is gone. */

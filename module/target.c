@@ -506,7 +506,7 @@ static void amber_status(struct dm_target *ti, status_type_t type,
 	case STATUSTYPE_INFO:
 		/* Not under the snapshot's lock: it may wait for the store. */
 		cbt = amber_cbt_state(v->cbt);
-		mutex_lock(&s->lock);
+		spin_lock(&s->lock);
 		DMEMIT("%s %llu %llu %llu/%llu %lld %lld %lld %s %s %s",
 		       amber_state_name(v), v->epoch,
 		       (unsigned long long)v->chunk_sectors,
@@ -515,7 +515,7 @@ static void amber_status(struct dm_target *ti, status_type_t type,
 		       atomic64_read(&s->released_count),
 		       atomic64_read(&v->waited), overflow, cbt,
 		       amber_reason_name(s->reason));
-		mutex_unlock(&s->lock);
+		spin_unlock(&s->lock);
 		break;
 	case STATUSTYPE_TABLE:
 		DMEMIT("%s %s %llu 4 overflow=%s block_timeout_ms=%u",
@@ -610,9 +610,9 @@ static int amber_message(struct dm_target *ti, unsigned int argc, char **argv,
 static void amber_step(struct amber_volume *v, enum amber_volume_state to)
 {
 	mutex_lock(&amber_registry_lock);
-	mutex_lock(&v->snap->lock);
+	spin_lock(&v->snap->lock);
 	amber_set_state(v, to);
-	mutex_unlock(&v->snap->lock);
+	spin_unlock(&v->snap->lock);
 	mutex_unlock(&amber_registry_lock);
 }
 
