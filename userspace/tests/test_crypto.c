@@ -269,25 +269,58 @@ TEST(crypto_no_key_names_the_chunk_of_a_flipped_bit)
 	data_key_free(key);
 }
 
+/* The keys of an encrypted, signed test backup, and the signer's public key. */
+struct signed_keys {
+	struct data_key *key;
+	struct asym_key *signer, *pub;
+	struct bkp_keys keys;
+};
+
+static struct signed_keys signed_keys_new(void)
+{
+	struct signed_keys sk = { .key = test_key(0), .signer = test_signer(0x40) };
+
+	sk.pub = public_of(sk.signer);
+	sk.keys = (struct bkp_keys){ .data = sk.key, .sign = sk.signer };
+	return sk;
+}
+
+static void signed_keys_free(struct signed_keys *sk)
+{
+	asym_free(sk->pub);
+	asym_free(sk->signer);
+	data_key_free(sk->key);
+}
+
+/* A copy of backup @file with records @a and @b, of one length, swapped. */
+static uint8_t *with_records_swapped(const uint8_t *file, size_t len,
+				     unsigned int a, unsigned int b)
+{
+	struct layout l;
+	uint8_t *copy;
+
+	find_records(file, &l);
+	CHECK_EQ(l.bytes[a], l.bytes[b]);
+	copy = malloc(len);
+	CHECK(copy);
+	memcpy(copy, file, len);
+	memcpy(copy + l.record[a], file + l.record[b], l.bytes[b]);
+	memcpy(copy + l.record[b], file + l.record[a], l.bytes[a]);
+	return copy;
+}
+
 TEST(crypto_no_key_names_two_records_swapped)
 {
 	struct data_key *key = test_key(0);
 	struct bkp_keys keys = { .data = key };
 	struct image im = { 0 };
-	struct layout l;
 	uint8_t *file, *copy;
 	size_t len;
 
 	/* level 0: chunks 1 and 2 (text, random) are raw, of one length */
 	write_encrypted("e.amb", &im, &keys, 0, NULL);
 	file = file_get("e.amb", &len);
-	find_records(file, &l);
-	CHECK_EQ(l.bytes[1], l.bytes[2]);
-	copy = malloc(len);
-	CHECK(copy);
-	memcpy(copy, file, len);
-	memcpy(copy + l.record[1], file + l.record[2], l.bytes[2]);
-	memcpy(copy + l.record[2], file + l.record[1], l.bytes[1]);
+	copy = with_records_swapped(file, len, 1, 2);
 	file_put("e.amb", copy, len);
 	CHECK_FAILS(verify_no_key("e.amb", NULL), AMBER_EDATA,
 		    "chunk 2, record 3 at offset");
@@ -508,9 +541,7 @@ TEST(crypto_with_the_key_the_tag_stands_for_payload_hash)
 TEST(crypto_a_record_resealed_with_the_data_key_is_refused)
 {
 	static uint8_t other[4096], plain[4096 + TAG_BYTES];
-	struct data_key *key = test_key(0);
-	struct asym_key *signer = test_signer(0x40), *pub = public_of(signer);
-	struct bkp_keys keys = { .data = key, .sign = signer };
+	struct signed_keys sk = signed_keys_new();
 	struct image im = { 0 };
 	struct record_at r;
 	struct layout l;
@@ -518,23 +549,23 @@ TEST(crypto_a_record_resealed_with_the_data_key_is_refused)
 	size_t len;
 
 	/* level 0, a raw record, its header kept: the leaf refuses it */
-	write_encrypted("e.amb", &im, &keys, 0, NULL);
-	accepted_by_every_reader("e.amb", key, pub);
+	write_encrypted("e.amb", &im, &sk.keys, 0, NULL);
+	accepted_by_every_reader("e.amb", sk.key, sk.pub);
 	file = file_get("e.amb", &len);
 	find_records(file, &l);
-	record_at(file, &l, 2, key, &r);
+	record_at(file, &l, 2, sk.key, &r);
 	counting(other, sizeof(other), 3);
 	reseal(&r, other);
 	file_put("x.amb", file, len);
-	refused_by_every_reader("x.amb", key, pub, (const char *const[]){
+	refused_by_every_reader("x.amb", sk.key, sk.pub, (const char *const[]){
 		"stored bytes do not match their hash", "stored bytes do not match their hash",
 		"content does not match its keyed leaf", "content does not match its keyed leaf" });
 	/* its leaf and header made anew: the index refuses it */
-	CHECK_OK(hmac_once(key->identity, other, sizeof(other), r.rec.leaf));
+	CHECK_OK(hmac_once(sk.key->identity, other, sizeof(other), r.rec.leaf));
 	reseal(&r, other);
 	rehash_header(&r);
 	file_put("x.amb", file, len);
-	refused_by_every_reader("x.amb", key, pub, (const char *const[]){
+	refused_by_every_reader("x.amb", sk.key, sk.pub, (const char *const[]){
 		"entry 2 (chunk 2) does not match its record",
 		"entry 2 (chunk 2) does not match its record",
 		"entry 2 (chunk 2) does not match its record",
@@ -542,94 +573,82 @@ TEST(crypto_a_record_resealed_with_the_data_key_is_refused)
 	bkp_crypto_free(r.crypto);
 	free(file);
 	/* level 3, a zstd record, its header kept, its plaintext altered */
-	write_encrypted("e.amb", &im, &keys, 3, NULL);
+	write_encrypted("e.amb", &im, &sk.keys, 3, NULL);
 	file = file_get("e.amb", &len);
 	find_records(file, &l);
-	record_at(file, &l, 1, key, &r);
+	record_at(file, &l, 1, sk.key, &r);
 	CHECK_EQ(r.rec.codec, CODEC_ZSTD);
 	open_copy(&r, plain);
 	plain[r.rec.stored_bytes - TAG_BYTES - 1] ^= 1;
 	reseal(&r, plain);
 	file_put("x.amb", file, len);
-	refused_by_every_reader("x.amb", key, pub, (const char *const[]){
+	refused_by_every_reader("x.amb", sk.key, sk.pub, (const char *const[]){
 		"stored bytes do not match their hash", "stored bytes do not match their hash",
 		"chunk 1, record 3 at offset", "stored bytes do not match their hash" });
 	bkp_crypto_free(r.crypto);
 	free(file);
 	image_free(&im);
-	asym_free(pub);
-	asym_free(signer);
-	data_key_free(key);
+	signed_keys_free(&sk);
 }
 
 TEST(crypto_two_records_swapped_are_refused_by_every_reader)
 {
-	struct data_key *key = test_key(0);
-	struct asym_key *signer = test_signer(0x40), *pub = public_of(signer);
-	struct bkp_keys keys = { .data = key, .sign = signer };
+	struct signed_keys sk = signed_keys_new();
 	struct image im = { 0 };
-	struct layout l;
 	uint8_t *file, *copy;
 	size_t len;
 
-	write_encrypted("e.amb", &im, &keys, 0, NULL);
+	write_encrypted("e.amb", &im, &sk.keys, 0, NULL);
 	file = file_get("e.amb", &len);
-	find_records(file, &l);
-	CHECK_EQ(l.bytes[1], l.bytes[2]);
-	copy = malloc(len);
-	CHECK(copy);
-	memcpy(copy, file, len);
-	memcpy(copy + l.record[1], file + l.record[2], l.bytes[2]);
-	memcpy(copy + l.record[2], file + l.record[1], l.bytes[1]);
+	copy = with_records_swapped(file, len, 1, 2);
 	file_put("x.amb", copy, len);
-	refused_by_every_reader("x.amb", key, pub, (const char *const[]){
+	refused_by_every_reader("x.amb", sk.key, sk.pub, (const char *const[]){
 		"where the index puts chunk 1", "where the index puts chunk 1",
 		"where the index puts chunk 1", "where the index puts chunk 1" });
 	free(copy);
 	free(file);
 	image_free(&im);
-	asym_free(pub);
-	asym_free(signer);
-	data_key_free(key);
+	signed_keys_free(&sk);
 }
 
-/* A whole file by a holder of the data key, the signer's signature copied. */
-TEST(crypto_a_file_rewritten_with_the_data_key_fails_the_signature)
+/* Put the signer and signature of backup @from into backup @to. */
+static void copy_signature(const char *from, const char *to)
 {
-	struct data_key *key = test_key(0);
-	struct asym_key *signer = test_signer(0x40), *pub = public_of(signer);
-	struct asym_key *forger = test_signer(0x60);
-	struct bkp_keys keys = { .data = key, .sign = signer };
-	struct bkp_keys forged = { .data = key, .sign = forger };
 	struct disk_trailer_v2 *t, *u;
-	struct image im = { 0 };
-	uint8_t *a, *b;
 	size_t alen, blen;
+	uint8_t *a = file_get(from, &alen), *b = file_get(to, &blen);
 
-	write_encrypted("real.amb", &im, &keys, 0, NULL);
-	image_change(&im, 2, 99);
-	write_encrypted("forged.amb", &im, &forged, 0, NULL);
-	a = file_get("real.amb", &alen);
-	b = file_get("forged.amb", &blen);
 	t = (void *)(a + alen - sizeof(*t));
 	u = (void *)(b + blen - sizeof(*u));
 	memcpy(u->signer, t->signer, 32);
 	memcpy(u->signature, t->signature, 64);
 	u->csum = htole64(XXH3_64bits(u, offsetof(struct disk_trailer_v2, csum)));
-	file_put("forged.amb", b, blen);
-	CHECK_OK(read_backup_keyed("forged.amb", NULL, NULL, NULL, NULL));
-	CHECK_OK(read_backup_keyed("forged.amb", NULL, NULL, key, NULL));
-	CHECK_FAILS(read_backup_keyed("forged.amb", NULL, NULL, NULL, pub), AMBER_EDATA,
-		    "the signature does not verify");
-	CHECK_FAILS(read_backup_keyed("forged.amb", NULL, NULL, key, pub), AMBER_EDATA,
-		    "the signature does not verify");
+	file_put(to, b, blen);
 	free(a);
 	free(b);
+}
+
+/* A whole file by a holder of the data key, the signer's signature copied. */
+TEST(crypto_a_file_rewritten_with_the_data_key_fails_the_signature)
+{
+	struct signed_keys sk = signed_keys_new();
+	struct asym_key *forger = test_signer(0x60);
+	struct bkp_keys forged = { .data = sk.key, .sign = forger };
+	struct image im = { 0 };
+
+	write_encrypted("real.amb", &im, &sk.keys, 0, NULL);
+	image_change(&im, 2, 99);
+	write_encrypted("forged.amb", &im, &forged, 0, NULL);
+	copy_signature("real.amb", "forged.amb");
+	CHECK_OK(read_backup_keyed("forged.amb", NULL, NULL, NULL, NULL));
+	CHECK_OK(read_backup_keyed("forged.amb", NULL, NULL, sk.key, NULL));
+	CHECK_FAILS(read_backup_keyed("forged.amb", NULL, NULL, NULL, sk.pub), AMBER_EDATA,
+		    "the signature does not verify");
+	CHECK_FAILS(read_backup_keyed("forged.amb", NULL, NULL, sk.key, sk.pub), AMBER_EDATA,
+		    "the signature does not verify");
 	image_free(&im);
 	asym_free(forger);
-	asym_free(pub);
-	asym_free(signer);
-	data_key_free(key);
+	signed_keys_free(&sk);
 }
 
 /*
@@ -640,28 +659,24 @@ TEST(crypto_a_file_rewritten_with_the_data_key_fails_the_signature)
  */
 TEST(crypto_every_flipped_bit_is_detected_with_the_key)
 {
-	struct data_key *key = test_key(0);
-	struct asym_key *signer = test_signer(0x40), *pub = public_of(signer);
-	struct bkp_keys keys = { .data = key, .sign = signer };
+	struct signed_keys sk = signed_keys_new();
 	struct image im = { 0 };
 	struct layout l;
 	uint8_t *file;
 	size_t len, from, to;
 
-	write_encrypted("e.amb", &im, &keys, 3, NULL);
+	write_encrypted("e.amb", &im, &sk.keys, 3, NULL);
 	file = file_get("e.amb", &len);
 	find_records(file, &l);
 	from = l.record[0];
 	to = l.record[2] + l.bytes[2];
 	CHECK_EQ(l.record[1], from + l.bytes[0]);
 	CHECK_EQ(l.record[2], l.record[1] + l.bytes[1]);
-	check_flips_detected("e.amb", from, to, key, NULL);
-	check_flips_detected("e.amb", from, to, key, pub);
+	check_flips_detected("e.amb", from, to, sk.key, NULL);
+	check_flips_detected("e.amb", from, to, sk.key, sk.pub);
 	free(file);
 	image_free(&im);
-	asym_free(pub);
-	asym_free(signer);
-	data_key_free(key);
+	signed_keys_free(&sk);
 }
 
 /* ---- key files and the command line ---- */
@@ -988,29 +1003,17 @@ TEST(crypto_a_chunk_replaced_and_rehashed_fails_the_signature)
 	struct asym_key *signer = test_signer(0x40), *forger = test_signer(0x60);
 	struct asym_key *pub = public_of(signer);
 	struct bkp_keys keys = { .sign = signer }, forged = { .sign = forger };
-	struct disk_trailer_v2 *t, *u;
 	struct bkp_summary real;
 	struct image im = { 0 };
-	uint8_t *a, *b;
-	size_t alen, blen;
 
 	write_encrypted("real.amb", &im, &keys, 3, &real);
 	CHECK_OK(read_backup_keyed("real.amb", NULL, NULL, NULL, pub));
 	image_change(&im, 2, 99);
 	write_encrypted("forged.amb", &im, &forged, 3, NULL);
-	a = file_get("real.amb", &alen);
-	b = file_get("forged.amb", &blen);
-	t = (void *)(a + alen - sizeof(*t));
-	u = (void *)(b + blen - sizeof(*u));
-	memcpy(u->signer, t->signer, 32);
-	memcpy(u->signature, t->signature, 64);
-	u->csum = htole64(XXH3_64bits(u, offsetof(struct disk_trailer_v2, csum)));
-	file_put("forged.amb", b, blen);
+	copy_signature("real.amb", "forged.amb");
 	CHECK_OK(read_backup("forged.amb", NULL, NULL));
 	CHECK_FAILS(read_backup_keyed("forged.amb", NULL, NULL, NULL, pub), AMBER_EDATA,
 		    "the signature does not verify");
-	free(a);
-	free(b);
 	image_free(&im);
 	asym_free(pub);
 	asym_free(signer);
