@@ -332,12 +332,15 @@ static inline enum amber_volume_state amber_state(struct amber_volume *v)
 	return smp_load_acquire(&v->state);
 }
 
-/* I/O flows through @v: it is its dm device's table in use. */
+/* I/O flows through a table in @state: its dm device's table in use. */
+static inline bool amber_state_in_use(enum amber_volume_state state)
+{
+	return state == AMBER_VOL_LIVE || state == AMBER_VOL_SUSPENDING;
+}
+
 static inline bool amber_in_use(struct amber_volume *v)
 {
-	enum amber_volume_state state = amber_state(v);
-
-	return state == AMBER_VOL_LIVE || state == AMBER_VOL_SUSPENDING;
+	return amber_state_in_use(amber_state(v));
 }
 
 static inline chunk_t amber_chunk(struct amber_volume *v, sector_t sector)

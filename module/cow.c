@@ -642,22 +642,14 @@ static void amber_finish_copies(struct amber_volume *v)
 		amber_copy_finish(v, copy);
 }
 
-static bool amber_slot_waiters(struct amber_volume *v)
+/* Whether @count, a counter of ->deferred's writes, is not zero. */
+static bool amber_deferred_any(struct amber_volume *v,
+			       const unsigned int *count)
 {
 	bool r;
 
 	spin_lock_irq(&v->lock);
-	r = v->slot_waiters;
-	spin_unlock_irq(&v->lock);
-	return r;
-}
-
-static bool amber_rewrites(struct amber_volume *v)
-{
-	bool r;
-
-	spin_lock_irq(&v->lock);
-	r = v->rewrites;
+	r = *count;
 	spin_unlock_irq(&v->lock);
 	return r;
 }
@@ -739,7 +731,8 @@ void amber_cow_worker(struct amber_volume *v)
 		else
 			amber_readers_gone(v, bio);
 	}
-	if (!amber_rewrites(v) || !amber_slot_free_or_gone(v->snap))
+	if (!amber_deferred_any(v, &v->rewrites) ||
+	    !amber_slot_free_or_gone(v->snap))
 		return;
 	rest = amber_take_deferred(v, BIT(AMBER_STAGE_SLOT) | BIT(AMBER_STAGE_COPY));
 	while ((bio = bio_list_pop(&rest)))
@@ -785,9 +778,10 @@ static void amber_block_timeout(struct work_struct *work)
 	spin_lock(&s->lock);
 	expires = s->blocked_since + msecs_to_jiffies(v->block_timeout_ms);
 	/* Nobody may wait any more, or a slot was freed since: rearm. */
-	if (amber_slot_waiters(v) && time_before(jiffies, expires))
+	if (amber_deferred_any(v, &v->slot_waiters) &&
+	    time_before(jiffies, expires))
 		mod_delayed_work(v->wq, &v->block_timeout, expires - jiffies);
-	else if (amber_slot_waiters(v))
+	else if (amber_deferred_any(v, &v->slot_waiters))
 		amber_cow_invalidate_locked(v, AMBER_REASON_BLOCK_TIMEOUT);
 	spin_unlock(&s->lock);
 }

@@ -92,11 +92,8 @@ static const u8 amber_steps[] = {
 static bool amber_registry_sees(enum amber_volume_state from,
 				enum amber_volume_state to)
 {
-	bool from_used = from == AMBER_VOL_LIVE || from == AMBER_VOL_SUSPENDING;
-	bool to_used = to == AMBER_VOL_LIVE || to == AMBER_VOL_SUSPENDING;
-
-	return from_used != to_used || from == AMBER_VOL_CONSTRUCTED ||
-	       to == AMBER_VOL_HANDED_OVER;
+	return amber_state_in_use(from) != amber_state_in_use(to) ||
+	       from == AMBER_VOL_CONSTRUCTED || to == AMBER_VOL_HANDED_OVER;
 }
 
 /* Take a step of @v's life, with the locks enum amber_volume_state names. */

@@ -3,10 +3,10 @@
  * The "amber-view" target: the read-only image of the active snapshot.
  *
  * A view read holds the chunks it covers (reads.c) before it decides where
- * they come from: a chunk copied into
- * the store is read from its slot, an untouched chunk from the origin, a
- * released chunk not at all (EIO). A read that covers only untouched chunks
- * goes to the origin whole; any other is trimmed to its first chunk.
+ * they come from: a chunk copied into the store is read from its slot, an
+ * untouched chunk from the origin, a released chunk not at all (EIO). A
+ * read that covers only untouched chunks goes to the origin whole; any other
+ * is trimmed to its first chunk.
  *
  * The view finds its volume by device number through the registry on every
  * read, under RCU, so that a reload or removal of the amber table never
