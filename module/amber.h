@@ -9,8 +9,8 @@
  *   cbt.c      change maps with write intent on the store
  *   store.c    the store superblock
  *   view.c     the read-only "amber-view" target
- *   reads.c    the view reads in flight, by chunk: what writes and
- *              releases wait for
+ *   chunks.c   the locks on a snapshot's chunks: view reads share one,
+ *              a copy holds one alone, the snapshot's end takes all
  *   control.c  /dev/amber-control
  *   main.c     module init/exit and the registry of volumes
  *
@@ -110,6 +110,7 @@ enum amber_route {
 struct amber_store;
 struct amber_cbt;
 struct amber_volume;
+struct amber_copy;
 
 /* Where a write may wait on its way to the origin (stats.c). */
 enum amber_stage {
@@ -160,7 +161,7 @@ struct amber_snapshot {
 	struct amber_volume __rcu *owner;
 
 	enum amber_snap_state state;
-	unsigned int view_gen;		/* odd while state leaves ACTIVE */
+	unsigned int view_gen;		/* odd while state leaves ACTIVE (chunks.c) */
 	enum amber_invalid_reason reason;
 	/*
 	 * Change tracking failed and the store could not record it: the
@@ -179,7 +180,11 @@ struct amber_snapshot {
 	 * period and the view reads. Read with amber_chunk_released().
 	 */
 	unsigned long __rcu *released;
-	struct xarray index;		/* chunk -> slot (value) or copy */
+	/*
+	 * Chunk -> slot (a value entry: copied), or -> the copy that holds
+	 * it (chunks.c).
+	 */
+	struct xarray index;
 	unsigned long *slots;		/* slot in use */
 	u64 nr_slots;
 	u64 slots_used;
@@ -421,7 +426,7 @@ int amber_cow_list_copied(struct amber_volume *v, chunk_t start, u64 *out,
 			  u64 max, u64 *count);
 const char *amber_reason_name(enum amber_invalid_reason reason);
 
-/* reads.c: the view reads in flight, by chunk */
+/* chunks.c: the locks on a snapshot's chunks */
 void amber_reads_lock(struct amber_snapshot *s, chunk_t first, unsigned int nr);
 void amber_reads_trim(struct amber_snapshot *s, chunk_t first, unsigned int nr);
 void amber_reads_unlock(struct amber_snapshot *s, chunk_t first,
@@ -429,6 +434,21 @@ void amber_reads_unlock(struct amber_snapshot *s, chunk_t first,
 bool amber_chunk_read_locked(struct amber_snapshot *s, chunk_t c);
 int amber_chunk_wait_reads(struct amber_snapshot *s, chunk_t c);
 void amber_reads_wait_all(struct amber_snapshot *s);
+struct amber_copy *amber_chunk_copy(struct amber_snapshot *s, chunk_t c);
+int amber_chunk_lock_copy(struct amber_snapshot *s, chunk_t c,
+			  struct amber_copy *copy);
+bool amber_chunk_unlock_copy(struct amber_snapshot *s, chunk_t c,
+			     struct amber_copy *copy, s64 slot);
+void amber_snapshot_end_active(struct amber_snapshot *s,
+			       enum amber_snap_state state);
+unsigned int amber_snapshot_gen(struct amber_snapshot *s);
+bool amber_snapshot_gen_moved(struct amber_snapshot *s, unsigned int gen);
+
+/* A generation seen while the snapshot's state changes. */
+static inline bool amber_gen_ending(unsigned int gen)
+{
+	return gen & 1;
+}
 
 /* view.c */
 int amber_view_init(void);

@@ -3,16 +3,17 @@
  * Copy-on-write into the bounded store.
  *
  * While a snapshot is active, s->index maps each chunk that is being copied
- * to its struct amber_copy, and each copied chunk to its slot (an xarray
- * value entry). A chunk in s->released has been streamed by the backup: no
- * copy, no slot. Everything else is untouched: its first write allocates a
- * slot and copies the chunk with kcopyd, and only then goes to the origin.
+ * to its struct amber_copy, which holds the chunk's lock (chunks.c), and
+ * each copied chunk to its slot (an xarray value entry). A chunk in
+ * s->released has been streamed by the backup: no copy, no slot. Everything
+ * else is untouched: its first write allocates a slot and copies the chunk
+ * with kcopyd, and only then goes to the origin.
  *
- * The view reads chunks without s->lock: a view read counts itself in its
- * chunk's bucket of s->reads[] first, then looks at s->released and
- * s->index. Whoever changes what a chunk's view reads come from looks at the
- * bucket after the change (again with a full barrier in between), and waits
- * while it is busy: a copy holds its writes back, a release holds back the
+ * The view reads chunks without s->lock: a view read takes its chunks'
+ * shared lock first (chunks.c), then looks at s->released and s->index.
+ * Whoever changes what a chunk's view reads come from looks at the lock
+ * after the change (again with a full barrier in between), and waits while
+ * a read holds it: a copy holds its writes back, a release holds back the
  * reuse of the slot. So a view read never sees data written after the
  * barrier, nor a slot that has been given to another chunk.
  *
@@ -160,7 +161,8 @@ static void amber_copy_abandon(struct amber_copy *copy)
 
 /*
  * Forget every copied chunk and free its slot. A copy still in flight
- * leaves ->index too and keeps its slot until kcopyd is done with it.
+ * loses its chunk's lock too, and keeps its slot until kcopyd is done with
+ * it.
  */
 static void amber_cow_clear(struct amber_snapshot *s)
 {
@@ -178,25 +180,6 @@ static void amber_cow_clear(struct amber_snapshot *s)
 }
 
 /*
- * The snapshot stops being active: the writes that see it pass straight to
- * the origin, and may overtake a view read already sent there. Such a read
- * must fail rather than return what they wrote. The view generation is odd
- * while the state changes: a view read that starts then fails at once, one
- * that started before fails in its end_io, which finds another generation
- * (view.c).
- */
-static void amber_cow_end_active(struct amber_snapshot *s,
-				 enum amber_snap_state state)
-{
-	lockdep_assert_held(&s->lock);
-	WRITE_ONCE(s->view_gen, s->view_gen + 1);
-	smp_wmb();	/* pairs with smp_rmb() in amber_view_map() */
-	WRITE_ONCE(s->state, state);
-	smp_wmb();	/* the state, then the even generation */
-	WRITE_ONCE(s->view_gen, s->view_gen + 1);
-}
-
-/*
  * An active snapshot is given up for @reason: its view fails every read,
  * its chunks leave the store. False when it was not active.
  */
@@ -206,7 +189,7 @@ static bool amber_cow_give_up(struct amber_snapshot *s,
 	lockdep_assert_held(&s->lock);
 	if (s->state != AMBER_SNAP_ACTIVE)
 		return false;
-	amber_cow_end_active(s, AMBER_SNAP_INVALID);
+	amber_snapshot_end_active(s, AMBER_SNAP_INVALID);
 	s->reason = reason;
 	amber_cow_clear(s);
 	return true;
@@ -428,8 +411,7 @@ static int amber_copy_claim(struct amber_snapshot *s, chunk_t c,
 	copy->slot = slot;
 	copy->error = 0;
 	bio_list_init(&copy->bios);
-	/* The entry was reserved: storing it allocates nothing, or fails. */
-	if (xa_is_err(xa_store(&s->index, c, copy, GFP_NOWAIT))) {
+	if (amber_chunk_lock_copy(s, c, copy)) {
 		amber_slot_free(s, slot);
 		return -ENOMEM;
 	}
@@ -522,7 +504,7 @@ int amber_cow_write(struct amber_volume *v, struct bio *bio)
 	struct amber_snapshot *s = v->snap;
 	chunk_t c = amber_chunk(v, bio->bi_iter.bi_sector);
 	bool discard = bio_op(bio) == REQ_OP_DISCARD;
-	struct amber_copy *copy = NULL, *start = NULL;
+	struct amber_copy *copy = NULL, *start = NULL, *holder;
 	void *entry;
 	int r;
 
@@ -548,11 +530,12 @@ again:
 
 	spin_lock(&s->lock);
 	entry = xa_load(&s->index, c);
+	holder = amber_chunk_copy(s, c);
 	if (s->state != AMBER_SNAP_ACTIVE) {
 		r = AMBER_REMAP;
-	} else if (entry && !xa_is_value(entry)) {
+	} else if (holder) {
 		amber_wait_begin(bio, AMBER_STAGE_COPY);
-		bio_list_add(&((struct amber_copy *)entry)->bios, bio);
+		bio_list_add(&holder->bios, bio);
 		r = AMBER_HELD;
 	} else if (xa_is_value(entry) || amber_chunk_released(s, c)) {
 		r = AMBER_REMAP;
@@ -609,18 +592,15 @@ static void amber_copy_finish(struct amber_volume *v, struct amber_copy *copy)
 	struct amber_snapshot *s = v->snap;
 
 	spin_lock(&s->lock);
-	if (xa_load(&s->index, copy->chunk) != copy) {
+	if (!amber_chunk_unlock_copy(s, copy->chunk, copy,
+				     copy->error ? -1 : copy->slot)) {
 		/* Dropped, invalidated or released while it was copied. */
 		amber_slot_free(s, copy->slot);
 		amber_kick(v);	/* for the writes waiting for a slot */
 	} else if (copy->error) {
-		xa_erase(&s->index, copy->chunk);
 		amber_slot_free(s, copy->slot);
 		amber_cow_invalidate_locked(v, copy->error);
 	} else {
-		/* Replacing an entry allocates nothing. */
-		xa_store(&s->index, copy->chunk, xa_mk_value(copy->slot),
-			 GFP_NOWAIT);
 		atomic64_inc(&s->copied);
 	}
 	spin_unlock(&s->lock);
@@ -849,7 +829,7 @@ static unsigned int amber_release_unmap(struct amber_snapshot *s,
 			continue;
 		}
 		xa_erase(&s->index, idx);
-		/* A copy in flight frees its slot when done. */
+		/* A copy in flight loses its hold, and frees its slot when done. */
 		if (xa_is_value(entry))
 			amber_slot_free(s, xa_to_value(entry));
 	}
@@ -909,7 +889,7 @@ static int amber_release_range(struct amber_volume *v, chunk_t first,
 		 * snapshot's. (A reload that kept it changed nothing: the
 		 * next table shares it.)
 		 */
-		if (s->view_gen != gen)
+		if (amber_snapshot_gen_moved(s, gen))
 			return -ESTALE;
 		amber_release_busy(s, busy, n);
 	}
@@ -960,7 +940,7 @@ int amber_cow_release(struct amber_volume *v, chunk_t first, u64 count)
 		return -EINVAL;
 
 	spin_lock(&s->lock);
-	gen = s->view_gen;
+	gen = amber_snapshot_gen(s);
 again:
 	/*
 	 * A table that handed its snapshot over to the next one shares it
@@ -972,7 +952,7 @@ again:
 		goto out;
 	}
 	/* Dropped (and taken again) while we allocated: not our snapshot. */
-	if (s->view_gen != gen) {
+	if (amber_snapshot_gen_moved(s, gen)) {
 		r = -ESTALE;
 		goto out;
 	}
@@ -998,7 +978,8 @@ again:
 		if (r)
 			break;
 		/* A long release lets first writes take the lock in between. */
-		if (cond_resched_lock(&s->lock) && s->view_gen != gen) {
+		if (cond_resched_lock(&s->lock) &&
+		    amber_snapshot_gen_moved(s, gen)) {
 			r = -ESTALE;
 			break;
 		}
@@ -1091,7 +1072,7 @@ int amber_cow_drop(struct amber_volume *v)
 		spin_unlock(&s->lock);
 		return -ENOENT;
 	}
-	amber_cow_end_active(s, AMBER_SNAP_NONE);
+	amber_snapshot_end_active(s, AMBER_SNAP_NONE);
 	s->reason = AMBER_REASON_NONE;
 	amber_cow_clear(s);
 	released = rcu_replace_pointer(s->released, NULL,

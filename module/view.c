@@ -2,7 +2,7 @@
 /*
  * The "amber-view" target: the read-only image of the active snapshot.
  *
- * A view read holds the chunks it covers (reads.c) before it decides where
+ * A view read holds the chunks it covers (chunks.c) before it decides where
  * they come from: a chunk copied into the store is read from its slot, an
  * untouched chunk from the origin, a released chunk not at all (EIO). A
  * read that covers only untouched chunks goes to the origin whole; any other
@@ -98,10 +98,9 @@ static int amber_view_map_volume(struct amber_volume *v, struct bio *bio,
 	pb->nr = last - pb->first + 1;
 
 	amber_reads_lock(s, pb->first, pb->nr);
-	pb->gen = READ_ONCE(s->view_gen);
-	smp_rmb();	/* the generation, then the state it goes with */
-	if (pb->gen & 1) {
-		/* The snapshot is ending (cow.c, amber_cow_end_active()). */
+	pb->gen = amber_snapshot_gen(s);
+	if (amber_gen_ending(pb->gen)) {
+		/* The snapshot is ending (amber_snapshot_end_active()). */
 		bio_io_error(bio);
 		return DM_MAPIO_SUBMITTED;
 	}
@@ -144,8 +143,7 @@ static int amber_view_end_io(struct dm_target *ti, struct bio *bio,
 
 	if (s) {
 		/* The snapshot ended while we read: the data may be newer. */
-		smp_rmb();
-		if (READ_ONCE(s->view_gen) != pb->gen && !*error)
+		if (amber_snapshot_gen_moved(s, pb->gen) && !*error)
 			*error = BLK_STS_IOERR;
 		amber_reads_unlock(s, pb->first, pb->nr);
 	}
