@@ -151,12 +151,15 @@ def compute(kernel, samples, values):
                 'amber_of_serial': a / lim if a else None,
                 'dmsnap_of_serial': d / lim if d else None}
 
-    # Barrier stall: amber's longest against dm-snapshot's typical stall,
-    # taken in-process (its best case: libdevmapper, as lvm does it) and
-    # with dmsetup (as a script does it; the anchor's 380-470 ms).
+    # Barrier stall (issue 19): amber's longest against dm-snapshot's
+    # typical stall, taken in-process (its best case: libdevmapper, as lvm
+    # does it; goal 1/2) and with dmsetup (as a script does it; the
+    # anchor's 380-470 ms; goal 1/10), both with 64 KiB chunks under 4 KiB
+    # random writes; and against 3 x the p99 of the same run's writes with
+    # no snapshot near, for each chunk size and load.
     a_max = samples.get('stall.amber.snap_stall_max', [])
     res['stall'] = {'amber_longest_ms': max(a_max) if a_max else None}
-    for cfg, how in (('dmsnap', 'in-process'), ('dmsnap_dmsetup', 'dmsetup')):
+    for cfg, how, div in (('dmsnap', 'in-process', 2), ('dmsnap_dmsetup', 'dmsetup', 10)):
         d_med = samples.get(f'stall.{cfg}.snap_stall_med', [])
         if not a_max or not d_med:
             continue
@@ -166,13 +169,27 @@ def compute(kernel, samples, values):
         rid = 'stall' if cfg == 'dmsnap' else 'stall_dmsetup'
         res['ratios'][rid] = {
             'label': f'barrier stall, dm-snapshot ({how}) / amber',
-            'ratio': dmed / amax if amax else None, 'goal': 10.0,
+            'ratio': dmed / amax if amax else None, 'goal': float(div),
             'note': f"dm-snapshot's ({how}) median stall / amber's longest"}
         res['goals'].append({
             'id': rid, 'label': f'longest barrier stall vs dm-snapshot {how}',
-            'value': amax, 'goal': f'<= {dmed / 10:.1f} ms (dm-snapshot {dmed:.1f} ms / 10)',
-            'met': amax <= dmed / 10,
+            'value': amax, 'goal': f'<= {dmed / div:.1f} ms (dm-snapshot {dmed:.1f} ms / {div})',
+            'met': amax <= dmed / div,
             'note': f"amber's longest {amax:.1f} ms, dm-snapshot's median {dmed:.1f} ms"})
+    for cfg, what in STALL_LOADS:
+        st = samples.get(f'stall.{cfg}.snap_stall_max', [])
+        quiet = samples.get(f'stall.{cfg}.quiet_p99', [])
+        if not st or not quiet:
+            continue
+        amax, p99 = max(st), median(quiet)
+        res['stall'][f'{cfg}_longest_ms'] = amax
+        res['stall'][f'{cfg}_quiet_p99_ms'] = p99
+        res['goals'].append({
+            'id': f'stall_p99_{cfg}', 'label': f'longest barrier stall vs p99, {what}',
+            'value': amax, 'goal': f'<= {3 * p99:.1f} ms (3 x p99 {p99:.1f} ms)',
+            'met': amax <= 3 * p99,
+            'note': f"amber's longest {amax:.1f} ms; p99 of the writes with no snapshot "
+                    f"within 100 ms, same runs, {p99:.1f} ms"})
 
     # The store's peak during a backup under load, against dm-snapshot.
     peak = values.get('backup.load.peak_used_chunks')
@@ -213,6 +230,13 @@ def mib(x):
 
 STEPS = ('prepare', 'drain', 'flush_closed', 'record', 'closed')
 WAITS = ('gate', 'intent', 'copy', 'readers', 'slot')
+
+
+# The stall runs of amber held to 3 x their p99 (issue 19): cfgname, what.
+STALL_LOADS = (('amber', '64k chunks, 4k random writes'),
+               ('amber4k', '4k chunks, 4k random writes'),
+               ('amber_seq', '64k chunks, 1M sequential writer'),
+               ('amber4k_seq', '4k chunks, 1M sequential writer'))
 
 
 def stages(w, smp):
@@ -315,18 +339,25 @@ def table(res):
     w(f"{'view read + sha256sum (MB/s)':34} {fmt(v.get('backup.read_sha256')):>9}"
       f"   (host, native, openssl sha256 one core: {fmt(v.get('host.sha256_MBps'), 0)} MB/s)")
     w('')
-    w('-- barrier stall under 4k random writes, a snapshot a second, held 0.5 s (ms)')
-    w('   stall: per snapshot, the longest latency of a write in flight during its window')
-    w(f"{'':24} {'stall med':>9} {'stall max':>9} {'window med':>10} {'window max':>10} "
-      f"{'p99.9 near':>10} {'run p50':>7} {'run p99.9':>9} {'run max':>8} {'drop stall':>10}")
-    for cfg, name in (('amber', 'amber snap (message)'), ('dmsnap', 'dm-snapshot, in-process'),
-                      ('dmsnap_dmsetup', 'dm-snapshot, dmsetup'), ('linear', 'dm-linear, no snapshot')):
+    w('-- barrier stall, a snapshot a second, held 0.5 s (ms); 4k random writes at iodepth 8,')
+    w('   or (seq) a 1M sequential writer at iodepth 4')
+    w('   stall: per snapshot, the longest latency of a write in flight during its window;')
+    w('   call: the window, for amber the snap call the caller waits for; quiet p99: the')
+    w('   writes of the same runs with no snapshot within 100 ms')
+    w(f"{'':30} {'stall med':>9} {'stall max':>9} {'call med':>8} {'call max':>8} "
+      f"{'quiet p99':>9} {'p99.9 near':>10} {'run p50':>7} {'run max':>8} {'drop stall':>10}")
+    for cfg, name in (('amber', 'amber 64k'), ('amber4k', 'amber 4k'),
+                      ('dmsnap', 'dm-snapshot, in-process'), ('dmsnap_dmsetup', 'dm-snapshot, dmsetup'),
+                      ('linear', 'dm-linear, no snapshot'), ('amber_seq', 'amber 64k, seq'),
+                      ('amber4k_seq', 'amber 4k, seq'), ('dmsnap_seq', 'dm-snapshot in-process, seq')):
         k = f'stall.{cfg}.'
+        if k + 'snap_stall_max' not in res['samples']:
+            continue
         mx = lambda key: max(res['samples'][k + key]) if k + key in res['samples'] else None
-        w(f"{name:24} {fmt(m.get(k + 'snap_stall_med')):>9} {fmt(mx('snap_stall_max')):>9} "
-          f"{fmt(m.get(k + 'snap_dur_med')):>10} {fmt(mx('snap_dur_max')):>10} "
-          f"{fmt(m.get(k + 'snap_p999')):>10} {fmt(m.get(k + 'p50')):>7} "
-          f"{fmt(m.get(k + 'p999')):>9} {fmt(mx('max')):>8} {fmt(mx('drop_stall_max')):>10}")
+        w(f"{name:30} {fmt(m.get(k + 'snap_stall_med')):>9} {fmt(mx('snap_stall_max')):>9} "
+          f"{fmt(m.get(k + 'snap_dur_med')):>8} {fmt(mx('snap_dur_max')):>8} "
+          f"{fmt(m.get(k + 'quiet_p99')):>9} {fmt(m.get(k + 'snap_p999')):>10} "
+          f"{fmt(m.get(k + 'p50')):>7} {fmt(mx('max')):>8} {fmt(mx('drop_stall_max')):>10}")
     w('   (dm-linear: windows of 10 ms at the same times where nothing happens: the noise floor)')
     w('')
     stages(w, res['samples'])
@@ -446,15 +477,18 @@ def goals_table(results):
         for g in r['goals']:
             if g['id'] not in labels:
                 ids.append(g['id'])
-                labels[g['id']] = (g['label'], g['goal'] if g['id'] not in ('stall', 'stall_dmsetup', 'store') else None)
+                labels[g['id']] = g['label']
     goal_text = {'passthrough_rw4k': '>= 0.97 x dm-linear', 'passthrough_rr4k': '>= 0.97 x dm-linear',
                  'passthrough_sw1m': '>= 0.97 x dm-linear', 'cow64k_vs_dmsnap': '>= 2 x dm-snapshot',
                  'cow4k_vs_dmsnap': '>= 2 x dm-snapshot', 'release_rw4k': '>= 0.95 x dm-linear',
-                 'streaming': '>= 0.9 x raw read', 'stall': "<= 1/10 of dm-snapshot's (in-process)",
+                 'streaming': '>= 0.9 x raw read', 'stall': "<= 1/2 of dm-snapshot's (in-process)",
                  'stall_dmsetup': "<= 1/10 of dm-snapshot's (dmsetup)",
                  'store': "<= 1/2 of what dm-snapshot holds",
                  'memory_rest': '<= 4 MiB per TiB', 'memory_backup': '<= 8 MiB per TiB',
                  'memory_reload_inactive': '<= 0.5 MiB per TiB'}
+    for cfg, _ in STALL_LOADS:
+        goal_text[f'stall_p99_{cfg}'] = '<= 3 x p99 without a snapshot'
+
     out = ['', '| goal | target | ' + ' | '.join(r['kernel'] for r in results) + ' |',
            '| --- | --- | ' + ' | '.join('---' for _ in results) + ' |']
     for gid in ids:
@@ -464,7 +498,9 @@ def goals_table(results):
             if g is None:
                 cells.append('-')
                 continue
-            if gid in ('stall', 'stall_dmsetup'):
+            if gid.startswith('stall_p99_'):
+                val = f"{g['value']:.0f} ms vs p99 {r['stall'][gid[len('stall_p99_'):] + '_quiet_p99_ms']:.1f} ms"
+            elif gid in ('stall', 'stall_dmsetup'):
                 d = r['stall'].get('dmsnap_median_ms' if gid == 'stall' else 'dmsnap_dmsetup_median_ms')
                 val = f"{g['value']:.0f} ms vs {d:.0f} ms"
             elif gid == 'store':
@@ -477,7 +513,7 @@ def goals_table(results):
                 if rr.get('q1') is not None and len(rr.get('per_rep', [])) >= 8:
                     val += f" ({rr['q1']:.2f}-{rr['q3']:.2f})"
             cells.append(f"{val} {'met' if g['met'] else '**not met**'}")
-        out.append(f"| {labels[gid][0]} | {goal_text.get(gid, '')} | " + ' | '.join(cells) + ' |')
+        out.append(f"| {labels[gid]} | {goal_text.get(gid, '')} | " + ' | '.join(cells) + ' |')
     out += ['', 'Ratios: medians of the neighbouring-pair ratios, in brackets the middle half of them',
             '(the noise); stall: amber\'s longest against dm-snapshot\'s median; store: amber\'s',
             'peak against the chunks the writes touched during the backup.', '']

@@ -33,7 +33,7 @@ REPS=${BENCH_REPS:-5}
 QUICK=${BENCH_QUICK:-0}
 PHASES=${BENCH_PHASES:-pretouch passthrough cow64k cow4k release stall backup memory scale}
 COW_CFGS=${BENCH_COW_CFGS:-lin amb dms}
-STALL_CFGS=${BENCH_STALL_CFGS:-amb dms amb dms dmsetup lin}
+STALL_CFGS=${BENCH_STALL_CFGS:-amb amb4k dms amb@seq amb4k@seq dms@seq dmsetup lin amb amb4k dms amb@seq amb4k@seq dms@seq}
 ORIGIN=$(scratch_disk origin)
 STORE=$(scratch_disk store)
 COW=$(scratch_disk origin2)
@@ -200,6 +200,8 @@ xcounters() {
 # The name a configuration has in the results.
 cfgname() {
 	case $1 in
+	*@seq) echo "$(cfgname "${1%@seq}")_seq" ;;
+	amb4k) echo amber4k ;;
 	amb+*) echo "amber${1#amb}" ;;
 	amb | sc) echo amber ;;
 	lin | sc-l) echo linear ;;
@@ -209,7 +211,7 @@ cfgname() {
 }
 
 # Every device a phase may leave behind when it fails half way, in order.
-BENCH_DEVS="dsnap so bk-view bk bk-o amb lin slin mem1 mem16 mem-o16 memt mem-ot sc-l sc sc-o"
+BENCH_DEVS="dsnap so bk-view bk bk-o amb4 amb lin slin mem1 mem16 mem-o16 memt mem-ot sc-l sc sc-o"
 cleanup_devs() {
 	local n
 	for n in $BENCH_DEVS; do
@@ -394,15 +396,19 @@ phase_release() {
 	dm_remove lin
 }
 
-# stall_run <tag> <dev> <command...>: 4 KiB random writes (iodepth 8) for
-# the length of STALL_N snapshots, one a second, each held 0.5 s, with a
-# per-I/O latency log; the command prints the windows.
+# stall_run <tag> <load> <dev> <command...>: a write load on <dev> for the
+# length of STALL_N snapshots, one a second, each held 0.5 s, with a
+# per-I/O latency log; the command prints the windows. <load>: "rand",
+# 4 KiB random writes at iodepth 8, or "seq", a sequential writer of 1 MiB
+# writes at iodepth 4 (a checkpoint, a bulk load).
 STALL_N=8
 stall_run() {
-	local tag=$1 dev=$2 fpid
-	shift 2
+	local tag=$1 load=$2 dev=$3 fpid
+	local -a rw=(--rw=randwrite --bs=4k --iodepth=8)
+	shift 3
+	[ "$load" = rand ] || rw=(--rw=write --bs=1M --iodepth=4)
 	rm -f "$W/$tag"_*.log "$W/$tag.win"
-	fio --name=b --ioengine=libaio --direct=1 --rw=randwrite --bs=4k --iodepth=8 \
+	fio --name=b --ioengine=libaio --direct=1 "${rw[@]}" \
 		--filename="$dev" --size=1G --time_based --runtime=$((STALL_N + 2)) \
 		--write_lat_log="$W/$tag" --log_avg_msec=0 --log_unix_epoch=1 \
 		--output=/dev/null &
@@ -469,26 +475,36 @@ dmsnap_dmsetup() {
 	done
 }
 
+# The barrier stall (issue 19): amber with 64 KiB and 4 KiB chunks, and
+# dm-snapshot (64 KiB chunks) taken in-process and with dmsetup, under
+# random 4 KiB writes and a sequential 1 MiB writer (a cfg ending in @seq);
+# dm-linear with windows where nothing happens, the noise floor. Keys:
+# stall.<cfgname>.<latwin's key>.
 phase_stall() {
-	local r k v cfg
+	local k v cfg load
 	amber_dev amb "$ORIGIN" "$STORE" 65536
+	amber_dev amb4 "$ORIGIN" "$STORE2" 4096
 	linear_dev lin "$ORIGIN"
 	dm_create so "0 $(sectors "$ORIGIN") snapshot-origin $ORIGIN"
 	for cfg in $STALL_CFGS; do
-		knobs "$cfg"
-		case $cfg in
-		amb*) stall_run amb "$(dm_dev amb)" benchsnap amber amb $STALL_N 1000 500 ;;
-		dms) stall_run dms "$(dm_dev so)" benchsnap dmsnap so dsnap "$COW" \
+		load=rand
+		[[ $cfg != *@seq ]] || load=seq
+		knobs "${cfg%@seq}"
+		case ${cfg%@seq} in
+		amb4k) stall_run amb4 $load "$(dm_dev amb4)" benchsnap amber amb4 $STALL_N 1000 500 ;;
+		amb*) stall_run amb $load "$(dm_dev amb)" benchsnap amber amb $STALL_N 1000 500 ;;
+		dms) stall_run dms $load "$(dm_dev so)" benchsnap dmsnap so dsnap "$COW" \
 			"$(sectors "$ORIGIN")" "$ORIGIN $COW P 128" $STALL_N 1000 500 ;;
-		dmsetup) stall_run dmsetup "$(dm_dev so)" dmsnap_dmsetup ;;
-		lin) stall_run lin "$(dm_dev lin)" pseudo_windows ;;
+		dmsetup) stall_run dmsetup $load "$(dm_dev so)" dmsnap_dmsetup ;;
+		lin) stall_run lin $load "$(dm_dev lin)" pseudo_windows ;;
 		esac | while read -r k v; do
-			sample "stall.$(cfgname $cfg).$k" "$v"
+			sample "stall.$(cfgname "$cfg").$k" "$v"
 		done
 		knobs amb
 		dm_remove dsnap
 	done
 	dm_remove so
+	dm_remove amb4
 	dm_remove amb
 	dm_remove lin
 }

@@ -10,6 +10,12 @@
  *       WINDOWS: lines "<kind> <start ns> <end ns>" (benchsnap's output,
  *       CLOCK_REALTIME). Prints "<key> <value>" lines, times in ms:
  *         ios, p50, p999, max         every I/O of the log
+ *         quiet_ios, quiet_p99        the I/Os in flight at no time
+ *                                     within 100 ms of a snapshot's life
+ *                                     (a "snap" window to the end of the
+ *                                     "drop" window after it): the
+ *                                     latency with no barrier and no
+ *                                     snapshot
  *         <kind>_stall_med/_max       per window: the longest latency of an
  *                                     I/O in flight at any time in it
  *         <kind>_excess_max           the same, less the log's median
@@ -107,6 +113,32 @@ static double issued(const struct io *io)
 	return io->done - io->lat;
 }
 
+/*
+ * Whether @io was in flight within 100 ms of the life of a snapshot: from
+ * the start of a "snap" window to the end of the first "drop" window after
+ * it, or of the snap window itself when none follows.
+ */
+static int near_snapshot(const struct io *io, const struct win *wins,
+			 size_t nw)
+{
+	size_t j, d;
+	double end;
+
+	for (j = 0; j < nw; j++) {
+		if (strcmp(wins[j].kind, "snap"))
+			continue;
+		end = wins[j].end;
+		for (d = j + 1; d < nw; d++)
+			if (!strcmp(wins[d].kind, "drop")) {
+				end = wins[d].end;
+				break;
+			}
+		if (issued(io) <= end + 100 && io->done >= wins[j].start - 100)
+			return 1;
+	}
+	return 0;
+}
+
 static int stall(const char *logpath, const char *winpath)
 {
 	struct win wins[4096];
@@ -142,6 +174,12 @@ static int stall(const char *logpath, const char *winpath)
 	p50 = quantile(v, nr_ios, 0.5);
 	printf("ios %zu\np50 %.2f\np999 %.2f\nmax %.2f\n", nr_ios, p50,
 	       quantile(v, nr_ios, 0.999), nr_ios ? v[nr_ios - 1] : 0);
+
+	n = 0;
+	for (i = 0; i < nr_ios; i++)
+		if (!near_snapshot(&ios[i], wins, nw))
+			v[n++] = ios[i].lat;
+	printf("quiet_ios %zu\nquiet_p99 %.2f\n", n, quantile(v, n, 0.99));
 
 	/* Completion times are whole ms: one ms of slack either side. */
 	for (j = 0; j < nw; j++)
