@@ -55,6 +55,7 @@ enum amber_overflow {
 
 enum amber_snap_state {
 	AMBER_SNAP_NONE,	/* no snapshot: writes pass (after tracking) */
+	AMBER_SNAP_STARTING,	/* gates closed by a barrier: copies begin */
 	AMBER_SNAP_ACTIVE,	/* first writes copy, the view reads */
 	AMBER_SNAP_INVALID,	/* writes pass, the view fails every read */
 };
@@ -264,7 +265,8 @@ struct amber_volume {
 	atomic64_t waited;		/* for status */
 	/* For the stats message (stats.c): since the last barrier. */
 	struct amber_wait_stat waits[AMBER_NR_STAGES];
-	atomic64_t copied_ahead;	/* copies started while intent was taken */
+	/* Copies started while their write waited (intent, a barrier). */
+	atomic64_t copied_ahead;
 	u64 barrier_ns[AMBER_NR_STEPS];	/* under amber_registry_lock */
 };
 
@@ -411,7 +413,10 @@ int amber_cow_write(struct amber_volume *v, struct bio *bio);
 void amber_cow_copy_ahead(struct amber_volume *v, chunk_t c);
 void amber_cow_worker(struct amber_volume *v);
 int amber_cow_can_start(struct amber_volume *v);
+void amber_cow_prepare_start(struct amber_volume *v);
+void amber_cow_copy_early(struct amber_volume *v, chunk_t c);
 void amber_cow_start(struct amber_volume *v, u64 epoch);
+void amber_cow_cancel_start(struct amber_volume *v);
 int amber_cow_release(struct amber_volume *v, chunk_t first, u64 count);
 void amber_cow_take_over(struct amber_volume *v);
 void amber_cow_disown(struct amber_volume *v);

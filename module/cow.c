@@ -446,21 +446,27 @@ static int amber_cow_begin(struct amber_volume *v, chunk_t c, struct bio *bio,
 	return AMBER_HELD;
 }
 
-/* Nothing to copy for @c: copied or being copied, released, or no snapshot. */
+/*
+ * Nothing to copy for @c: copied or being copied, released, or no snapshot
+ * (one that is starting copies: amber_cow_copy_early()).
+ */
 static bool amber_copy_needless(struct amber_snapshot *s, chunk_t c)
 {
-	return READ_ONCE(s->state) != AMBER_SNAP_ACTIVE ||
+	enum amber_snap_state state = READ_ONCE(s->state);
+
+	return (state != AMBER_SNAP_ACTIVE && state != AMBER_SNAP_STARTING) ||
 	       xa_load(&s->index, c) || amber_chunk_released(s, c);
 }
 
 /*
- * A first write to @c, holding the gate, is about to wait for its region's
- * write intent (cbt.c): copy the chunk meanwhile, so that the write then
- * waits for the longer of the two instead of one after the other. The
+ * A first write to @c is about to wait, for its region's write intent
+ * (cbt.c) while it holds the gate, or at a barrier's closed gate
+ * (amber_cow_copy_early()): copy the chunk meanwhile, so that the write
+ * then waits for the longer of the two instead of one after the other. The
  * origin's chunk cannot change before the copy ends: every write to it now
  * finds the copy in the index and waits. Nothing here waits: without the
- * memory or a free slot, the write makes the copy itself once its intent is
- * durable. The copy pool's reserve is left to the writes that must copy.
+ * memory or a free slot, the write makes the copy itself when its turn
+ * comes. The copy pool's reserve is left to the writes that must copy.
  */
 void amber_cow_copy_ahead(struct amber_volume *v, chunk_t c)
 {
@@ -780,18 +786,66 @@ int amber_cow_can_start(struct amber_volume *v)
 	return r;
 }
 
-/* The barrier cut epoch @epoch: no write is in flight, the gate is closed. */
+/*
+ * A barrier closed and drained @v's gate: the origin holds the image the
+ * snapshot will have, and nothing changes it until the gate opens. The
+ * snapshot is starting: copies of that image may begin (the writes held at
+ * the gate need them), while the barrier flushes the origin and records
+ * the epoch; the view reads nothing yet, a release and a drop find no
+ * snapshot. amber_cow_start() or amber_cow_cancel_start() follows, with
+ * the gate still closed.
+ */
+void amber_cow_prepare_start(struct amber_volume *v)
+{
+	struct amber_snapshot *s = v->snap;
+
+	spin_lock(&s->lock);
+	WARN_ON_ONCE(s->state != AMBER_SNAP_NONE || !xa_empty(&s->index));
+	s->reason = AMBER_REASON_NONE;
+	atomic64_set(&s->copied, 0);
+	atomic64_set(&s->released_count, 0);
+	WRITE_ONCE(s->state, AMBER_SNAP_STARTING);
+	spin_unlock(&s->lock);
+}
+
+/*
+ * A write to @c waits at the closed gate of a barrier whose snapshot is
+ * starting: copy @c now, so that the write, once the gate opens, waits for
+ * what is left of the copy, not for all of it after the barrier's flush
+ * and record. Nothing here waits for memory or a slot: without them the
+ * write makes the copy itself, as any first write does.
+ */
+void amber_cow_copy_early(struct amber_volume *v, chunk_t c)
+{
+	if (READ_ONCE(v->snap->state) == AMBER_SNAP_STARTING)
+		amber_cow_copy_ahead(v, c);
+}
+
+/* The barrier cut epoch @epoch: the snapshot starts, the gate still closed. */
 void amber_cow_start(struct amber_volume *v, u64 epoch)
 {
 	struct amber_snapshot *s = v->snap;
 
 	spin_lock(&s->lock);
-	WARN_ON_ONCE(!xa_empty(&s->index));
+	WARN_ON_ONCE(s->state != AMBER_SNAP_STARTING);
 	v->epoch = epoch;
-	s->reason = AMBER_REASON_NONE;
-	atomic64_set(&s->copied, 0);
-	atomic64_set(&s->released_count, 0);
 	WRITE_ONCE(s->state, AMBER_SNAP_ACTIVE);
+	spin_unlock(&s->lock);
+}
+
+/*
+ * The barrier cut nothing: the starting snapshot ends before it began, and
+ * its early copies with it (their slots come back as kcopyd ends them).
+ */
+void amber_cow_cancel_start(struct amber_volume *v)
+{
+	struct amber_snapshot *s = v->snap;
+
+	spin_lock(&s->lock);
+	if (s->state == AMBER_SNAP_STARTING) {
+		amber_snapshot_end_active(s, AMBER_SNAP_NONE);
+		amber_cow_clear(s);
+	}
 	spin_unlock(&s->lock);
 }
 
@@ -948,7 +1002,7 @@ again:
 	 * right here.
 	 */
 	if (s->state != AMBER_SNAP_ACTIVE) {
-		r = s->state == AMBER_SNAP_NONE ? -ENOENT : -ESTALE;
+		r = s->state == AMBER_SNAP_INVALID ? -ESTALE : -ENOENT;
 		goto out;
 	}
 	/* Dropped (and taken again) while we allocated: not our snapshot. */
@@ -1068,7 +1122,8 @@ int amber_cow_drop(struct amber_volume *v)
 	unsigned long *released;
 
 	spin_lock(&s->lock);
-	if (s->state == AMBER_SNAP_NONE) {
+	/* A starting snapshot is the barrier's, which has not cut it yet. */
+	if (s->state == AMBER_SNAP_NONE || s->state == AMBER_SNAP_STARTING) {
 		spin_unlock(&s->lock);
 		return -ENOENT;
 	}

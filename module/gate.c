@@ -48,6 +48,8 @@ bool amber_gate_enter(struct amber_volume *v, struct bio *bio)
  */
 bool amber_gate_defer(struct amber_volume *v, struct bio *bio)
 {
+	chunk_t c = amber_chunk(v, bio->bi_iter.bi_sector);
+	bool data = bio_op(bio) != REQ_OP_DISCARD;
 	unsigned long flags;
 
 	spin_lock_irqsave(&v->lock, flags);
@@ -64,6 +66,9 @@ bool amber_gate_defer(struct amber_volume *v, struct bio *bio)
 	bio_list_add(&v->gated, bio);
 	spin_unlock_irqrestore(&v->lock, flags);
 	atomic64_inc(&v->waited);
+	/* @bio may have gone on already: its chunk was read before. */
+	if (data)
+		amber_cow_copy_early(v, c);
 	return true;
 }
 
@@ -74,6 +79,33 @@ static void amber_gate_close(struct amber_volume *v)
 	spin_unlock_irq(&v->lock);
 	/* Pairs with smp_mb__after_atomic() in amber_gate_enter(). */
 	smp_mb();
+}
+
+/* Writes parked at the gate whose chunks a starting snapshot copies early. */
+#define AMBER_EARLY_COPIES	32
+
+/*
+ * @v's snapshot is starting: copy the chunks of the writes parked at its
+ * gate so far (the first AMBER_EARLY_COPIES), which wait for those copies
+ * once the gate opens. Later ones start theirs as they park
+ * (amber_gate_defer()).
+ */
+static void amber_gate_copy_parked(struct amber_volume *v)
+{
+	chunk_t chunks[AMBER_EARLY_COPIES];
+	unsigned int n = 0, i;
+	struct bio *bio;
+
+	spin_lock_irq(&v->lock);
+	bio_list_for_each(bio, &v->gated) {
+		if (n == ARRAY_SIZE(chunks))
+			break;
+		if (bio_op(bio) != REQ_OP_DISCARD)
+			chunks[n++] = amber_chunk(v, bio->bi_iter.bi_sector);
+	}
+	spin_unlock_irq(&v->lock);
+	for (i = 0; i < n; i++)
+		amber_cow_copy_early(v, chunks[i]);
 }
 
 /* Open the gate and send the parked writes on, in the new epoch. */
@@ -248,8 +280,9 @@ static u64 amber_barrier_step(struct amber_volume **vols, unsigned int count,
 /*
  * Raise one barrier over @count volumes: flush every origin while its store
  * takes the next epoch's write intent for the regions just written, close
- * every gate, drain every volume, flush every origin again, record and cut
- * every epoch, open every gate. The origins of a group flush together, but
+ * every gate, drain every volume, start every snapshot (the writes held at
+ * the gates have their chunks copied from now on), flush every origin
+ * again, record and cut every epoch, open every gate. The origins of a group flush together, but
  * the record waits for them all: a store that names an epoch after a power
  * cut has the origin's image of that epoch on stable media.
  * If a volume cannot start a snapshot, does not drain in time (or the
@@ -260,6 +293,7 @@ int amber_barrier(struct amber_volume **vols, unsigned int count,
 		  unsigned int timeout_ms, u64 *epochs)
 {
 	struct amber_flushes flushes;
+	bool starting = false;
 	unsigned long deadline;
 	unsigned int i;
 	u64 t, closed;
@@ -296,6 +330,11 @@ int amber_barrier(struct amber_volume **vols, unsigned int count,
 		r = amber_gate_drain(vols[i], deadline);
 	if (!r) {
 		t = amber_barrier_step(vols, count, AMBER_STEP_DRAIN, t);
+		for (i = 0; i < count; i++) {
+			amber_cow_prepare_start(vols[i]);
+			amber_gate_copy_parked(vols[i]);
+		}
+		starting = true;
 		r = amber_flush_origins(vols, count);
 	}
 	/* No store names the next epoch before its image is durable. */
@@ -309,6 +348,9 @@ int amber_barrier(struct amber_volume **vols, unsigned int count,
 			amber_cbt_cut(vols[i]->cbt, epochs[i]);
 			amber_cow_start(vols[i], epochs[i]);
 		}
+	} else if (starting) {
+		for (i = 0; i < count; i++)
+			amber_cow_cancel_start(vols[i]);
 	}
 	for (i = 0; i < count; i++)
 		amber_gate_open(vols[i]);
