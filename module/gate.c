@@ -177,10 +177,12 @@ static int amber_barrier_check(struct amber_volume *v)
  * Every write acknowledged before the barrier must be on stable media
  * before the image that holds it is backed up: the origin's volatile cache
  * may lose it in a power cut after the backup read it. The barrier flushes
- * twice: once before the gates close, which writes back almost everything
- * while writes still flow, and once with the gates closed and drained,
- * which has only the last few writes to make durable. The origins of a
- * group are flushed together.
+ * while writes still flow, then once more with the gates closed and
+ * drained, which writes stall behind: that one must find little left to
+ * write back. Each flush with the gates open writes back what was
+ * acknowledged during the one before, so they are repeated while they get
+ * shorter (amber_flush_origins_open()). The origins of a group are flushed
+ * together.
  */
 struct amber_flushes {
 	struct completion done;
@@ -240,6 +242,36 @@ static int amber_flush_origins(struct amber_volume **vols, unsigned int count)
 	return amber_flush_origins_wait(&f);
 }
 
+/* Flushes with the gates open after the first, at most. */
+#define AMBER_OPEN_FLUSHES	4
+/* A flush this short leaves the closed one nothing worth another. */
+#define AMBER_SHORT_FLUSH_NS	(2 * NSEC_PER_MSEC)
+
+/*
+ * The first flush with the gates open took @took_ns: flush again while the
+ * last one took long and the one before took clearly longer still (a
+ * writer faster than the origin's write-back never lets them shrink).
+ */
+static int amber_flush_origins_open(struct amber_volume **vols,
+				    unsigned int count, u64 took_ns)
+{
+	unsigned int i;
+	u64 last, start;
+	int r;
+
+	for (i = 0; i < AMBER_OPEN_FLUSHES && took_ns >= AMBER_SHORT_FLUSH_NS; i++) {
+		last = took_ns;
+		start = ktime_get_ns();
+		r = amber_flush_origins(vols, count);
+		if (r)
+			return r;
+		took_ns = ktime_get_ns() - start;
+		if (took_ns * 4 > last * 3)
+			break;
+	}
+	return 0;
+}
+
 /*
  * Write each volume's next epoch to its store. If one cannot be written,
  * the others take theirs back and nothing is cut.
@@ -296,7 +328,7 @@ int amber_barrier(struct amber_volume **vols, unsigned int count,
 	bool starting = false;
 	unsigned long deadline;
 	unsigned int i;
-	u64 t, closed;
+	u64 t, closed, flushed;
 	int r = 0;
 
 	lockdep_assert_held(&amber_registry_lock);
@@ -313,10 +345,14 @@ int amber_barrier(struct amber_volume **vols, unsigned int count,
 	if (r)
 		return r;
 	/* The stores take the next intent while the origins flush. */
+	flushed = ktime_get_ns();
 	amber_flush_origins_start(vols, count, &flushes);
 	for (i = 0; i < count; i++)
 		amber_cbt_intend_next(vols[i]->cbt);
 	r = amber_flush_origins_wait(&flushes);
+	if (!r)
+		r = amber_flush_origins_open(vols, count,
+					     ktime_get_ns() - flushed);
 	if (r)
 		return r;
 
