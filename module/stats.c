@@ -85,7 +85,7 @@ void amber_stats_reset(struct amber_volume *v)
  * the last barrier's steps (0: not reached), then for each stage the
  * writes that waited there since that barrier: how many, the longest
  * wait, all the waits together; then the copies started ahead of their
- * write, while it waited for its intent.
+ * write, while it waited for its intent or at a barrier's closed gate.
  */
 int amber_stats_emit(struct amber_volume *v, char *result,
 		     unsigned int maxlen)
