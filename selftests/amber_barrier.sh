@@ -111,7 +111,7 @@ barrier_stats_time_the_writes() {
 }
 
 # A write that arrives while a barrier's gates are closed has its chunk
-# copied before they open (issue 19): the origin's flushes take 1.5 s here,
+# copied before they open (issue 19): the origin's flushes take 4 s here,
 # so the gates stay closed that long after the drain, and the write then
 # finds its chunk copied and does not wait for the copy. Its region was
 # written in the last epoch, so its write intent was taken ahead of the
@@ -130,7 +130,7 @@ gate_writes_are_copied_early() {
 	chunk_pattern_write "$(dm_dev b-four)" 0 3 old
 	amber_msg b-four snap >/dev/null &
 	spid=$!
-	wait_until 20 frozen b-four
+	wait_until 30 frozen b-four
 	chunk_pattern_write "$(dm_dev b-four)" 2 1 new &
 	wpid=$!
 	wait "$spid"
@@ -207,8 +207,9 @@ if modprobe dm-delay 2>/dev/null; then
 	dm_create b-slow "0 $(sectors "$(dm_dev b-o3)") delay $(dm_dev b-o3) 0 0 $(dm_dev b-o3) 0 6000 $(dm_dev b-o3) 0 0"
 	amber_format "$(dm_dev b-s3)" "$(dm_dev b-slow)"
 	dm_create b-three "$(amber_table "$(dm_dev b-slow)" "$(dm_dev b-s3)" "$AMBER_CHUNK" drain_timeout_ms=300)"
-	# Flushes wait 1.5 s, reads and writes none.
-	dm_create b-flush "0 $(sectors "$(dm_dev b-o4)") delay $(dm_dev b-o4) 0 0 $(dm_dev b-o4) 0 0 $(dm_dev b-o4) 0 1500"
+	# Flushes wait 4 s, reads and writes none: long enough for a poll of
+	# the status to see the gates closed, even on the debug kernel.
+	dm_create b-flush "0 $(sectors "$(dm_dev b-o4)") delay $(dm_dev b-o4) 0 0 $(dm_dev b-o4) 0 0 $(dm_dev b-o4) 0 4000"
 	amber_volume b-four "$(dm_dev b-flush)" "$(dm_dev b-s4)"
 fi
 
