@@ -449,6 +449,12 @@ void amber_snapshot_end_active(struct amber_snapshot *s,
 unsigned int amber_snapshot_gen(struct amber_snapshot *s);
 bool amber_snapshot_gen_moved(struct amber_snapshot *s, unsigned int gen);
 
+/* The copy an index entry names, or NULL (a slot, or no entry). */
+static inline struct amber_copy *amber_entry_copy(void *entry)
+{
+	return xa_is_value(entry) ? NULL : entry;
+}
+
 /* A generation seen while the snapshot's state changes. */
 static inline bool amber_gen_ending(unsigned int gen)
 {

@@ -123,9 +123,7 @@ void amber_reads_wait_all(struct amber_snapshot *s)
 /* The copy that holds @c, or NULL. Under s->lock, or as a first look. */
 struct amber_copy *amber_chunk_copy(struct amber_snapshot *s, chunk_t c)
 {
-	void *entry = xa_load(&s->index, c);
-
-	return xa_is_value(entry) ? NULL : entry;
+	return amber_entry_copy(xa_load(&s->index, c));
 }
 
 /*

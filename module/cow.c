@@ -536,7 +536,7 @@ again:
 
 	spin_lock(&s->lock);
 	entry = xa_load(&s->index, c);
-	holder = amber_chunk_copy(s, c);
+	holder = amber_entry_copy(entry);
 	if (s->state != AMBER_SNAP_ACTIVE) {
 		r = AMBER_REMAP;
 	} else if (holder) {

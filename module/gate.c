@@ -314,9 +314,10 @@ static u64 amber_barrier_step(struct amber_volume **vols, unsigned int count,
  * takes the next epoch's write intent for the regions just written, close
  * every gate, drain every volume, start every snapshot (the writes held at
  * the gates have their chunks copied from now on), flush every origin
- * again, record and cut every epoch, open every gate. The origins of a group flush together, but
- * the record waits for them all: a store that names an epoch after a power
- * cut has the origin's image of that epoch on stable media.
+ * again, record and cut every epoch, open every gate. The origins of a
+ * group flush together, but the record waits for them all: a store that
+ * names an epoch after a power cut has the origin's image of that epoch on
+ * stable media.
  * If a volume cannot start a snapshot, does not drain in time (or the
  * caller is killed), or its origin or store fails, no epoch is cut and
  * every gate opens again. The gates are never left closed.
