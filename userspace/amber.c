@@ -21,6 +21,8 @@ static const struct subcommand {
 	{ "drop",	 drop_main,	   "end the snapshots of volumes" },
 	{ "backup",	 backup_main,	   "stream a snapshot into a backup" },
 	{ "restore",	 restore_main,	   "write a backup chain to a device" },
+	{ "mount",	 mount_main,	   "a backup chain as a read-only device" },
+	{ "umount",	 umount_main,	   "end what amber mount started" },
 	{ "verify",	 verify_main,	   "check every byte of backups" },
 	{ "consolidate", consolidate_main, "merge a chain into a new full backup" },
 	{ "list",	 list_main,	   "one line about each backup" },

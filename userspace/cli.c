@@ -3,9 +3,11 @@
 #include <inttypes.h>
 
 #include "module/uapi/amber.h"
+#include "chain.h"
 #include "cli.h"
 #include "error.h"
 #include "keyfile.h"
+#include "keys.h"
 #include "probe.h"
 #include "util.h"
 
@@ -207,4 +209,40 @@ int cli_key(const struct cli *c, int key_opt, int pass_opt, struct data_key **ke
 		return 0;
 	*key = data_key_load(c->value[key_opt], c->value[pass_opt]);
 	return *key ? 0 : -1;
+}
+
+static const char *option_value(const struct cli *c, int option)
+{
+	return option < 0 ? NULL : c->value[option];
+}
+
+int cli_open_chain(const struct cli *c, const struct cli_chain_options *o, struct chain *chain)
+{
+	const char *pubkey = option_value(c, o->pubkey), *digest = option_value(c, o->digest);
+	struct asym_key *pub = NULL;
+	struct data_key *key;
+
+	if (cli_key(c, o->key, o->passphrase_file, &key))
+		return -1;
+	if ((pubkey && !(pub = asym_load_public(pubkey, true))) ||
+	    chain_open(chain, c->args, c->nr_args)) {
+		data_key_free(key);
+		asym_free(pub);
+		return -1;
+	}
+	if ((digest && chain_expect(chain, digest)) || chain_set_pubkey(chain, pub) ||
+	    chain_set_key(chain, key) || chain_check(chain)) {
+		chain->key = key;
+		chain->pubkey = pub;
+		cli_close_chain(chain);
+		return -1;
+	}
+	return 0;
+}
+
+void cli_close_chain(struct chain *chain)
+{
+	data_key_free((struct data_key *)chain->key);
+	asym_free((struct asym_key *)chain->pubkey);
+	chain_close(chain);
 }

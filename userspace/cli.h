@@ -53,6 +53,20 @@ struct data_key;
  * @pass_opt or from the terminal: *@key NULL when @key_opt is not given.
  */
 int cli_key(const struct cli *c, int key_opt, int pass_opt, struct data_key **key);
+/* The options that name a chain's trust, for cli_open_chain(); -1 when absent. */
+struct cli_chain_options {
+	int key, passphrase_file, pubkey, digest;
+};
+struct chain;
+struct asym_key;
+/*
+ * Open the chain of the positional arguments with the key, public key and
+ * digests the options give, and check it (chain_check()). On success close
+ * it with cli_close_chain(); on failure nothing is left open.
+ */
+int cli_open_chain(const struct cli *c, const struct cli_chain_options *o, struct chain *chain);
+void cli_close_chain(struct chain *chain);
+
 /* Usage text of --key and --passphrase-file. */
 #define CLI_KEY_USAGE \
 "  -k, --key KEYFILE\n" \

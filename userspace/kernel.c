@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libdevmapper.h>
+#include <linux/nbd.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,6 +110,37 @@ int dm_remove(const char *name)
 	return ret;
 }
 
+/* Replace the table of @name: suspend, load the new one, resume. */
+int dm_reload(const char *name, const char *target, uint64_t sectors, const char *params)
+{
+	struct dm_task *dmt;
+	int ret = -1;
+
+	dmt = task_for(DM_DEVICE_SUSPEND, name);
+	if (!dmt)
+		return -1;
+	ret = run_task(dmt, false, "suspend", name);
+	dm_task_destroy(dmt);
+	if (ret)
+		return -1;
+	dmt = task_for(DM_DEVICE_RELOAD, name);
+	if (!dmt)
+		goto resume;
+	if (!dm_task_add_target(dmt, 0, sectors, target, params))
+		fail(AMBER_ESYS, "reload %s: out of memory", name);
+	else
+		ret = run_task(dmt, false, "load", name);
+	dm_task_destroy(dmt);
+resume:
+	dmt = task_for(DM_DEVICE_RESUME, name);
+	if (!dmt)
+		return -1;
+	if (run_task(dmt, true, "resume", name))
+		ret = -1;
+	dm_task_destroy(dmt);
+	return ret;
+}
+
 static int device_info(const char *name, struct dm_info *info)
 {
 	struct dm_task *dmt = task_for(DM_DEVICE_INFO, name);
@@ -186,6 +218,30 @@ out:
 	return ret;
 }
 
+static int one_target(const char *name, int type, const char *target, uint64_t *sectors,
+		      char *line, size_t len)
+{
+	char found[64];
+
+	if (target_line(name, type, found, sizeof(found), sectors, line, len))
+		return -1;
+	if (strcmp(found, target))
+		return fail(AMBER_ESYS, "%s has a %s target, not %s", name, found, target);
+	return 0;
+}
+
+int dm_target_status(const char *name, const char *target, uint64_t *sectors, char *status,
+		     size_t len)
+{
+	return one_target(name, DM_DEVICE_STATUS, target, sectors, status, len);
+}
+
+int dm_target_table(const char *name, const char *target, uint64_t *sectors, char *table,
+		    size_t len)
+{
+	return one_target(name, DM_DEVICE_TABLE, target, sectors, table, len);
+}
+
 static int amber_line(const char *name, int type, uint64_t *sectors, char *params,
 		      size_t len)
 {
@@ -260,6 +316,16 @@ static bool run_quietly(const char *const argv[])
 			;
 	posix_spawn_file_actions_destroy(&fa);
 	return WIFEXITED(status) && !WEXITSTATUS(status);
+}
+
+int kernel_load_target(const char *target, const char *module)
+{
+	if (!target_loaded(target))
+		run_quietly((const char *const[]){ "modprobe", module, NULL });
+	if (!target_loaded(target))
+		return fail(AMBER_ESYS, "the kernel has no %s target (modprobe %s failed)",
+			    target, module);
+	return 0;
 }
 
 int kernel_load_module(void)
@@ -599,4 +665,111 @@ int refuse_amber_device(uint32_t major, uint32_t minor, const char *path)
 		return fail(AMBER_ESYS, "%s lies under an amber volume (its origin or"
 			    " store): back up the volume with 'amber backup NAME'", path);
 	return 0;
+}
+
+/* ---- the kernel's NBD client, over local socket pairs ---- */
+
+/* /sys/block/nbd<i>/pid exists while a server runs the device. */
+static bool nbd_in_use(int index)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/sys/block/nbd%d/pid", index);
+	return !access(path, F_OK);
+}
+
+/* Give the free device at @d->path its sockets, size and flags: 0, 1 if busy. */
+static int nbd_setup(struct nbd_device *d, const int *socks, unsigned int nr, uint64_t bytes,
+		     unsigned int timeout_s)
+{
+	/*
+	 * Sectors of 512 bytes: the device above takes the largest logical
+	 * block size of its devices, and must keep the target's.
+	 */
+	unsigned long block = 512;
+	unsigned long flags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_READ_ONLY | NBD_FLAG_CAN_MULTI_CONN;
+	unsigned int i;
+
+	if (ioctl(d->fd, NBD_SET_BLKSIZE, block) || ioctl(d->fd, NBD_SET_SIZE_BLOCKS, bytes / block) ||
+	    ioctl(d->fd, NBD_SET_TIMEOUT, (unsigned long)timeout_s) ||
+	    ioctl(d->fd, NBD_SET_FLAGS, flags))
+		return errno == EBUSY ? 1 : fail_errno(AMBER_ESYS, "%s: setting it up", d->path);
+	for (i = 0; i < nr; i++)
+		if (ioctl(d->fd, NBD_SET_SOCK, (unsigned long)socks[i])) {
+			if (errno != EBUSY)
+				fail_errno(AMBER_ESYS, "%s: giving it socket %u", d->path, i);
+			ioctl(d->fd, NBD_CLEAR_SOCK);
+			return errno == EBUSY ? 1 : -1;
+		}
+	return 0;
+}
+
+int nbd_attach(struct nbd_device *d, const int *socks, unsigned int nr, uint64_t bytes,
+	       unsigned int timeout_s)
+{
+	int ret;
+
+	if (!is_root())
+		return -1;
+	if (access("/sys/module/nbd", F_OK))
+		run_quietly((const char *const[]){ "modprobe", "nbd", NULL });
+	for (d->index = 0;; d->index++) {
+		snprintf(d->path, sizeof(d->path), "/dev/nbd%d", d->index);
+		if (nbd_in_use(d->index))
+			continue;
+		d->fd = open(d->path, O_RDWR | O_CLOEXEC);
+		if (d->fd < 0 && errno == ENOENT)
+			return fail(AMBER_ESYS, "no free NBD device (/dev/nbd0 to /dev/nbd%d are in use;"
+				    " modprobe nbd nbds_max=N for more)", d->index - 1);
+		if (d->fd < 0)
+			return fail_errno(AMBER_ESYS, "%s", d->path);
+		ret = nbd_setup(d, socks, nr, bytes, timeout_s);
+		if (!ret)
+			return 0;
+		close(d->fd);
+		d->fd = -1;
+		if (ret < 0)
+			return -1;
+	}
+}
+
+int nbd_run(struct nbd_device *d)
+{
+	int ret = ioctl(d->fd, NBD_DO_IT);
+
+	ioctl(d->fd, NBD_CLEAR_QUE);
+	ioctl(d->fd, NBD_CLEAR_SOCK);
+	return ret;
+}
+
+bool nbd_running(const struct nbd_device *d)
+{
+	return nbd_in_use(d->index);
+}
+
+int nbd_disconnect(struct nbd_device *d)
+{
+	if (ioctl(d->fd, NBD_DISCONNECT))
+		return fail_errno(AMBER_ESYS, "%s: disconnect", d->path);
+	return 0;
+}
+
+bool nbd_is(uint32_t major, uint32_t minor, int *index)
+{
+	char path[64], link[256];
+	const char *base;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u", major, minor);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return false;
+	link[n] = '\0';
+	base = strrchr(link, '/') ? strrchr(link, '/') + 1 : link;
+	return sscanf(base, "nbd%d", index) == 1;
+}
+
+bool nbd_index_running(int index)
+{
+	return nbd_in_use(index);
 }

@@ -22,8 +22,19 @@
  * $AMBER_MODULE. */
 int kernel_load_module(void);
 
+/* Load the kernel module @module unless the dm target @target is there. */
+int kernel_load_target(const char *target, const char *module);
+
 int dm_create(const char *name, const char *target, uint64_t sectors,
 	      const char *params, bool read_only);
+/* Suspend @name, load this one-target table, resume (even after a failed load). */
+int dm_reload(const char *name, const char *target, uint64_t sectors, const char *params);
+/* The status line of @name, whose one target must be @target. */
+int dm_target_status(const char *name, const char *target, uint64_t *sectors, char *status,
+		     size_t len);
+/* Its table line, likewise. */
+int dm_target_table(const char *name, const char *target, uint64_t *sectors, char *table,
+		    size_t len);
 int dm_remove(const char *name);
 bool dm_exists(const char *name);
 int dm_message(const char *name, const char *message);
@@ -64,5 +75,30 @@ int refuse_amber_device(uint32_t major, uint32_t minor, const char *path);
 
 /* Open the block device @major:@minor by its /dev node. */
 int open_dev_node(uint32_t major, uint32_t minor, int flags);
+
+/*
+ * The kernel's NBD client, /dev/nbd<index>, served by this process over
+ * local socket pairs: the device is read-only and every socket is one
+ * connection (the kernel ends are given; the process serves the others).
+ */
+struct nbd_device {
+	int index;
+	int fd;				/* of path, for the ioctls */
+	char path[32];
+};
+
+/* Take a free NBD device (modprobe nbd when needed) of @bytes for @socks. */
+int nbd_attach(struct nbd_device *d, const int *socks, unsigned int nr, uint64_t bytes,
+	       unsigned int timeout_s);
+/* Run it until it is disconnected (NBD_DO_IT): blocks, call in a thread of its own. */
+int nbd_run(struct nbd_device *d);
+/* True once nbd_run() has started the device, until it ends. */
+bool nbd_running(const struct nbd_device *d);
+/* Whether block device @major:@minor is an NBD device, /dev/nbd<@index>. */
+bool nbd_is(uint32_t major, uint32_t minor, int *index);
+/* True while a server runs /dev/nbd<@index>. */
+bool nbd_index_running(int index);
+/* Ask the kernel to end the device: nbd_run() returns. */
+int nbd_disconnect(struct nbd_device *d);
 
 #endif

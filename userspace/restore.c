@@ -10,12 +10,15 @@
 #include "cli.h"
 #include "error.h"
 #include "keys.h"
+#include "restore.h"
 #include "subcommands.h"
 #include "util.h"
 
 static const char usage[] =
 "Usage: amber restore FULL|- [INCREMENTAL...] --to DEV [--digest D[,D...]] [--force]\n"
 "                     [--key KEYFILE [--passphrase-file FILE]] [--pubkey FILE]\n"
+"       amber restore --instant FULL [INCREMENTAL...] --to DEV --name NAME\n"
+"                     [--metadata MDEV] [--resume] [...]\n"
 "\n"
 "Write the image of a backup chain to DEV: a full backup, then the\n"
 "incrementals that follow it, oldest first ('-' reads one of them from\n"
@@ -34,10 +37,26 @@ static const char usage[] =
 "                 checked before anything is written; a backup from\n"
 "                 standard input at its end\n"
 "  -f, --force    write even if DEV holds a filesystem\n"
+"      --instant  return at once with /dev/mapper/NAME over DEV, readable and\n"
+"                 writable: chunks not yet restored are read from the chain\n"
+"                 (each verified alone), and a server restores the rest in\n"
+"                 the background, then turns NAME into a plain device over\n"
+"                 DEV. Needs seekable files (see amber(8), INSTANT RESTORE)\n"
+"  -n, --name NAME\n"
+"                 the device-mapper name of the restored volume\n"
+"      --metadata MDEV\n"
+"                 where the restore records its progress (a few MiB);\n"
+"                 by default the end of DEV past the image\n"
+"      --resume   continue an instant restore of NAME stopped by a crash,\n"
+"                 a power cut or a killed server: nothing restored is\n"
+"                 fetched again and nothing written is overwritten\n"
 CLI_KEY_USAGE
 CLI_PUBKEY_USAGE;
 
-enum { OPT_TO, OPT_DIGEST, OPT_FORCE, OPT_KEY, OPT_PASSPHRASE_FILE, OPT_PUBKEY };
+enum {
+	OPT_TO, OPT_DIGEST, OPT_FORCE, OPT_KEY, OPT_PASSPHRASE_FILE, OPT_PUBKEY, OPT_INSTANT,
+	OPT_NAME, OPT_METADATA, OPT_RESUME,
+};
 
 static const struct cli_option options[] = {
 	[OPT_TO]	= CLI_VALUE("to", 't'),
@@ -46,6 +65,10 @@ static const struct cli_option options[] = {
 	[OPT_KEY]	= CLI_VALUE("key", 'k'),
 	[OPT_PASSPHRASE_FILE] = CLI_VALUE("passphrase-file", 0),
 	[OPT_PUBKEY]	= CLI_VALUE("pubkey", 0),
+	[OPT_INSTANT]	= CLI_FLAG("instant", 0),
+	[OPT_NAME]	= CLI_VALUE("name", 'n'),
+	[OPT_METADATA]	= CLI_VALUE("metadata", 0),
+	[OPT_RESUME]	= CLI_FLAG("resume", 0),
 	{ },
 };
 
@@ -105,11 +128,9 @@ static void report(const struct chain *c, const struct target *t)
 	       c->n == 1 ? "" : "s");
 }
 
-static int restore(struct chain *c, struct target *t, bool force, const struct data_key *key,
-		   const struct asym_key *pub)
+static int restore(struct chain *c, struct target *t, bool force)
 {
-	if (chain_set_pubkey(c, pub) || chain_set_key(c, key) || chain_check(c) ||
-	    open_target(t, c->m[0].info, force))
+	if (open_target(t, c->m[0].info, force))
 		return -1;
 	catch_interrupts();
 	if (chain_apply(c, write_chunk, t) || sync_medium(t->fd))
@@ -119,36 +140,50 @@ static int restore(struct chain *c, struct target *t, bool force, const struct d
 	return 0;
 }
 
+/* --instant's options, which a plain restore refuses. */
+static int instant_options(const struct cli *c, struct instant *in)
+{
+	static const int only[] = { OPT_NAME, OPT_METADATA, OPT_RESUME };
+	size_t i;
+
+	if (!cli_flag(c, OPT_INSTANT)) {
+		for (i = 0; i < sizeof(only) / sizeof(only[0]); i++)
+			if (c->value[only[i]])
+				return fail(AMBER_EUSAGE, "--%s goes with --instant",
+					    c->options[only[i]].name);
+		return 0;
+	}
+	in->enabled = true;
+	in->metadata = c->value[OPT_METADATA];
+	in->resume = cli_flag(c, OPT_RESUME);
+	return cli_required(c, OPT_NAME, &in->name);
+}
+
 int restore_main(int argc, char **argv)
 {
+	static const struct cli_chain_options trust = {
+		.key = OPT_KEY, .passphrase_file = OPT_PASSPHRASE_FILE, .pubkey = OPT_PUBKEY,
+		.digest = OPT_DIGEST,
+	};
 	struct cli c = { .command = "restore", .usage = usage, .options = options };
 	struct target t = { .fd = -1 };
-	struct asym_key *pub = NULL;
-	struct data_key *key;
+	struct instant in = { 0 };
 	struct chain chain;
-	bool force;
 	int ret;
 
 	ret = cli_parse(&c, argc, argv);
 	if (ret)
 		return ret > 0 ? 0 : -1;
 	if (cli_args(&c, 1, INT_MAX, "BACKUP") || cli_required(&c, OPT_TO, &t.path) ||
-	    cli_key(&c, OPT_KEY, OPT_PASSPHRASE_FILE, &key))
+	    instant_options(&c, &in) || cli_open_chain(&c, &trust, &chain))
 		return -1;
-	if ((c.value[OPT_PUBKEY] && !(pub = asym_load_public(c.value[OPT_PUBKEY], true))) ||
-	    chain_open(&chain, c.args, c.nr_args)) {
-		data_key_free(key);
-		asym_free(pub);
-		return -1;
-	}
-	force = cli_flag(&c, OPT_FORCE);
-	if (c.value[OPT_DIGEST] && chain_expect(&chain, c.value[OPT_DIGEST]))
-		ret = -1;
+	in.target = t.path;
+	in.force = cli_flag(&c, OPT_FORCE);
+	if (in.enabled)
+		ret = restore_instant(&chain, &in);
 	else
-		ret = restore(&chain, &t, force, key, pub);
-	chain_close(&chain);
-	data_key_free(key);
-	asym_free(pub);
+		ret = restore(&chain, &t, in.force);
+	cli_close_chain(&chain);
 	if (t.fd >= 0)
 		close(t.fd);
 	return ret;

@@ -23,6 +23,8 @@ int list_main(int argc, char **argv);
 int info_main(int argc, char **argv);
 int daemon_main(int argc, char **argv);
 int key_main(int argc, char **argv);
+int mount_main(int argc, char **argv);
+int umount_main(int argc, char **argv);
 
 /* Lay out and write a new store on @fd (shared by format and create). */
 struct store_layout;

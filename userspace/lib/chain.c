@@ -305,3 +305,57 @@ int chain_read_parent(const char *path, const struct parent_want *want, struct b
 			    want->chunk_bytes);
 	return want->epoch ? chain_parent_before(path, info->epoch, want->epoch) : 0;
 }
+
+int chain_reader_open(const struct chain *c, struct chain_reader *r)
+{
+	size_t i;
+
+	r->n = 0;
+	r->geo = &c->m[0].info->geo;
+	r->x = calloc(c->n, sizeof(*r->x));
+	if (!r->x)
+		return fail(AMBER_ESYS, "out of memory");
+	for (i = 0; i < c->n; i++, r->n++) {
+		const struct chain_member *m = &c->m[i];
+
+		if (!m->peeked)
+			fail(AMBER_EUSAGE, "%s: random access needs a seekable file", m->path);
+		else if (!(r->x[i] = bkp_index_load(m->fd, m->info, &m->summary)))
+			error_prefix("%s: ", m->path);
+		else if (bkp_index_set_key(r->x[i], c->key))
+			error_prefix("%s: ", m->path);
+		else
+			continue;
+		chain_reader_close(r);
+		return -1;
+	}
+	return 0;
+}
+
+int chain_reader_read(struct chain_reader *r, uint64_t chunk, void *buf)
+{
+	size_t i;
+	int ret;
+
+	if (chunk >= r->geo->nr_chunks)
+		return fail(AMBER_EUSAGE, "chunk %" PRIu64 " is past the image's %" PRIu64,
+			    chunk, r->geo->nr_chunks);
+	for (i = r->n; i-- > 0;) {
+		ret = bkp_index_read(r->x[i], chunk, buf);
+		if (ret)
+			return ret > 0 ? 0 : error_prefix("backup %zu of the chain: ", i + 1);
+	}
+	return fail(AMBER_EDATA, "chunk %" PRIu64 ": in no backup of the chain (a full holds"
+		    " every chunk)", chunk);
+}
+
+void chain_reader_close(struct chain_reader *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++)
+		bkp_index_free(r->x[i]);
+	free(r->x);
+	r->x = NULL;
+	r->n = 0;
+}

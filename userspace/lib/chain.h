@@ -107,4 +107,21 @@ int chain_parent_before(const char *path, uint64_t parent_epoch, uint64_t epoch)
 const struct chain_member *chain_tip(const struct chain *c);
 void chain_close(struct chain *c);
 
+/*
+ * Random access to the image of a checked chain (chain_check()): the newest
+ * version of a chunk, read and verified alone through each member's index
+ * (bkp_index_read()). Every member must be a seekable file. A reader is
+ * not shared between threads: each opens its own.
+ */
+struct chain_reader {
+	struct bkp_index **x;		/* per member, as the chain's */
+	size_t n;
+	const struct geometry *geo;
+};
+
+int chain_reader_open(const struct chain *c, struct chain_reader *r);
+/* Chunk @chunk into @buf (chunk_length() bytes); a chain lacking it is corrupt. */
+int chain_reader_read(struct chain_reader *r, uint64_t chunk, void *buf);
+void chain_reader_close(struct chain_reader *r);
+
 #endif
