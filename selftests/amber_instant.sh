@@ -69,6 +69,11 @@ writes_hold() {
 		pattern_verify "$1" $((chunks * chunk_sectors - 8)) 8 during-c
 }
 
+# status_says <name> <ERE>: amber status of <name> matches.
+status_says() {
+	amber status "$1" | grep -Eq -- "$2"
+}
+
 is_linear() {
 	[ "$(dmsetup table "$1" | awk '{ print $3 }')" = linear ]
 }
@@ -96,7 +101,12 @@ instant_restore_serves_at_once() {
 		{ echo "# inc-b"; return 1; }
 	write_during "$(dm_dev is-inst)"
 	writes_hold "$(dm_dev is-inst)" || { echo "# the writes made during it"; return 1; }
+	wait_until 10 status_says is-inst 'is-inst: instant restore, (restoring|restored)'
 	wait_until 600 is_linear is-inst
+	wait_until 10 status_says is-inst 'is-inst: instant restore, restored, 100.0 %'
+	amber status | grep -q '^is-inst: instant restore, restored'
+	amber status --json is-inst | grep -q '"read_errors":0'
+	amber status is-inst | sed 's/^/# /'
 	[ ! -e "$(dm_dev is-inst-meta)" ]
 	grep -q 'is a linear device over' /run/amber/is-inst.log
 	write_during "$ref"
@@ -129,6 +139,7 @@ killed_server_then_resume() {
 		return 1
 	fi
 	grep -q 'Input/output error' /tmp/eio.err || { cat /tmp/eio.err; return 1; }
+	status_says is-inst 'stopped: its server is not running'
 	exits_with 2 "exists .--resume continues" \
 		amber restore --instant "${chain[@]}" --to "$target" --name is-inst
 	amber restore --instant --resume "${chain[@]}" --to "$target" --name is-inst |

@@ -20,6 +20,7 @@ case ${AMBER_CRASH_PHASE:-} in
 esac
 mib=64
 blocks=$((mib * 256))			# 4 KiB blocks
+chunks=$((mib * 16))			# 64 KiB, amber backup's default
 slice ic-src origin 0 "$mib"
 slice ic-ref origin "$mib" "$mib"
 slice ic-target origin2 0 $((mib + 8))
@@ -32,9 +33,14 @@ for name in ic-inst-meta ic-inst; do	# removed last to first
 	defer dm_remove "$name"
 done
 
-# hydrated <name>: dm-clone's hydrated regions; total_regions <name>.
+# hydrated <name>: dm-clone's hydrated regions (all once it is linear);
+# total_regions <name>.
 hydrated() {
-	dmsetup status "$1" | awk '{ split($7, h, "/"); print h[1] }'
+	if is_linear "$1"; then
+		echo "$chunks"
+	else
+		dmsetup status "$1" | awk '{ split($7, h, "/"); print h[1] }'
+	fi
 }
 total_regions() {
 	dmsetup status "$1" | awk '{ split($7, h, "/"); print h[2] }'
@@ -75,8 +81,9 @@ chain_restoring() {
 }
 
 # At 40 % the copy is paused while acklog starts (its first writes each
-# need their region copied on demand), then goes on; the kill comes 3 s
-# later, past a metadata commit (dm-clone commits every second).
+# need their region copied on demand), then goes on one region at a time,
+# so that it is still going when the kill comes, 2 s after the count is
+# noted (past a metadata commit: dm-clone commits every second).
 crash_restoring() {
 	local total seen
 	total=$(total_regions ic-inst)
@@ -86,13 +93,15 @@ crash_restoring() {
 	acklog write "$(dm_dev ic-inst)" "$(dm_dev ic-log)" $((blocks / 2)) $((blocks / 4)) dsync &
 	defer kill $!
 	sleep 3
+	dmsetup message ic-inst 0 hydration_threshold 1
+	dmsetup message ic-inst 0 hydration_batch_size 1
 	dmsetup message ic-inst 0 enable_hydration
 	sleep 1
 	seen=$(hydrated ic-inst)
-	[ "$seen" -lt "$total" ] || fail_midway "the restore ended before the cut"
 	echo "$seen" | dd of="$(dm_dev ic-seen)" bs=512 conv=sync,fsync status=none
-	echo "# $seen of $total regions hydrated 3 s before the cut"
-	sleep 3
+	echo "# $seen of $total regions hydrated 2 s before the cut"
+	sleep 2
+	[ "$(hydrated ic-inst)" -lt "$total" ] || fail_midway "the restore ended before the cut"
 	echo "amber-vm: crash"
 	sleep 120
 	ktap_exit_fail_msg "the VM was not killed"
@@ -116,7 +125,7 @@ resume_continues() {
 	amber restore --instant --resume "${chain[@]}" --to "$target" --name ic-inst |
 		sed 's/^/# /'
 	now=$(hydrated ic-inst)
-	echo "# hydrated at resume: $now (boot 1 saw $seen before the cut)"
+	echo "# hydrated at resume: $now of $chunks (boot 1 saw $seen before the cut)"
 	[ "$now" -ge "$seen" ]
 	wait_until 600 is_linear ic-inst
 }

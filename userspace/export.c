@@ -34,7 +34,7 @@
 
 /* One connection: its socket, its own chain reader and the last chunk read. */
 struct worker {
-	const struct chain *chain;
+	struct server *server;
 	int sock;
 	pthread_t thread;
 	struct chain_reader reader;
@@ -46,6 +46,8 @@ struct worker {
 
 struct server {
 	struct nbd_device nbd;
+	struct export_stats stats;	/* under stats_lock */
+	pthread_mutex_t stats_lock;
 	struct worker workers[EXPORT_CONNECTIONS];
 	pthread_t runner;
 	bool running;
@@ -112,6 +114,29 @@ static int send_reply(int sock, const struct nbd_request *req, uint32_t error,
 	return 0;
 }
 
+static void count_served(struct server *s, uint32_t len)
+{
+	pthread_mutex_lock(&s->stats_lock);
+	s->stats.bytes += len;
+	pthread_mutex_unlock(&s->stats_lock);
+}
+
+/* The error of the failed read: counted and kept as the last one. */
+static void count_error(struct server *s)
+{
+	pthread_mutex_lock(&s->stats_lock);
+	s->stats.errors++;
+	snprintf(s->stats.last_error, sizeof(s->stats.last_error), "%s", error_msg());
+	pthread_mutex_unlock(&s->stats_lock);
+}
+
+static void count_chunk(struct server *s)
+{
+	pthread_mutex_lock(&s->stats_lock);
+	s->stats.chunks++;
+	pthread_mutex_unlock(&s->stats_lock);
+}
+
 /* @len bytes of the image at @from into w->data: 0, or -1 logged. */
 static int read_image(struct worker *w, uint64_t from, uint32_t len)
 {
@@ -120,7 +145,9 @@ static int read_image(struct worker *w, uint64_t from, uint32_t len)
 	uint32_t skip, n;
 
 	if (end < from || end > geo->volume_bytes) {
-		logf_("read of %" PRIu32 " bytes at %" PRIu64 " is past the image's end", len, from);
+		fail(AMBER_ESYS, "read of %" PRIu32 " bytes at %" PRIu64 " is past the image's end",
+		     len, from);
+		logf_("%s", error_msg());
 		return -1;
 	}
 	for (at = from; at < end; at += n) {
@@ -132,9 +159,11 @@ static int read_image(struct worker *w, uint64_t from, uint32_t len)
 		if (w->cached != chunk) {
 			w->cached = UINT64_MAX;
 			if (chain_reader_read(&w->reader, chunk, w->chunk)) {
-				logf_("chunk %" PRIu64 ": %s", chunk, error_msg());
+				error_prefix("chunk %" PRIu64 ": ", chunk);
+				logf_("%s", error_msg());
 				return -1;
 			}
+			count_chunk(w->server);
 			w->cached = chunk;
 		}
 		memcpy(w->data + (at - from), w->chunk + skip, n);
@@ -160,8 +189,11 @@ static int serve_read(struct worker *w, const struct nbd_request *req)
 		w->data = data;
 		w->data_len = len;
 	}
-	if (read_image(w, from, len))
+	if (read_image(w, from, len)) {
+		count_error(w->server);
 		return send_reply(w->sock, req, EIO, NULL, 0);
+	}
+	count_served(w->server, len);
 	return send_reply(w->sock, req, 0, w->data, len);
 }
 
@@ -205,12 +237,12 @@ static void *run_nbd(void *arg)
 }
 
 /* Wait for the kernel to start the device (NBD_DO_IT in the runner). */
-static int wait_running(struct server *s)
+static int wait_running(struct server *s, uint64_t bytes)
 {
 	int i;
 
 	for (i = 0; i < 1000; i++) {
-		if (nbd_running(&s->nbd))
+		if (nbd_ready(&s->nbd, bytes))
 			return 0;
 		usleep(10000);
 	}
@@ -225,7 +257,7 @@ static int start_workers(struct server *s, const struct chain *c, int *kernel_en
 	for (i = 0; i < EXPORT_CONNECTIONS; i++) {
 		struct worker *w = &s->workers[i];
 
-		w->chain = c;
+		w->server = s;
 		w->cached = UINT64_MAX;
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair))
 			return fail_errno(AMBER_ESYS, "socketpair");
@@ -273,12 +305,13 @@ static int server_start(struct server *s, const struct chain *c)
 	if (pthread_create(&s->runner, NULL, run_nbd, s))
 		return fail(AMBER_ESYS, "cannot start the NBD thread");
 	s->running = true;
-	return wait_running(s);
+	return wait_running(s, c->m[0].info->geo.volume_bytes);
 }
 
 /* The server's life after up(): watch until done or the device ends. */
 static int server_watch(struct server *s, const struct export_ops *ops)
 {
+	struct export_stats stats;
 	int ret;
 
 	for (;;) {
@@ -287,7 +320,10 @@ static int server_watch(struct server *s, const struct export_ops *ops)
 			logf_("%s ended", s->nbd.path);
 			return -1;
 		}
-		ret = ops->watch(ops->ctx);
+		pthread_mutex_lock(&s->stats_lock);
+		stats = s->stats;
+		pthread_mutex_unlock(&s->stats_lock);
+		ret = ops->watch(ops->ctx, &stats);
 		if (ret > 0)
 			return 0;
 		if (ret < 0)
@@ -331,12 +367,14 @@ static int open_log(const char *name)
 static int server_main(const struct chain *c, const char *name, const struct export_ops *ops,
 		       int report)
 {
-	struct server s = { .nbd.fd = -1 };
+	struct server s = { .nbd.fd = -1, .stats_lock = PTHREAD_MUTEX_INITIALIZER };
 	const char *msg;
-	int ret;
+	int ret, done = 0;
 
 	setsid();
 	ret = open_log(name) || server_start(&s, c) || ops->up(ops->ctx, s.nbd.path) ? -1 : 0;
+	if (!ret)	/* the status file is this server's before anyone reads it */
+		done = ops->watch(ops->ctx, &s.stats);
 	msg = ret ? error_msg() : "";
 	if (ret)
 		logf_("not started: %s", msg);
@@ -348,7 +386,7 @@ static int server_main(const struct chain *c, const char *name, const struct exp
 		server_stop(&s);
 		return 1;
 	}
-	ret = server_watch(&s, ops);
+	ret = done > 0 ? 0 : server_watch(&s, ops);
 	server_stop(&s);
 	logf_("done");
 	return ret ? 1 : 0;
@@ -386,4 +424,31 @@ int export_chain(const struct chain *c, const char *name, const struct export_op
 	if (*msg)
 		return fail(AMBER_ESYS, "%s", msg);
 	return 0;
+}
+
+static void status_path(const char *name, const char *suffix, char *path, size_t len)
+{
+	snprintf(path, len, EXPORT_LOG_DIR "/%s%s", name, suffix);
+}
+
+int export_write_status(const char *name, json_t *status)
+{
+	char path[256], tmp[256];
+	int ret;
+
+	status_path(name, ".json", path, sizeof(path));
+	status_path(name, ".json.new", tmp, sizeof(tmp));
+	ret = status ? json_dump_file(status, tmp, JSON_COMPACT) : -1;
+	json_decref(status);
+	if (ret || rename(tmp, path))
+		return fail(AMBER_ESYS, "cannot write %s", path);
+	return 0;
+}
+
+json_t *export_read_status(const char *name)
+{
+	char path[256];
+
+	status_path(name, ".json", path, sizeof(path));
+	return json_load_file(path, 0, NULL);
 }

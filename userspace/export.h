@@ -16,9 +16,19 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "chain.h"
 
 #define EXPORT_LOG_DIR	"/run/amber"
+
+/* What the server did, for its status file. */
+struct export_stats {
+	uint64_t chunks;		/* read from the chain and verified */
+	uint64_t bytes;			/* served */
+	uint64_t errors;		/* reads answered with an error */
+	char last_error[256];		/* the latest, or "" */
+};
 
 struct export_ops {
 	/* In the server, once @nbd is up: build the devices on it. */
@@ -28,7 +38,7 @@ struct export_ops {
 	 * above no longer use the NBD device), -1 with the error recorded,
 	 * which is logged before going on.
 	 */
-	int (*watch)(void *ctx);
+	int (*watch)(void *ctx, const struct export_stats *stats);
 	void *ctx;
 };
 
@@ -38,5 +48,13 @@ struct export_ops {
  * or -1 with its error. The server ends when ops->watch() says done.
  */
 int export_chain(const struct chain *c, const char *name, const struct export_ops *ops);
+
+/*
+ * In the server: replace EXPORT_LOG_DIR/<name>.json with @status (a
+ * reference taken), which amber status shows.
+ */
+int export_write_status(const char *name, json_t *status);
+/* The status document of the server of @name; NULL when there is none. */
+json_t *export_read_status(const char *name);
 
 #endif

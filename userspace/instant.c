@@ -38,6 +38,8 @@ struct instant_restore {
 	uint64_t meta_sectors;		/* of a metadata area at the target's end */
 	char meta[DM_NAME_MAX + 16];	/* its path */
 	char meta_name[DM_NAME_MAX];	/* its dm name, "" when --metadata gave it */
+	double started;			/* in the server: its first watch */
+	uint64_t first_hydrated;	/* regions hydrated then */
 };
 
 /* Room for dm-clone's metadata: its superblock, space maps and bitset, thrice. */
@@ -185,12 +187,33 @@ static int finish(const struct instant_restore *r)
 	if (*r->meta_name && dm_remove(r->meta_name))
 		return -1;
 	fprintf(stderr, "restored: %s is a linear device over %s\n", r->in->name, r->in->target);
-	return 1;
+	return 0;
 }
 
-static int instant_watch(void *ctx)
+/* The status file amber status shows: progress, rate, time left, errors. */
+static int write_status(struct instant_restore *r, const struct export_stats *stats,
+			uint64_t hydrated, uint64_t total, const char *state)
 {
-	const struct instant_restore *r = ctx;
+	uint64_t region = r->region_sectors * 512, done = hydrated - r->first_hydrated;
+	double elapsed = now_seconds() - r->started;
+	double rate = elapsed > 0 ? done * region / elapsed : 0;
+	json_t *eta = rate > 0 ? json_integer((total - hydrated) * region / rate) : json_null();
+
+	return export_write_status(r->in->name, json_pack(
+		"{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:f, s:I, s:o, s:I, s:I, s:I, s:s, s:I}",
+		"name", r->in->name, "kind", "instant restore", "state", state,
+		"target", r->in->target, "hydrated_regions", (json_int_t)hydrated,
+		"total_regions", (json_int_t)total, "region_bytes", (json_int_t)region,
+		"percent", total ? 100.0 * hydrated / total : 100.0,
+		"rate_bytes_per_s", (json_int_t)rate, "eta_s", eta,
+		"chunks_verified", (json_int_t)stats->chunks,
+		"bytes_served", (json_int_t)stats->bytes, "read_errors", (json_int_t)stats->errors,
+		"last_error", stats->last_error, "pid", (json_int_t)getpid()));
+}
+
+static int instant_watch(void *ctx, const struct export_stats *stats)
+{
+	struct instant_restore *r = ctx;
 	uint64_t hydrated, total;
 
 	if (!dm_exists(r->in->name)) {
@@ -199,7 +222,16 @@ static int instant_watch(void *ctx)
 	}
 	if (clone_progress(r->in->name, &hydrated, &total))
 		return -1;
-	return hydrated == total ? finish(r) : 0;
+	if (!r->started) {
+		r->started = now_seconds();
+		r->first_hydrated = hydrated;
+	}
+	if (hydrated < total)
+		return write_status(r, stats, hydrated, total, "restoring");
+	if (finish(r) < 0)
+		return -1;
+	write_status(r, stats, hydrated, total, "restored");
+	return 1;
 }
 
 static void report(const struct instant_restore *r)

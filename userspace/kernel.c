@@ -230,6 +230,21 @@ static int one_target(const char *name, int type, const char *target, uint64_t *
 	return 0;
 }
 
+bool volume_is_amber(const char *name)
+{
+	struct dm_task *dmt = targets_of(name, DM_DEVICE_TABLE);
+	char *target = NULL, *params = NULL;
+	uint64_t start, length;
+	bool amber;
+
+	if (!dmt)
+		return false;
+	dm_get_next_target(dmt, NULL, &start, &length, &target, &params);
+	amber = target && !strcmp(target, AMBER_TARGET);
+	dm_task_destroy(dmt);
+	return amber;
+}
+
 int dm_target_status(const char *name, const char *target, uint64_t *sectors, char *status,
 		     size_t len)
 {
@@ -745,6 +760,25 @@ int nbd_run(struct nbd_device *d)
 bool nbd_running(const struct nbd_device *d)
 {
 	return nbd_in_use(d->index);
+}
+
+/* Started, and of its full size: the kernel sets the size after the pid. */
+bool nbd_ready(const struct nbd_device *d, uint64_t bytes)
+{
+	unsigned long long sectors = 0;
+	char path[64];
+	FILE *f;
+
+	if (!nbd_in_use(d->index))
+		return false;
+	snprintf(path, sizeof(path), "/sys/block/nbd%d/size", d->index);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	if (fscanf(f, "%llu", &sectors) != 1)
+		sectors = 0;
+	fclose(f);
+	return sectors == bytes / 512;
 }
 
 int nbd_disconnect(struct nbd_device *d)

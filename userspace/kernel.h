@@ -50,6 +50,8 @@ struct amber_volume {
 	struct amber_table table;
 };
 
+/* Whether @name is a dm device whose (first) target is amber. */
+bool volume_is_amber(const char *name);
 /* Fails unless @name is a dm device with an amber table. */
 int volume_open(const char *name, struct amber_volume *v);
 int volume_status(const char *name, struct amber_status *st);
@@ -98,6 +100,8 @@ bool nbd_running(const struct nbd_device *d);
 bool nbd_is(uint32_t major, uint32_t minor, int *index);
 /* True while a server runs /dev/nbd<@index>. */
 bool nbd_index_running(int index);
+/* True once the device is running with the size of @bytes. */
+bool nbd_ready(const struct nbd_device *d, uint64_t bytes);
 /* Ask the kernel to end the device: nbd_run() returns. */
 int nbd_disconnect(struct nbd_device *d);
 

@@ -59,11 +59,17 @@ static int mount_up(void *ctx, const char *nbd)
 }
 
 /* Done once amber umount removed the device. */
-static int mount_watch(void *ctx)
+static int mount_watch(void *ctx, const struct export_stats *stats)
 {
 	const struct mounted *m = ctx;
 
-	return !dm_exists(m->name);
+	if (!dm_exists(m->name))
+		return 1;
+	return export_write_status(m->name, json_pack(
+		"{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:I}", "name", m->name, "kind", "mount",
+		"state", "mounted", "chunks_verified", (json_int_t)stats->chunks,
+		"bytes_served", (json_int_t)stats->bytes, "read_errors", (json_int_t)stats->errors,
+		"last_error", stats->last_error, "pid", (json_int_t)getpid()));
 }
 
 int mount_main(int argc, char **argv)

@@ -2,8 +2,10 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "blocks.h"
 #include "codec.h"
 #include "harness.h"
 #include "helpers.h"
@@ -33,6 +35,24 @@ void random_fill(void *buf, size_t len, uint64_t seed)
 		v = next_random(&seed);
 		memcpy(p + i, &v, MIN(8, len - i));
 	}
+}
+
+void counting(uint8_t *out, size_t len, uint8_t first)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		out[i] = first + i;
+}
+
+struct data_key *test_key(uint8_t first)
+{
+	uint8_t k[KEY_BYTES];
+	struct data_key *key;
+
+	counting(k, sizeof(k), first);
+	CHECK_PTR(key = data_key_new(k));
+	return key;
 }
 
 static void text_fill(uint8_t *buf, size_t len, uint64_t seed)
@@ -272,6 +292,30 @@ void file_truncate(const char *path, size_t len)
 	CHECK(!truncate(path, len));
 }
 
+uint64_t chunk_record_offset(const char *path, uint64_t chunk)
+{
+	uint64_t at = sizeof(struct disk_header), header;
+	uint8_t *file;
+	size_t len;
+
+	file = file_get(path, &len);
+	header = get_le32(file + 8) == BKP_VERSION_1 ? sizeof(struct disk_record) :
+						       sizeof(struct disk_record_v2);
+	while (at + header <= len) {
+		if (header == sizeof(struct disk_record_v2) && !memcmp(file + at, IDX_MAGIC, 4)) {
+			at += block_section_bytes(get_le32(file + at + 4));
+			continue;
+		}
+		CHECK(!memcmp(file + at, REC_MAGIC, 4));
+		if (get_le64(file + at + 16) == chunk)
+			break;
+		at += header + get_le32(file + at + 24);
+	}
+	CHECK(at + header <= len);
+	free(file);
+	return at;
+}
+
 int run_cmd(int (*main)(int, char **), ...)
 {
 	char *argv[32];
@@ -308,4 +352,54 @@ void check_flips_detected(const char *path, size_t from, size_t to,
 		file[off] ^= 1 << (off % 8);
 	}
 	free(file);
+}
+
+int pipe_from(const char *path, size_t len, size_t piece, pid_t *child)
+{
+	size_t size, done;
+	uint8_t *data;
+	int fds[2];
+
+	data = file_get(path, &size);
+	CHECK(len <= size && !pipe(fds));
+	*child = fork();
+	CHECK(*child >= 0);
+	if (!*child) {
+		close(fds[0]);
+		for (done = 0; done < len; done += piece)
+			if (write_full(fds[1], data + done, MIN(piece, len - done)))
+				_exit(1);
+		_exit(0);
+	}
+	close(fds[1]);
+	free(data);
+	return fds[0];
+}
+
+int child_status(pid_t child)
+{
+	int status;
+
+	CHECK(waitpid(child, &status, 0) == child);
+	return status;
+}
+
+void with_stdin_pipe(const char *path, pid_t *child)
+{
+	size_t len;
+	int fd;
+
+	free(file_get(path, &len));
+	fd = pipe_from(path, len, 65536, child);
+	CHECK(dup2(fd, STDIN_FILENO) == STDIN_FILENO);
+	close(fd);
+}
+
+int stdin_end(pid_t child)
+{
+	int fd = open("/dev/null", O_RDONLY);
+
+	CHECK(fd >= 0 && dup2(fd, STDIN_FILENO) == STDIN_FILENO);
+	close(fd);
+	return child_status(child);
 }

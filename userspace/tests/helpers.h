@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "bkp.h"
 
@@ -24,6 +25,10 @@ uint8_t *image_chunk(const struct image *im, uint64_t chunk);
 void image_copy(struct image *to, const struct image *from);
 void image_free(struct image *im);
 void random_fill(void *buf, size_t len, uint64_t seed);
+/* Bytes @first, @first + 1, ... */
+void counting(uint8_t *out, size_t len, uint8_t first);
+/* A data key of the bytes counting() from @first. */
+struct data_key *test_key(uint8_t first);
 
 struct bkp_info test_info(const struct image *im, enum bkp_kind kind, uint64_t epoch);
 /* The header of FORMAT-v2.md's known-answer vectors (a full, epoch 7). */
@@ -64,6 +69,11 @@ void check_target_is(const struct image *im);
 void file_flip(const char *path, size_t offset, uint8_t mask);
 void file_truncate(const char *path, size_t len);
 /*
+ * The offset of the record of @chunk in the backup at @path (v1 or v2),
+ * walking its records (and v2 index blocks) from the front.
+ */
+uint64_t chunk_record_offset(const char *path, uint64_t chunk);
+/*
  * One bit flipped at each offset of the backup at @path in turn, in a copy
  * (flipped.amb): the streaming reader refuses every one with AMBER_EDATA.
  */
@@ -74,6 +84,15 @@ void check_every_flip_detected(const char *path);
  */
 void check_flips_detected(const char *path, size_t from, size_t to,
 			  const struct data_key *key, const struct asym_key *pub);
+
+/* A child writes the first @len bytes of @path into a pipe, @piece at a time. */
+int pipe_from(const char *path, size_t len, size_t piece, pid_t *child);
+/* Wait for @child: its status, as waitpid() gives it. */
+int child_status(pid_t child);
+/* Standard input a pipe that a child fills with the whole of @path. */
+void with_stdin_pipe(const char *path, pid_t *child);
+/* Standard input back to /dev/null; the writer's exit status. */
+int stdin_end(pid_t child);
 
 /* Run a subcommand's main with a NULL-terminated argument list. */
 int run_cmd(int (*main)(int, char **), ...);

@@ -8,6 +8,7 @@
 #include "chain.h"
 #include "harness.h"
 #include "helpers.h"
+#include "keys.h"
 #include "subcommands.h"
 #include "util.h"
 
@@ -26,28 +27,46 @@ struct fixture {
 static const uint64_t changed1[] = { 2, 5, 6 };
 static const uint64_t changed2[] = { 5, 9, 23 };
 
-static void make_chain(struct fixture *f)
+/*
+ * make_chain()'s chain, member i in format @version[i] (0: the writer's
+ * default) and encrypted with @keys (NULL: not).
+ */
+static void make_chain_with(struct fixture *f, const uint32_t version[3],
+			    const struct bkp_keys *keys)
 {
 	struct bkp_info info;
+	uint64_t all[CHUNKS];
 	unsigned int i;
 
 	image_make(&f->v0, CHUNKS * 4096, 4096, 21);
+	for (i = 0; i < CHUNKS; i++)
+		all[i] = i;
 	info = test_info(&f->v0, BKP_FULL, 1);
-	write_all("full.amb", &info, &f->v0, 3, &f->full);
+	info.version = version[0];
+	write_chunks_keyed("full.amb", &info, &f->v0, all, NULL, CHUNKS, 3, keys, &f->full);
 
 	image_copy(&f->v1, &f->v0);
 	for (i = 0; i < 3; i++)
 		image_change(&f->v1, changed1[i], 100 + i);
 	info = test_info(&f->v1, BKP_INCREMENTAL, 3);
+	info.version = version[1];
 	set_parent(&info, 1, &f->full);
-	write_chunks("incr1.amb", &info, &f->v1, changed1, NULL, 3, 3, &f->incr1);
+	write_chunks_keyed("incr1.amb", &info, &f->v1, changed1, NULL, 3, 3, keys, &f->incr1);
 
 	image_copy(&f->v2, &f->v1);
 	for (i = 0; i < 3; i++)
 		image_change(&f->v2, changed2[i], 200 + i);
 	info = test_info(&f->v2, BKP_INCREMENTAL, 6);
+	info.version = version[2];
 	set_parent(&info, 3, &f->incr1);
-	write_chunks("incr2.amb", &info, &f->v2, changed2, NULL, 3, 3, &f->incr2);
+	write_chunks_keyed("incr2.amb", &info, &f->v2, changed2, NULL, 3, 3, keys, &f->incr2);
+}
+
+static const uint32_t writers_default[3];
+
+static void make_chain(struct fixture *f)
+{
+	make_chain_with(f, writers_default, NULL);
 }
 
 static void make_target(const char *path, size_t len, uint8_t fill)
@@ -506,4 +525,172 @@ TEST(chain_expected_digests_refuse_a_forged_backup)
 	snprintf(list, sizeof(list), "%s,", d0);
 	CHECK_FAILS(run_cmd(verify_main, "verify", "full.amb", "--digest", list, NULL),
 		    AMBER_EUSAGE, "2 digests for 1 backup");
+}
+
+/* ---- random access: chain_reader ---- */
+
+static char *chain_paths[] = { "full.amb", "incr1.amb", "incr2.amb" };
+
+/* Open and check the chain of @paths[0..n), with @key, and a reader of its image. */
+static void reader_open(struct chain *c, struct chain_reader *r, char *const *paths, size_t n,
+			const struct data_key *key)
+{
+	CHECK_OK(chain_open(c, paths, n));
+	CHECK_OK(chain_set_key(c, key));
+	CHECK_OK(chain_check(c));
+	CHECK_OK(chain_reader_open(c, r));
+}
+
+static void reader_close(struct chain *c, struct chain_reader *r)
+{
+	chain_reader_close(r);
+	chain_close(c);
+}
+
+/* @r reads chunk @chunk of @im, byte for byte. */
+static void expect_chunk(struct chain_reader *r, const struct image *im, uint64_t chunk)
+{
+	uint8_t buf[4096];
+
+	memset(buf, 0xa5, sizeof(buf));
+	CHECK_OK(chain_reader_read(r, chunk, buf));
+	if (memcmp(buf, image_chunk(im, chunk), sizeof(buf)))
+		test_failed(__FILE__, __LINE__, "chunk %" PRIu64 " is not the image's", chunk);
+}
+
+/* The chains full, full + incr1 and all three read as v0, v1 and v2, chunk by chunk. */
+static void expect_chain_images(const struct fixture *f, const struct data_key *key)
+{
+	const struct image *want[] = { &f->v0, &f->v1, &f->v2 };
+	struct chain_reader r;
+	struct chain c;
+	uint64_t chunk;
+	size_t n;
+
+	for (n = 1; n <= ARRAY_SIZE(want); n++) {
+		reader_open(&c, &r, chain_paths, n, key);
+		for (chunk = 0; chunk < CHUNKS; chunk++)
+			expect_chunk(&r, want[n - 1], chunk);
+		reader_close(&c, &r);
+	}
+}
+
+static struct bkp_info header_of(const char *path)
+{
+	struct bkp_summary s;
+	struct bkp_info info;
+	int fd = open(path, O_RDONLY);
+
+	CHECK(fd >= 0);
+	CHECK_OK(bkp_peek(fd, &info, &s));
+	close(fd);
+	return info;
+}
+
+/* Chunk 5 is in all three members: only incr2's version may be read. */
+TEST(chain_reader_reads_the_newest_version_of_each_chunk)
+{
+	struct fixture f;
+
+	make_chain(&f);
+	expect_chain_images(&f, NULL);
+}
+
+TEST(chain_reader_reads_v1_and_v2_members_alike)
+{
+	static const uint32_t mixed[3] = { BKP_VERSION_1, BKP_VERSION_2, BKP_VERSION_1 };
+	struct fixture f;
+
+	make_chain_with(&f, mixed, NULL);
+	CHECK_EQ(header_of("full.amb").version, BKP_VERSION_1);
+	CHECK_EQ(header_of("incr1.amb").version, BKP_VERSION_2);
+	CHECK_EQ(header_of("incr2.amb").version, BKP_VERSION_1);
+	expect_chain_images(&f, NULL);
+}
+
+/* Flip a bit in the payload of @chunk's record in the v2 backup @path: its offset. */
+static uint64_t flip_payload(const char *path, uint64_t chunk)
+{
+	uint64_t at = chunk_record_offset(path, chunk);
+
+	file_flip(path, at + sizeof(struct disk_record_v2) + 9, 0x04);
+	return at;
+}
+
+/*
+ * A damaged payload fails the read of its chunk alone, naming it, and the
+ * same reader reads the others. A damaged version that a newer member
+ * replaces (chunk 5 of full.amb) is never read.
+ */
+TEST(chain_reader_names_a_damaged_chunk_and_reads_the_others)
+{
+	static const uint64_t others[] = { 8, 10, 5, 6, 23, 0 };
+	struct chain_reader r;
+	struct fixture f;
+	struct chain c;
+	uint8_t buf[4096];
+	char text[64];
+	uint64_t at;
+	size_t i;
+
+	make_chain(&f);
+	at = flip_payload("incr2.amb", 9);
+	flip_payload("full.amb", 5);
+	reader_open(&c, &r, chain_paths, 3, NULL);
+	snprintf(text, sizeof(text), "chunk 9 (record at offset %" PRIu64 "): ", at);
+	CHECK_FAILS(chain_reader_read(&r, 9, buf), AMBER_EDATA, text);
+	for (i = 0; i < ARRAY_SIZE(others); i++)
+		expect_chunk(&r, &f.v2, others[i]);
+	CHECK_FAILS(chain_reader_read(&r, 9, buf), AMBER_EDATA, text);
+	reader_close(&c, &r);
+}
+
+/* Read from a pipe, the newest member has no index to seek in. */
+TEST(chain_reader_refuses_a_member_read_from_a_pipe)
+{
+	char *paths[] = { "full.amb", "incr1.amb", "-" };
+	struct chain_reader r;
+	struct fixture f;
+	struct chain c;
+	pid_t child;
+
+	make_chain(&f);
+	with_stdin_pipe("incr2.amb", &child);
+	CHECK_OK(chain_open(&c, paths, 3));
+	CHECK_OK(chain_check(&c));
+	CHECK_FAILS(chain_reader_open(&c, &r), AMBER_EUSAGE,
+		    "-: random access needs a seekable file");
+	chain_close(&c);
+	stdin_end(child);
+}
+
+TEST(chain_reader_refuses_a_chunk_past_the_image)
+{
+	struct chain_reader r;
+	struct fixture f;
+	struct chain c;
+	uint8_t buf[4096];
+
+	make_chain(&f);
+	reader_open(&c, &r, chain_paths, 3, NULL);
+	expect_chunk(&r, &f.v2, CHUNKS - 1);
+	CHECK_FAILS(chain_reader_read(&r, CHUNKS, buf), AMBER_EUSAGE,
+		    "chunk 24 is past the image's 24");
+	CHECK_FAILS(chain_reader_read(&r, UINT64_MAX, buf), AMBER_EUSAGE, "past the image");
+	reader_close(&c, &r);
+}
+
+/* chain_set_key()'s key reaches every member's index: the plaintext comes out. */
+TEST(chain_reader_decrypts_an_encrypted_chain_with_its_key)
+{
+	struct data_key *key = test_key(0);
+	struct bkp_keys keys = { .data = key };
+	struct fixture f;
+	struct bkp_info info;
+
+	make_chain_with(&f, writers_default, &keys);
+	info = header_of("incr2.amb");
+	CHECK(bkp_encrypted(&info));
+	expect_chain_images(&f, key);
+	data_key_free(key);
 }

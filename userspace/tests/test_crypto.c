@@ -23,25 +23,6 @@
 
 #define CHUNKS	9
 
-/* Bytes first, first + 1, ... */
-static void counting(uint8_t *out, size_t len, uint8_t first)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		out[i] = first + i;
-}
-
-static struct data_key *test_key(uint8_t first)
-{
-	uint8_t k[KEY_BYTES];
-	struct data_key *key;
-
-	counting(k, sizeof(k), first);
-	CHECK_PTR(key = data_key_new(k));
-	return key;
-}
-
 static struct asym_key *test_signer(uint8_t first)
 {
 	struct asym_key *k;

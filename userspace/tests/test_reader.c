@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -325,37 +324,6 @@ TEST(reader_workers_hold_back_a_record_that_breaks_the_order)
 	image_free(&im);
 }
 
-/* A child writes the first @len bytes of @path into a pipe, @piece at a time. */
-static int pipe_from(const char *path, size_t len, size_t piece, pid_t *child)
-{
-	size_t size, done;
-	uint8_t *data;
-	int fds[2];
-
-	data = file_get(path, &size);
-	CHECK(len <= size && !pipe(fds));
-	*child = fork();
-	CHECK(*child >= 0);
-	if (!*child) {
-		close(fds[0]);
-		for (done = 0; done < len; done += piece)
-			if (write_full(fds[1], data + done, MIN(piece, len - done)))
-				_exit(1);
-		_exit(0);
-	}
-	close(fds[1]);
-	free(data);
-	return fds[0];
-}
-
-static int child_status(pid_t child)
-{
-	int status;
-
-	CHECK(waitpid(child, &status, 0) == child);
-	return status;
-}
-
 static int pipe_end(int fd, pid_t child)
 {
 	close(fd);
@@ -405,27 +373,6 @@ TEST(reader_workers_read_a_pipe)
 	bkp_reader_free(r);
 	pipe_end(fd, child);
 	image_free(&im);
-}
-
-static void with_stdin_pipe(const char *path, pid_t *child)
-{
-	size_t len;
-	int fd;
-
-	free(file_get(path, &len));
-	fd = pipe_from(path, len, 65536, child);
-	CHECK(dup2(fd, STDIN_FILENO) == STDIN_FILENO);
-	close(fd);
-}
-
-/* Standard input back to /dev/null; the writer's exit status. */
-static int stdin_end(pid_t child)
-{
-	int fd = open("/dev/null", O_RDONLY);
-
-	CHECK(fd >= 0 && dup2(fd, STDIN_FILENO) == STDIN_FILENO);
-	close(fd);
-	return child_status(child);
 }
 
 TEST(reader_workers_verify_and_restore_from_standard_input)
