@@ -1,8 +1,9 @@
 # amber: build, test and demo entry points. See README.md.
 #
-#   make [all]                dm-amber.ko for each tested kernel, userspace,
-#                             the selftests
-#   make module KDIR=<tree>   dm-amber.ko for one kernel tree
+#   make [all]                dm-amber.ko for each tested kernel (and
+#                             upstream dm-clone.ko where it lacks one),
+#                             userspace, the selftests
+#   make module KDIR=<tree>   dm-amber.ko (and dm-clone.ko) for one kernel tree
 #   make check                every test; ends with "N passed, N failed, N skipped"
 #   make vmtest [KERNEL=6.1|6.12|debug] [T=test]
 #                             the selftests in a VM (T: one test, console shown)
@@ -27,7 +28,9 @@
 #                             codecs (scripts/bench-native.sh)
 #   make clean
 #
-# Objects go to build/: build/<release>/module/dm-amber.ko per kernel.
+# Objects go to build/: build/<release>/module/dm-amber.ko per kernel, and
+# build/<release>/clone/dm-clone.ko for a kernel without CONFIG_DM_CLONE
+# (scripts/build-clone.sh: built from Debian's linux-source package).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -58,6 +61,11 @@ SELFTEST_LDLIBS := -ldevmapper
 .PHONY: all deps modules module userspace selftests check vmtest soak cycle powercut negative \
 	vmtest-selftest sparse checkpatch demo bench bench-native clean
 
+# The recipe of the modules for the kernel tree in $$kdir: dm-amber.ko, and
+# the kernel's own dm-clone.ko when its configuration leaves it out.
+KMODS = scripts/build-kmod.sh "$$kdir" module >/dev/null; \
+	scripts/build-clone.sh "$$kdir" >/dev/null
+
 all: modules userspace selftests
 
 deps:
@@ -68,11 +76,12 @@ deps:
 modules: deps
 	@for k in $(KERNELS) $$(scripts/kernels.sh debug available && echo debug); do \
 		kdir=$$(scripts/kernels.sh $$k kdir); \
-		scripts/build-kmod.sh "$$kdir" module >/dev/null; \
+		$(KMODS); \
 	done
 
 module: deps
 	@scripts/build-kmod.sh "$(KDIR)" module
+	@scripts/build-clone.sh "$(KDIR)"
 
 userspace: deps
 	@if [ -f userspace/Makefile ]; then $(MAKE) --no-print-directory -C userspace; fi
@@ -99,7 +108,7 @@ check: deps
 
 vmtest: userspace selftests
 	@kdir=$$(scripts/kernels.sh $(KERNEL) kdir); \
-	scripts/build-kmod.sh "$$kdir" module >/dev/null
+	$(KMODS)
 	@selftests/vm/vmtest.sh -k $(KERNEL) $(if $(T),-c -t $(T))
 
 DURATION ?= 600

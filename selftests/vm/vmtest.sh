@@ -14,7 +14,9 @@
 #
 # The default set is every executable selftests/*.sh and every binary built
 # from selftests/*.c into build/selftests/; a test is named after its file
-# without the extension. dm-amber.ko is installed when built for the kernel.
+# without the extension. dm-amber.ko is installed when built for the kernel,
+# and so is dm-clone.ko, built by scripts/build-clone.sh for a kernel that
+# lacks it.
 #
 # Each test is one top-level result. Then the kernel log is scanned for the
 # patterns of fault-patterns, and a VM that timed out or died counts too:
@@ -126,9 +128,10 @@ make_overlay() {
 		cp -a "$top/scripts/hooks" "$dir/usr/share/amber/hooks"
 	fi
 	kos=()
-	ko=$build/$release/module/dm-amber.ko
-	[ -f "$ko" ] && kos+=("$ko")
-	kos+=("${modules[@]}")	# after it: a -m dm-amber.ko replaces it
+	for ko in "$build/$release/module/dm-amber.ko" "$build/$release/clone/dm-clone.ko"; do
+		[ -f "$ko" ] && kos+=("$ko")
+	done
+	kos+=("${modules[@]}")	# after them: a -m dm-amber.ko replaces the built one
 	for path in "${kos[@]}"; do
 		install -m 644 "$path" "$dir/usr/lib/modules/$release/extra/"
 	done
