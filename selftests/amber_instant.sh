@@ -54,18 +54,19 @@ amber backup --image "$src" --incremental-from "$bk/full.amb" --to "$bk/inc.amb"
 amber restore "$bk/full.amb" "$bk/inc.amb" --to "$ref" >/dev/null
 chain=("$bk/full.amb" "$bk/inc.amb")
 
-# The writes made through the restored device: half a chunk inside chunk 3,
-# a whole chunk (7), and the last sectors. write_during <dev>, then the same
-# on the reference with the same seeds.
+# The writes made through the restored device, in regions the background
+# copy has not reached (it is paused first): half of chunk 1000, the whole
+# of chunk 1007, the last sectors. write_during <dev>, then the same on the
+# reference with the same seeds.
 write_during() {
-	pattern_write "$1" $((3 * chunk_sectors + 16)) 64 during-a
-	pattern_write "$1" $((7 * chunk_sectors)) "$chunk_sectors" during-b
+	pattern_write "$1" $((1000 * chunk_sectors + 16)) 64 during-a
+	pattern_write "$1" $((1007 * chunk_sectors)) "$chunk_sectors" during-b
 	pattern_write "$1" $((chunks * chunk_sectors - 8)) 8 during-c
 }
 
 writes_hold() {
-	pattern_verify "$1" $((3 * chunk_sectors + 16)) 64 during-a &&
-		pattern_verify "$1" $((7 * chunk_sectors)) "$chunk_sectors" during-b &&
+	pattern_verify "$1" $((1000 * chunk_sectors + 16)) 64 during-a &&
+		pattern_verify "$1" $((1007 * chunk_sectors)) "$chunk_sectors" during-b &&
 		pattern_verify "$1" $((chunks * chunk_sectors - 8)) 8 during-c
 }
 
@@ -94,14 +95,17 @@ server_pid() {
 instant_restore_serves_at_once() {
 	fresh_target
 	amber restore --instant "${chain[@]}" --to "$target" --name is-inst | sed 's/^/# /'
-	ktap_print_msg "hydrated right after it returned: $(hydrated is-inst)"
+	dmsetup message is-inst 0 disable_hydration
+	ktap_print_msg "hydrated when the copy was paused: $(hydrated is-inst)"
+	[ "$(hydrated is-inst | cut -d/ -f1)" -lt 1000 ]	# the reads below are on demand
 	[ "$(blockdev --getss "$(dm_dev is-inst)")" = "$(blockdev --getss "$target")" ]
 	pattern_verify "$(dm_dev is-inst)" 4096 256 inc-a || { echo "# inc-a"; return 1; }
 	pattern_verify "$(dm_dev is-inst)" $((chunks * chunk_sectors - 64)) 64 inc-b ||
 		{ echo "# inc-b"; return 1; }
 	write_during "$(dm_dev is-inst)"
 	writes_hold "$(dm_dev is-inst)" || { echo "# the writes made during it"; return 1; }
-	wait_until 10 status_says is-inst 'is-inst: instant restore, (restoring|restored)'
+	wait_until 10 status_says is-inst 'is-inst: instant restore, restoring'
+	dmsetup message is-inst 0 enable_hydration
 	wait_until 600 is_linear is-inst
 	wait_until 10 status_says is-inst 'is-inst: instant restore, restored, 100.0 %'
 	amber status | grep -q '^is-inst: instant restore, restored'
@@ -142,6 +146,10 @@ killed_server_then_resume() {
 	status_says is-inst 'stopped: its server is not running'
 	exits_with 2 "exists .--resume continues" \
 		amber restore --instant "${chain[@]}" --to "$target" --name is-inst
+	exits_with 2 "records the instant restore of another chain" \
+		amber restore --instant --resume "$bk/full.amb" --to "$target" --name is-inst
+	exits_with 2 "is the target" amber restore --instant --resume "${chain[@]}" \
+		--to "$target" --metadata "$target" --name is-inst
 	amber restore --instant --resume "${chain[@]}" --to "$target" --name is-inst |
 		sed 's/^/# /'
 	dmsetup message is-inst 0 enable_hydration
@@ -159,6 +167,8 @@ mount_serves_read_only() {
 	[ "$(blockdev --getro "$(dm_dev is-mnt)")" = 1 ]
 	same_image "$(dm_dev is-mnt)" "$ref"
 	exits_with 2 "is not a device amber mount made" amber umount is-src
+	exits_with 2 "not starting with '.'" amber mount "${chain[@]}" --name ../x
+	exits_with 2 "letters, digits" amber mount "${chain[@]}" --name a/b
 	amber umount is-mnt
 	[ ! -e "$(dm_dev is-mnt)" ]
 }
@@ -187,7 +197,7 @@ damaged_chunk_fails_alone() {
 		[ "$bad" -eq $((chunks - 1)) ]
 	amber umount is-bad
 	sed 's/^/# /' /run/amber/is-bad.log
-	grep -q "chunk $bad" /run/amber/is-bad.log
+	grep -q "chunk $bad: " /run/amber/is-bad.log
 }
 
 # flip_at <file> <offset>: invert one byte in place.

@@ -108,6 +108,8 @@ backed_up_under_load() {
 		unix_socket_directories = '/run/postgresql'
 		shared_buffers = 32MB
 		max_wal_size = 48MB
+		max_parallel_maintenance_workers = 0
+		max_parallel_workers_per_gather = 0
 	EOF
 	start_server
 	psql "${PG[@]}" -d postgres -qAtX -c "CREATE DATABASE bench"

@@ -1,17 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Serve a backup chain's image over the kernel's NBD client (export.h). */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/nbd.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -25,8 +29,16 @@
 #include "util.h"
 
 #define EXPORT_CONNECTIONS	2
-#define EXPORT_TIMEOUT_S		30	/* the kernel gives a request up after this */
+/*
+ * The kernel gives a request up after this, and the connection with it
+ * (the ioctl interface does not reconnect): long enough for a slow backup
+ * store, short enough that a stuck one ends in errors, not a hang.
+ */
+#define EXPORT_TIMEOUT_S	120
 #define EXPORT_MAX_REQUEST	(32U << 20)	/* the NBD client's max_hw_sectors */
+#define EXPORT_PREALLOC		(1U << 20)	/* a reply buffer that rarely grows */
+#define EXPORT_LOGGED_ERRORS	20	/* then one in EXPORT_LOG_EVERY */
+#define EXPORT_LOG_EVERY	1000
 
 #ifndef PR_SET_IO_FLUSHER
 #define PR_SET_IO_FLUSHER	57
@@ -46,6 +58,7 @@ struct worker {
 
 struct server {
 	struct nbd_device nbd;
+	atomic_int connections;		/* workers still serving */
 	struct export_stats stats;	/* under stats_lock */
 	pthread_mutex_t stats_lock;
 	struct worker workers[EXPORT_CONNECTIONS];
@@ -121,13 +134,21 @@ static void count_served(struct server *s, uint32_t len)
 	pthread_mutex_unlock(&s->stats_lock);
 }
 
-/* The error of the failed read: counted and kept as the last one. */
+/*
+ * The error of the failed read: counted, kept as the last one, and logged
+ * (the first ones, then one in EXPORT_LOG_EVERY: dm-clone retries a failed
+ * copy for ever, and the log is in memory).
+ */
 static void count_error(struct server *s)
 {
+	uint64_t n;
+
 	pthread_mutex_lock(&s->stats_lock);
-	s->stats.errors++;
+	n = ++s->stats.errors;
 	snprintf(s->stats.last_error, sizeof(s->stats.last_error), "%s", error_msg());
 	pthread_mutex_unlock(&s->stats_lock);
+	if (n <= EXPORT_LOGGED_ERRORS || !(n % EXPORT_LOG_EVERY))
+		logf_("read error %" PRIu64 ": %s", n, error_msg());
 }
 
 static void count_chunk(struct server *s)
@@ -137,7 +158,7 @@ static void count_chunk(struct server *s)
 	pthread_mutex_unlock(&s->stats_lock);
 }
 
-/* @len bytes of the image at @from into w->data: 0, or -1 logged. */
+/* @len bytes of the image at @from into w->data. */
 static int read_image(struct worker *w, uint64_t from, uint32_t len)
 {
 	const struct geometry *geo = w->reader.geo;
@@ -145,10 +166,8 @@ static int read_image(struct worker *w, uint64_t from, uint32_t len)
 	uint32_t skip, n;
 
 	if (end < from || end > geo->volume_bytes) {
-		fail(AMBER_ESYS, "read of %" PRIu32 " bytes at %" PRIu64 " is past the image's end",
-		     len, from);
-		logf_("%s", error_msg());
-		return -1;
+		return fail(AMBER_ESYS, "read of %" PRIu32 " bytes at %" PRIu64
+			    " is past the image's end", len, from);
 	}
 	for (at = from; at < end; at += n) {
 		chunk = at / geo->chunk_bytes;
@@ -158,11 +177,8 @@ static int read_image(struct worker *w, uint64_t from, uint32_t len)
 			n = end - at;
 		if (w->cached != chunk) {
 			w->cached = UINT64_MAX;
-			if (chain_reader_read(&w->reader, chunk, w->chunk)) {
-				error_prefix("chunk %" PRIu64 ": ", chunk);
-				logf_("%s", error_msg());
-				return -1;
-			}
+			if (chain_reader_read(&w->reader, chunk, w->chunk))
+				return error_prefix("chunk %" PRIu64 ": ", chunk);
 			count_chunk(w->server);
 			w->cached = chunk;
 		}
@@ -225,6 +241,7 @@ static void *serve_connection(void *arg)
 		}
 	}
 	shutdown(w->sock, SHUT_RDWR);	/* the kernel's receiver ends with it */
+	atomic_fetch_sub(&w->server->connections, 1);
 	return NULL;
 }
 
@@ -266,9 +283,12 @@ static int start_workers(struct server *s, const struct chain *c, int *kernel_en
 		if (chain_reader_open(c, &w->reader))
 			return -1;
 		w->chunk = malloc(w->reader.geo->chunk_bytes);
-		if (!w->chunk)
+		w->data = malloc(EXPORT_PREALLOC);
+		if (!w->chunk || !w->data)
 			return fail(AMBER_ESYS, "out of memory");
+		w->data_len = EXPORT_PREALLOC;
 	}
+	atomic_store(&s->connections, EXPORT_CONNECTIONS);
 	for (i = 0; i < EXPORT_CONNECTIONS; i++)
 		if (pthread_create(&s->workers[i].thread, NULL, serve_connection, &s->workers[i]))
 			return fail(AMBER_ESYS, "cannot start a server thread");
@@ -288,24 +308,53 @@ static int stay_out_of_reclaim(void)
 	return 0;
 }
 
-static int server_start(struct server *s, const struct chain *c)
+/*
+ * Servers take NBD devices one at a time, from the search for a free one to
+ * its start: the ioctls of two at once on one device would mix.
+ */
+static int lock_nbd_devices(void)
 {
-	int kernel_ends[EXPORT_CONNECTIONS] = { -1, -1 };
-	size_t i;
-	int ret;
+	int fd = open(EXPORT_LOG_DIR "/nbd.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 
-	ret = stay_out_of_reclaim() || start_workers(s, c, kernel_ends) ||
-	      nbd_attach(&s->nbd, kernel_ends, EXPORT_CONNECTIONS, c->m[0].info->geo.volume_bytes,
-			 EXPORT_TIMEOUT_S) ? -1 : 0;
-	for (i = 0; i < EXPORT_CONNECTIONS; i++)
-		if (kernel_ends[i] >= 0)
-			close(kernel_ends[i]);	/* the kernel holds its own reference */
-	if (ret)
+	if (fd < 0)
+		return fail_errno(AMBER_ESYS, EXPORT_LOG_DIR "/nbd.lock");
+	if (flock(fd, LOCK_EX)) {
+		close(fd);
+		return fail_errno(AMBER_ESYS, "flock " EXPORT_LOG_DIR "/nbd.lock");
+	}
+	return fd;
+}
+
+static int attach_and_run(struct server *s, const struct chain *c, int *kernel_ends)
+{
+	uint64_t bytes = c->m[0].info->geo.volume_bytes;
+
+	if (nbd_attach(&s->nbd, kernel_ends, EXPORT_CONNECTIONS, bytes, EXPORT_TIMEOUT_S))
 		return -1;
 	if (pthread_create(&s->runner, NULL, run_nbd, s))
 		return fail(AMBER_ESYS, "cannot start the NBD thread");
 	s->running = true;
-	return wait_running(s, c->m[0].info->geo.volume_bytes);
+	return wait_running(s, bytes);
+}
+
+static int server_start(struct server *s, const struct chain *c)
+{
+	int kernel_ends[EXPORT_CONNECTIONS] = { -1, -1 };
+	int lock, ret;
+	size_t i;
+
+	ret = stay_out_of_reclaim() || start_workers(s, c, kernel_ends) ? -1 : 0;
+	lock = ret ? -1 : lock_nbd_devices();
+	if (lock >= 0) {
+		ret = attach_and_run(s, c, kernel_ends);
+		close(lock);
+	} else {
+		ret = -1;
+	}
+	for (i = 0; i < EXPORT_CONNECTIONS; i++)
+		if (kernel_ends[i] >= 0)
+			close(kernel_ends[i]);	/* the kernel holds its own reference */
+	return ret;
 }
 
 /* The server's life after up(): watch until done or the device ends. */
@@ -316,8 +365,9 @@ static int server_watch(struct server *s, const struct export_ops *ops)
 
 	for (;;) {
 		sleep(1);
-		if (!nbd_running(&s->nbd)) {
-			logf_("%s ended", s->nbd.path);
+		if (!atomic_load(&s->connections)) {
+			logf_("%s: every connection is lost (a request timed out, or the"
+			      " kernel ended the device)", s->nbd.path);
 			return -1;
 		}
 		pthread_mutex_lock(&s->stats_lock);
@@ -372,6 +422,7 @@ static int server_main(const struct chain *c, const char *name, const struct exp
 	int ret, done = 0;
 
 	setsid();
+	signal(SIGPIPE, SIG_IGN);	/* a parent gone must not end the server */
 	ret = open_log(name) || server_start(&s, c) || ops->up(ops->ctx, s.nbd.path) ? -1 : 0;
 	if (!ret)	/* the status file is this server's before anyone reads it */
 		done = ops->watch(ops->ctx, &s.stats);
@@ -451,4 +502,18 @@ json_t *export_read_status(const char *name)
 
 	status_path(name, ".json", path, sizeof(path));
 	return json_load_file(path, 0, NULL);
+}
+
+int export_check_name(const char *name, size_t suffix_room)
+{
+	size_t i, len = strlen(name);
+
+	if (!len || name[0] == '.' || len + suffix_room >= DM_NAME_MAX)
+		return fail(AMBER_EUSAGE, "--name '%s': 1 to %zu characters, not starting with"
+			    " '.'", name, DM_NAME_MAX - 1 - suffix_room);
+	for (i = 0; i < len; i++)
+		if (!isalnum((unsigned char)name[i]) && !strchr("._-+", name[i]))
+			return fail(AMBER_EUSAGE, "--name '%s': letters, digits, '.', '_', '-'"
+				    " and '+' only", name);
+	return 0;
 }

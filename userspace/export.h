@@ -43,6 +43,13 @@ struct export_ops {
 };
 
 /*
+ * A device-mapper name for a server: letters, digits, '.', '_', '-' and
+ * '+', not starting with '.', and @suffix_room characters shorter than
+ * device-mapper allows (it names files in EXPORT_LOG_DIR and devices).
+ */
+int export_check_name(const char *name, size_t suffix_room);
+
+/*
  * Start a server for the checked chain @c in a process of its own, which
  * logs to EXPORT_LOG_DIR/<name>.log. Returns once ops->up() ran in it: 0,
  * or -1 with its error. The server ends when ops->watch() says done.

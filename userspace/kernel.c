@@ -757,11 +757,6 @@ int nbd_run(struct nbd_device *d)
 	return ret;
 }
 
-bool nbd_running(const struct nbd_device *d)
-{
-	return nbd_in_use(d->index);
-}
-
 /* Started, and of its full size: the kernel sets the size after the pid. */
 bool nbd_ready(const struct nbd_device *d, uint64_t bytes)
 {

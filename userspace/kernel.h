@@ -94,8 +94,6 @@ int nbd_attach(struct nbd_device *d, const int *socks, unsigned int nr, uint64_t
 	       unsigned int timeout_s);
 /* Run it until it is disconnected (NBD_DO_IT): blocks, call in a thread of its own. */
 int nbd_run(struct nbd_device *d);
-/* True once nbd_run() has started the device, until it ends. */
-bool nbd_running(const struct nbd_device *d);
 /* Whether block device @major:@minor is an NBD device, /dev/nbd<@index>. */
 bool nbd_is(uint32_t major, uint32_t minor, int *index);
 /* True while a server runs /dev/nbd<@index>. */

@@ -89,7 +89,8 @@ int mount_main(int argc, char **argv)
 	ret = cli_parse(&c, argc, argv);
 	if (ret)
 		return ret > 0 ? 0 : -1;
-	if (cli_args(&c, 1, INT_MAX, "BACKUP") || cli_required(&c, OPT_NAME, &m.name))
+	if (cli_args(&c, 1, INT_MAX, "BACKUP") || cli_required(&c, OPT_NAME, &m.name) ||
+	    export_check_name(m.name, 0))
 		return -1;
 	if (dm_exists(m.name))
 		return fail(AMBER_EUSAGE, "%s exists", m.name);
