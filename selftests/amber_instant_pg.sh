@@ -11,21 +11,20 @@
 # are linear over their targets, pg_amcheck is clean and pgbench's balances
 # add up.
 . "$(dirname "$0")/amber_backup_lib.sh"
+. "$(dirname "$0")/postgres_lib.sh"
 
 require_module dm-amber
 require_module dm-clone
 require_module nbd
 [ -x /usr/lib/postgresql/15/bin/postgres ] || skip_all "PostgreSQL 15 is not in the VM"
 
-export PATH=/usr/lib/postgresql/15/bin:$PATH
-PG=(-h /run/postgresql -U postgres)
 bk=/mnt/backups
 slice ip-data-o origin 0 160
 slice ip-data-s store 0 96
-slice ip-wal-o origin2 0 64
-slice ip-wal-s store 96 32
+slice ip-wal-o origin2 0 128
+slice ip-wal-s store 96 64
 slice ip-data-t origin 200 168	# the image, then the restore's metadata
-slice ip-wal-t origin2 100 72
+slice ip-wal-t origin2 128 136
 for s in ip-data-o ip-wal-o; do
 	scratch_wipe "$(dm_dev "$s")"
 done
@@ -35,28 +34,8 @@ backup_fs store2 "$bk"
 for name in ip-rdata-meta ip-rdata ip-rwal-meta ip-rwal; do	# removed last to first
 	defer dm_remove "$name"
 done
-defer stop_server
-defer unmount_all
-
-as_pg() {
-	su -s /bin/bash postgres -c "cd /tmp && $(printf '%q ' "$@")"
-}
-
-sql() {
-	psql "${PG[@]}" -d bench -qAtX -v ON_ERROR_STOP=1 -c "$1"
-}
-
-stop_server() {
-	[ -f /mnt/pg/data/pgdata/postmaster.pid ] || return 0
-	as_pg pg_ctl -D /mnt/pg/data/pgdata -m fast -w stop >/dev/null
-}
-
-unmount_all() {
-	local v
-	for v in data wal; do
-		! grep -q " /mnt/pg/$v " /proc/mounts || umount "/mnt/pg/$v"
-	done
-}
+defer unmount_pair /mnt/pg		# after the server stops
+defer pg_stop /mnt/pg/data/pgdata
 
 start_server() {
 	as_pg pg_ctl -D /mnt/pg/data/pgdata -l /tmp/pg-instant.log -w -t 600 start >/dev/null ||
@@ -95,25 +74,9 @@ backup_pair() {
 }
 
 backed_up_under_load() {
-	mkfs.ext4 -q -F "$(dm_dev ip-data)"
-	mkfs.ext4 -q -F "$(dm_dev ip-wal)"
-	mount_pair "$(dm_dev ip-data)" "$(dm_dev ip-wal)"
-	chown postgres:postgres /mnt/pg/data /mnt/pg/wal
-	mkdir -p /run/postgresql
-	chown postgres:postgres /run/postgresql
-	logged /tmp/initdb.log as_pg initdb -D /mnt/pg/data/pgdata --waldir=/mnt/pg/wal/pg_wal \
-		--wal-segsize=1 --auth=trust --locale=C --encoding=UTF8 --no-sync
-	cat >>/mnt/pg/data/pgdata/postgresql.conf <<-EOF
-		listen_addresses = ''
-		unix_socket_directories = '/run/postgresql'
-		shared_buffers = 32MB
-		max_wal_size = 48MB
-		max_parallel_maintenance_workers = 0
-		max_parallel_workers_per_gather = 0
-	EOF
-	start_server
-	psql "${PG[@]}" -d postgres -qAtX -c "CREATE DATABASE bench"
-	logged /tmp/pgbench-init.log pgbench "${PG[@]}" -i -s 4 -q bench
+	pg_cluster "$(dm_dev ip-data)" "$(dm_dev ip-wal)" "max_wal_size = 32MB" \
+		"max_parallel_maintenance_workers = 0" "max_parallel_workers_per_gather = 0"
+	logged /tmp/pgbench-init.log pgbench "${PG[@]}" -i -s 2 -q bench
 	logged /tmp/pgbench-1.log pgbench "${PG[@]}" -c 2 -T 20 bench &
 	sleep 10
 	backup_pair full
@@ -122,8 +85,8 @@ backed_up_under_load() {
 	counts >/tmp/counts.expected
 	backup_pair inc
 	sed 's/^/# at the incremental: /' /tmp/counts.expected
-	stop_server
-	unmount_all
+	pg_stop /mnt/pg/data/pgdata
+	unmount_pair /mnt/pg
 	ls -l "$bk" | sed 's/^/# /'
 }
 

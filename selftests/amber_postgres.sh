@@ -18,58 +18,25 @@
 # every one acknowledged before the backup was asked for, none issued after
 # it returned.
 . "$(dirname "$0")/amberd_lib.sh"
+. "$(dirname "$0")/postgres_lib.sh"
 
 require_module dm-amber
 [ -x /usr/lib/postgresql/15/bin/postgres ] || skip_all "PostgreSQL 15 is not in the VM"
 
-export PATH=/usr/lib/postgresql/15/bin:$PATH
-PG=(-h /run/postgresql -U postgres)
 PGR=(-h /run/pgrestore -p 5433 -U postgres)
 hook=/usr/share/amber/hooks/postgresql/amber.sql
 sets=3
 keys=/etc/amber
 KEY=(--key $keys/pg.key --passphrase-file $keys/pg.pass)
 
-mounted() {
-	grep -q " $1 " /proc/mounts
-}
-
-# Run a command as the postgres user, from a directory it may read.
-as_pg() {
-	su -s /bin/bash postgres -c "cd /tmp && $(printf '%q ' "$@")"
-}
-
-sql() {
-	psql "${PG[@]}" -d bench -qAtX -v ON_ERROR_STOP=1 -c "$1"
-}
-
 sql_restored() {
 	psql "${PGR[@]}" -d bench -qAtX -v ON_ERROR_STOP=1 -c "$1"
 }
 
 setup_cluster() {
-	local v start=$SECONDS
-	for v in data wal; do
-		mkfs.ext4 -q -F "$(dm_dev "pg$v")"
-		mkdir -p "/mnt/pg/$v"
-		mount "$(dm_dev "pg$v")" "/mnt/pg/$v"
-		chown postgres:postgres "/mnt/pg/$v"
-	done
-	mkdir -p /run/postgresql
-	chown postgres:postgres /run/postgresql
-	as_pg initdb -D /mnt/pg/data/pgdata --waldir=/mnt/pg/wal/pg_wal --wal-segsize=1 \
-		--auth=trust --locale=C --encoding=UTF8 --no-sync >initdb.log 2>&1
-	sync
-	cat >>/mnt/pg/data/pgdata/postgresql.conf <<-EOF
-		listen_addresses = ''
-		unix_socket_directories = '/run/postgresql'
-		shared_buffers = 32MB
-		max_wal_size = 48MB
-		min_wal_size = 8MB
-		checkpoint_timeout = 30s
-	EOF
-	as_pg pg_ctl -D /mnt/pg/data/pgdata -l /tmp/pg-live.log -w -t 600 start >/dev/null
-	psql "${PG[@]}" -d postgres -qAtX -c "CREATE DATABASE bench"
+	local start=$SECONDS
+	pg_cluster "$(dm_dev pgdata)" "$(dm_dev pgwal)" "max_wal_size = 48MB" \
+		"checkpoint_timeout = 30s"
 	pgbench "${PG[@]}" -i -s 1 -q bench >pgbench-init.log 2>&1
 	sql "CREATE TABLE acks (n integer PRIMARY KEY)"
 	psql "${PG[@]}" -d bench -qX -v ON_ERROR_STOP=1 -f "$hook" >/dev/null
@@ -79,18 +46,6 @@ setup_cluster() {
 	refused 1 "kind is full, incremental or NULL" sql "SELECT * FROM amber.backup('pg', 'huge')"
 	[ ! -e /tmp/owned ]
 	echo "# initdb, pgbench -i, the hook: $((SECONDS - start)) s"
-}
-
-stop_live() {
-	[ -f /mnt/pg/data/pgdata/postmaster.pid ] || return 0
-	as_pg pg_ctl -D /mnt/pg/data/pgdata -m fast -w stop >/dev/null
-}
-
-unmount_live() {
-	local v
-	for v in data wal; do
-		! mounted "/mnt/pg/$v" || umount "/mnt/pg/$v"
-	done
 }
 
 # One transaction per number; a number goes to acked.txt (tmpfs) only once
@@ -160,25 +115,13 @@ backups_under_load() {
 		"1 full 1 full 2 incremental 2 incremental 3 incremental 3 incremental" ]
 	amberd_log_has "request from uid 101 .*: backup pg"
 	amberd_log_has "group pg: set 1: flushed /mnt/pg/data \(pgdata\), /mnt/pg/wal \(pgwal\)"
-	stop_live
+	pg_stop /mnt/pg/data/pgdata
 	echo "# load and backups: $((SECONDS - start)) s"
 }
 
-stop_restored() {
-	[ -f /mnt/restore/data/pgdata/postmaster.pid ] || return 0
-	as_pg pg_ctl -D /mnt/restore/data/pgdata -m fast -w stop >/dev/null
-}
-
-unmount_restored() {
-	local v
-	for v in data wal; do
-		! mounted "/mnt/restore/$v" || umount "/mnt/restore/$v"
-	done
-}
-
 cleanup_restored() {
-	stop_restored || true
-	unmount_restored
+	pg_stop /mnt/restore/data/pgdata || true
+	unmount_pair /mnt/restore
 }
 
 # chain_is_sealed <volume> <set>: the chain that restores the volume's set
@@ -256,8 +199,8 @@ restore_and_check() {
 		(SELECT coalesce(sum(delta), 0) FROM pgbench_history)")
 	echo "# set $set: pgbench balances $balances"
 	[ "$(tr '|' '\n' <<<"$balances" | sort -u | wc -l)" -eq 1 ]
-	stop_restored
-	unmount_restored
+	pg_stop /mnt/restore/data/pgdata
+	unmount_pair /mnt/restore
 	echo "# set $set: restored and checked in $((SECONDS - start)) s"
 }
 
@@ -304,8 +247,8 @@ sign_key = $keys/pg-sign.pem
 min_interval = 0
 EOF
 amberd_start amberd.conf
-defer unmount_live
-defer stop_live
+defer unmount_pair /mnt/pg
+defer pg_stop /mnt/pg/data/pgdata
 defer cleanup_restored
 
 ktap_print_header
