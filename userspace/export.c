@@ -213,6 +213,20 @@ static int serve_read(struct worker *w, const struct nbd_request *req)
 	return send_reply(w->sock, req, 0, w->data, len);
 }
 
+/* A write's payload, read and dropped so that the next request is found. */
+static int skip_payload(int sock, uint32_t len)
+{
+	char buf[4096];
+	uint32_t n;
+
+	for (; len; len -= n) {
+		n = len < sizeof(buf) ? len : sizeof(buf);
+		if (read_exact(sock, buf, n))
+			return -1;
+	}
+	return 0;
+}
+
 /* A connection's loop, until the kernel disconnects or the socket fails. */
 static void *serve_connection(void *arg)
 {
@@ -233,6 +247,8 @@ static void *serve_connection(void *arg)
 			ret = serve_read(w, &req);
 		else if (type == NBD_CMD_FLUSH)
 			ret = send_reply(w->sock, &req, 0, NULL, 0);
+		else if (type == NBD_CMD_WRITE && skip_payload(w->sock, ntohl(req.len)))
+			break;
 		else	/* the device is read-only: writes and discards are refused */
 			ret = send_reply(w->sock, &req, EPERM, NULL, 0);
 		if (ret) {

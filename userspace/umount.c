@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "error.h"
+#include "export.h"
 #include "kernel.h"
 #include "subcommands.h"
 
@@ -17,6 +18,17 @@ static const char usage[] =
 "server ends within a second. Unmount its filesystem first.\n";
 
 static const struct cli_option options[] = { { } };
+
+/* Its server's status names it a mount. */
+static bool made_by_mount(const char *name)
+{
+	json_t *doc = export_read_status(name);
+	const char *kind = json_string_value(json_object_get(doc, "kind"));
+	bool mount = kind && !strcmp(kind, "mount");
+
+	json_decref(doc);
+	return mount;
+}
 
 /* The server sees its device gone within a second, then ends the NBD device. */
 static int wait_server(int index)
@@ -46,7 +58,8 @@ int umount_main(int argc, char **argv)
 	if (cli_args(&c, 1, 1, "NAME") ||
 	    dm_target_table(c.args[0], "linear", &sectors, table, sizeof(table)))
 		return -1;
-	if (sscanf(table, "%u:%u", &major, &minor) != 2 || !nbd_is(major, minor, &index))
+	if (sscanf(table, "%u:%u", &major, &minor) != 2 || !nbd_is(major, minor, &index) ||
+	    !made_by_mount(c.args[0]))
 		return fail(AMBER_EUSAGE, "%s is not a device amber mount made", c.args[0]);
 	if (dm_remove(c.args[0]))
 		return -1;

@@ -315,14 +315,15 @@ int chain_reader_open(const struct chain *c, struct chain_reader *r)
 	r->x = calloc(c->n, sizeof(*r->x));
 	if (!r->x)
 		return fail(AMBER_ESYS, "out of memory");
-	for (i = 0; i < c->n; i++, r->n++) {
+	r->chain = c;
+	for (i = 0; i < c->n; i++) {
 		const struct chain_member *m = &c->m[i];
 
 		if (!m->peeked)
 			fail(AMBER_EUSAGE, "%s: random access needs a seekable file", m->path);
 		else if (!(r->x[i] = bkp_index_load(m->fd, m->info, &m->summary)))
 			error_prefix("%s: ", m->path);
-		else if (bkp_index_set_key(r->x[i], c->key))
+		else if (r->n++, bkp_index_set_key(r->x[i], c->key))
 			error_prefix("%s: ", m->path);
 		else
 			continue;
@@ -343,7 +344,7 @@ int chain_reader_read(struct chain_reader *r, uint64_t chunk, void *buf)
 	for (i = r->n; i-- > 0;) {
 		ret = bkp_index_read(r->x[i], chunk, buf);
 		if (ret)
-			return ret > 0 ? 0 : error_prefix("backup %zu of the chain: ", i + 1);
+			return ret > 0 ? 0 : error_prefix("%s: ", r->chain->m[i].path);
 	}
 	return fail(AMBER_EDATA, "chunk %" PRIu64 ": in no backup of the chain (a full holds"
 		    " every chunk)", chunk);

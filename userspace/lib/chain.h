@@ -114,6 +114,7 @@ void chain_close(struct chain *c);
  * not shared between threads: each opens its own.
  */
 struct chain_reader {
+	const struct chain *chain;
 	struct bkp_index **x;		/* per member, as the chain's */
 	size_t n;
 	const struct geometry *geo;
