@@ -27,7 +27,7 @@ chunks=$((mib * 2048 / chunk_sectors))
 # show_logs: the servers' logs, into the test's.
 show_logs() {
 	local f
-	for f in /run/amber/*.log; do
+	for f in /run/amber-restore/*.log; do
 		[ -e "$f" ] && sed "s|^|# $(basename "$f"): |" "$f"
 	done
 	return 0
@@ -86,7 +86,7 @@ hydrated() {
 
 # server_pid <name>: the process serving <name>, as its log names it.
 server_pid() {
-	sed -n 's/.*serving .* (pid \([0-9]*\)).*/\1/p' "/run/amber/$1.log" | tail -n 1
+	sed -n 's/.*serving .* (pid \([0-9]*\)).*/\1/p' "/run/amber-restore/$1.log" | tail -n 1
 }
 
 # The device answers at once, with the chain's image, and takes writes;
@@ -112,7 +112,7 @@ instant_restore_serves_at_once() {
 	amber status --json is-inst | grep -q '"read_errors":0'
 	amber status is-inst | sed 's/^/# /'
 	[ ! -e "$(dm_dev is-inst-meta)" ]
-	grep -q 'is a linear device over' /run/amber/is-inst.log
+	grep -q 'is a linear device over' /run/amber-restore/is-inst.log
 	write_during "$ref"
 	same_image "$(dm_dev is-inst)" "$ref"
 	same_image "$target" "$ref"
@@ -196,8 +196,8 @@ damaged_chunk_fails_alone() {
 		iflag=direct status=none) ||
 		[ "$bad" -eq $((chunks - 1)) ]
 	amber umount is-bad
-	sed 's/^/# /' /run/amber/is-bad.log
-	grep -q "chunk $bad: " /run/amber/is-bad.log
+	sed 's/^/# /' /run/amber-restore/is-bad.log
+	grep -q "chunk $bad: " /run/amber-restore/is-bad.log
 }
 
 # flip_at <file> <offset>: invert one byte in place.

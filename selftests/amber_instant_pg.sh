@@ -19,11 +19,11 @@ require_module nbd
 [ -x /usr/lib/postgresql/15/bin/postgres ] || skip_all "PostgreSQL 15 is not in the VM"
 
 bk=/mnt/backups
-slice ip-data-o origin 0 160
+slice ip-data-o origin 0 320
 slice ip-data-s store 0 96
 slice ip-wal-o origin2 0 128
 slice ip-wal-s store 96 64
-slice ip-data-t origin 200 168	# the image, then the restore's metadata
+slice ip-data-t origin 320 328	# the image, then the restore's metadata
 slice ip-wal-t origin2 128 136
 for s in ip-data-o ip-wal-o; do
 	scratch_wipe "$(dm_dev "$s")"
@@ -76,7 +76,7 @@ backup_pair() {
 backed_up_under_load() {
 	pg_cluster "$(dm_dev ip-data)" "$(dm_dev ip-wal)" "max_wal_size = 32MB" \
 		"max_parallel_maintenance_workers = 0" "max_parallel_workers_per_gather = 0"
-	logged /tmp/pgbench-init.log pgbench "${PG[@]}" -i -s 2 -q bench
+	logged /tmp/pgbench-init.log pgbench "${PG[@]}" -i -s 1 -q bench
 	logged /tmp/pgbench-1.log pgbench "${PG[@]}" -c 2 -T 20 bench &
 	sleep 10
 	backup_pair full
@@ -145,7 +145,7 @@ pgbench_through_the_copy() {
 	ktap_print_msg "copied in $((SECONDS - start)) s under $runs pgbench runs of 5 s"
 	amber status | sed 's/^/# /'
 	[ "$runs" -gt 0 ]
-	pg_amcheck "${PG[@]}" -d bench --heapallindexed >/tmp/amcheck.log 2>&1 ||
+	pg_amcheck "${PG[@]}" -d bench --install-missing --heapallindexed >/tmp/amcheck.log 2>&1 ||
 		{ sed 's/^/# amcheck: /' /tmp/amcheck.log; return 1; }
 	[ "$(sql "SELECT sum(abalance) = (SELECT sum(bbalance) FROM pgbench_branches) \
 		FROM pgbench_accounts")" = t ]

@@ -20,7 +20,7 @@
 
 #include "chain.h"
 
-#define EXPORT_LOG_DIR	"/run/amber"
+#define EXPORT_LOG_DIR	"/run/amber-restore"
 
 /* What the server did, for its status file. */
 struct export_stats {
