@@ -42,7 +42,8 @@ pg_cluster() {
 	for v in data wal; do
 		dev=$1
 		shift
-		mkfs.ext4 -q -F "$dev"
+		# inode tables written now, not by ext4lazyinit after a mount
+		mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$dev"
 		mkdir -p "/mnt/pg/$v"
 		mount "$dev" "/mnt/pg/$v"
 		chown postgres:postgres "/mnt/pg/$v"
