@@ -19,11 +19,11 @@ require_module nbd
 [ -x /usr/lib/postgresql/15/bin/postgres ] || skip_all "PostgreSQL 15 is not in the VM"
 
 bk=/mnt/backups
-slice ip-data-o origin 0 320
+slice ip-data-o origin 0 512
 slice ip-data-s store 0 96
 slice ip-wal-o origin2 0 128
 slice ip-wal-s store 96 64
-slice ip-data-t origin 320 328	# the image, then the restore's metadata
+slice ip-data-t store 160 520	# the image, then the restore's metadata
 slice ip-wal-t origin2 128 136
 for s in ip-data-o ip-wal-o; do
 	scratch_wipe "$(dm_dev "$s")"
