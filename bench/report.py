@@ -18,6 +18,7 @@ Ratios are taken per repetition (configurations ran side by side, A B B A)
 and the median of those is reported: never absolute numbers across runs.
 """
 import json
+import math
 import os
 import re
 import statistics
@@ -48,6 +49,11 @@ def parse(path):
             else:
                 values[key] = num
     return samples, values
+
+
+def nearest_rank(xs, p):
+    """The p-quantile of sorted xs, nearest rank (p99 of 64 is the largest)."""
+    return xs[max(0, math.ceil(len(xs) * p) - 1)] if xs else None
 
 
 def quartiles(xs):
@@ -103,6 +109,9 @@ RATIOS = [
      'backup.rawread.view', 0.9, 'amber backup / raw sequential read of the view'),
     ('streaming_zstd1', 'backup stream in the VM (TCG-bound), zstd -1', 'backup.stream.zstd1',
      'backup.rawread.view', None, 'amber backup --level 1 / raw read'),
+    ('instant_copy', 'instant restore, background copy', 'instant.copy.instant',
+     'instant.copy.plain', 0.8, 'amber restore --instant until the device is linear / a plain '
+     'amber restore of the same 1 GiB chain, MB/s of its image'),
 ]
 for _g in (1, 4, 16):
     RATIOS.append((f'scale_{_g}g_rw4k', f'pass-through {_g} GiB (4k chunks)',
@@ -191,6 +200,28 @@ def compute(kernel, samples, values):
             'note': f"amber's longest {amax:.1f} ms; p99 of the writes with no snapshot "
                     f"within 100 ms, same runs, {p99:.1f} ms"})
 
+    # Instant restore (issue 16): the time to a first query must not grow
+    # with the volume, at 16 GiB at most 2 x the time at 1 GiB (the ratio
+    # of neighbouring runs); the latency of on-demand reads, reported.
+    r, rs = pair_ratio(samples, 'instant.ttfq.16g', 'instant.ttfq.1g')
+    if r is not None:
+        t16, t1 = m['instant.ttfq.16g'], m['instant.ttfq.1g']
+        res['ratios']['instant_ttfq'] = {
+            'label': 'instant restore, time to first query 16 GiB / 1 GiB', 'ratio': r,
+            'per_rep': rs, 'q1': None, 'q3': None, 'goal': 2.0, 'at_most': True,
+            'note': 'the time at 16 GiB / the time at 1 GiB, neighbouring runs'}
+        res['goals'].append({
+            'id': 'instant_ttfq', 'label': 'instant restore, time to first query 16 GiB / 1 GiB',
+            'value': r, 'goal': '<= 2', 'met': r <= 2.0,
+            'note': f'medians {t16:.2f} s at 16 GiB, {t1:.2f} s at 1 GiB: restore --instant, '
+                    f'mount -o ro,noload, sha256sum of a 4 MiB file'})
+    res['instant_reads'] = {}
+    for tag in ('source', 'linear'):
+        xs = sorted(x for x in samples.get(f'instant.read_ms.{tag}', []) if isinstance(x, float))
+        if xs:
+            res['instant_reads'][tag] = {'n': len(xs), 'p50': median(xs),
+                                         'p99': nearest_rank(xs, 0.99), 'max': xs[-1]}
+
     # The store's peak during a backup under load, against dm-snapshot.
     peak = values.get('backup.load.peak_used_chunks')
     would = values.get('backup.load.chunks')
@@ -265,6 +296,48 @@ def stages(w, smp):
         w(f"   the longest waits are at '{worst[0]}' (median of the per-snapshot longest: {fmt(worst[1])} ms)")
 
 
+def table_row(w, res):
+    """The table's row printer: a label, the medians of keys a and b, the
+    ratio rid with its goal (>=, or <= for an 'at_most' one) and verdict."""
+    m = res['medians']
+
+    def row(label, a, b, rid):
+        r = res['ratios'].get(rid, {})
+        goal, op = r.get('goal'), '<=' if r.get('at_most') else '>='
+        ratio = r.get('ratio')
+        ok = ratio is not None and goal is not None and (ratio <= goal if op == '<=' else ratio >= goal)
+        verdict = '' if goal is None else ('met' if ok else 'NOT MET')
+        q = f"{r['q1']:.2f}-{r['q3']:.2f}" if r.get('q1') is not None and len(r.get('per_rep', [])) >= 8 else ''
+        w(f"{label:34} {fmt(m.get(a)):>9} {fmt(m.get(b)):>9} {fmt(r.get('ratio')):>7} {q:>11}  "
+          f"{(op + ' ' + fmt(goal)) if goal is not None else '':8} {verdict}")
+    return row
+
+
+def instant(w, res):
+    """The instant phase's rows (issue 16), under the table's columns."""
+    m, v, reads = res['medians'], res['values'], res.get('instant_reads', {})
+    if 'instant.ttfq.1g' not in m and 'instant.copy.plain' not in m:
+        return
+    w('-- instant restore, sparse ext4 volumes of 1 and 16 GiB, a full backup each')
+    row = table_row(w, res)
+    row('first query, 16 GiB vs 1 GiB (s)', 'instant.ttfq.16g', 'instant.ttfq.1g', 'instant_ttfq')
+    w(f"  the restore returned after {fmt(m.get('instant.ready.16g'))} s (16 GiB) and "
+      f"{fmt(m.get('instant.ready.1g'))} s (1 GiB); the rest is mount and the file's read")
+    row('background copy vs plain (MB/s)', 'instant.copy.instant', 'instant.copy.plain', 'instant_copy')
+    w(f"  what bounds the copy of every byte (64 KiB requests, 32 at a time, MB/s): the chain read "
+      f"through its server {fmt(v.get('instant.bound.source_read'))}, the target written "
+      f"{fmt(v.get('instant.bound.target_write'))}")
+    for tag, what in (('source', 'not restored yet, from the server'), ('linear', 'restored (linear)')):
+        r = reads.get(tag)
+        if r:
+            w(f"  4 KiB read of a file, {what}: median {fmt(r['p50'])} ms, p99 {fmt(r['p99'])} ms "
+              f"({r['n']} reads, one at a time, O_DIRECT)")
+    w(f"  backups (--image): 1 GiB in {fmt(v.get('instant.backup_1g_s'), 1)} s, 16 GiB in "
+      f"{fmt(v.get('instant.backup_16g_s'), 1)} s; a server ended "
+      f"{fmt(max(res['samples'].get('instant.server_exit_ms', []), default=None), 0)} ms "
+      f"after its device's removal at most")
+
+
 def fmt(x, nd=2):
     if x is None:
         return '-'
@@ -288,14 +361,7 @@ def table(res):
     w('quartiles: the middle half of the pair ratios (the noise), for the sliced comparisons')
     w(f"{'measurement':34} {'amber':>9} {'baseline':>9} {'ratio':>7} {'quartiles':>11}  goal     verdict")
 
-    def row(label, a, b, rid, unit=''):
-        r = res['ratios'].get(rid, {})
-        goal = r.get('goal')
-        verdict = '' if goal is None else ('met' if r.get('ratio') is not None and r['ratio'] >= goal else 'NOT MET')
-        q = f"{r['q1']:.2f}-{r['q3']:.2f}" if r.get('q1') is not None and len(r.get('per_rep', [])) >= 8 else ''
-        w(f"{label:34} {fmt(m.get(a)):>9} {fmt(m.get(b)):>9} {fmt(r.get('ratio')):>7} {q:>11}  "
-          f"{('>= ' + fmt(goal)) if goal is not None else '':8} {verdict}")
-
+    row = table_row(w, res)
     w('-- pass-through, no snapshot (IOPS; MB/s) vs dm-linear')
     row('4k random write', 'passthrough.rw4k.amber', 'passthrough.rw4k.linear', 'passthrough_rw4k')
     row('4k random read', 'passthrough.rr4k.amber', 'passthrough.rr4k.linear', 'passthrough_rr4k')
@@ -338,6 +404,7 @@ def table(res):
     w(f"{'raw read of the origin (MB/s)':34} {'':>9} {fmt(m.get('backup.rawread.origin')):>9}")
     w(f"{'view read + sha256sum (MB/s)':34} {fmt(v.get('backup.read_sha256')):>9}"
       f"   (host, native, openssl sha256 one core: {fmt(v.get('host.sha256_MBps'), 0)} MB/s)")
+    instant(w, res)
     w('')
     w('-- barrier stall, a snapshot a second, held 0.5 s (ms); 4k random writes at iodepth 8,')
     w('   or (seq) a 1M sequential writer at iodepth 4')
@@ -407,7 +474,7 @@ def chart(png, results):
     ids = ['passthrough_rw4k', 'passthrough_rr4k', 'passthrough_sw1m', 'firstpass',
            'release_rw4k', 'cow64k_vs_dmsnap', 'cow4k_vs_dmsnap', 'streaming',
            'streaming_zstd1', 'stall', 'stall_dmsetup', 'store', 'scale_1g_rw4k', 'scale_4g_rw4k',
-           'scale_16g_rw4k']
+           'scale_16g_rw4k', 'instant_copy']
     labels = {'passthrough_rw4k': 'pass 4k rw', 'passthrough_rr4k': 'pass 4k rr',
               'passthrough_sw1m': 'pass 1M sw', 'firstpass': '1st pass',
               'release_rw4k': 'released', 'cow64k_vs_dmsnap': 'COW 64k/dmsnap',
@@ -415,7 +482,8 @@ def chart(png, results):
               'streaming_zstd1': 'stream zstd1', 'stall': 'stall dmsnap/amber',
               'stall_dmsetup': 'stall dmsetup/amber',
               'store': 'dmsnap/amber store', 'scale_1g_rw4k': 'pass 1G',
-              'scale_4g_rw4k': 'pass 4G', 'scale_16g_rw4k': 'pass 16G'}
+              'scale_4g_rw4k': 'pass 4G', 'scale_16g_rw4k': 'pass 16G',
+              'instant_copy': 'instant/plain restore'}
     if not any(r['ratios'].get(rid) for r in results for rid in ids):
         print('bench: no ratios to chart (a run of other phases)')
         return
@@ -485,7 +553,8 @@ def goals_table(results):
                  'stall_dmsetup': "<= 1/10 of dm-snapshot's (dmsetup)",
                  'store': "<= 1/2 of what dm-snapshot holds",
                  'memory_rest': '<= 4 MiB per TiB', 'memory_backup': '<= 8 MiB per TiB',
-                 'memory_reload_inactive': '<= 0.5 MiB per TiB'}
+                 'memory_reload_inactive': '<= 0.5 MiB per TiB',
+                 'instant_ttfq': '<= 2 x the time at 1 GiB', 'instant_copy': '>= 0.8 x plain restore'}
     for cfg, _ in STALL_LOADS:
         goal_text[f'stall_p99_{cfg}'] = '<= 3 x p99 without a snapshot'
 
@@ -507,6 +576,9 @@ def goals_table(results):
                 val = f"{g['value']:.0f} vs {r['store']['dmsnap_would_hold_chunks']:.0f} chunks"
             elif gid.startswith('memory_'):
                 val = f"{g['value']:.2f} MiB"
+            elif gid == 'instant_ttfq':
+                val = (f"{r['medians']['instant.ttfq.16g']:.1f} s vs "
+                       f"{r['medians']['instant.ttfq.1g']:.1f} s ({g['value']:.2f})")
             else:
                 rr = r['ratios'][gid]
                 val = f"{g['value']:.2f}"

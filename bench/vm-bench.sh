@@ -15,7 +15,8 @@
 # host takes the median of the ratios of neighbouring slices.
 #
 # Disks (1 GiB each): /dev/vda origin, /dev/vdb amber store, /dev/vdc
-# dm-snapshot COW store, /dev/vdd a second amber store (memory, scale).
+# dm-snapshot COW store, /dev/vdd a second amber store (memory, scale); the
+# instant phase lays them out its own way (instant_disks).
 # Knobs (set by scripts/bench.sh): BENCH_SLICE length of a timed slice
 # (fio time: 500ms),
 # BENCH_PAIRS slice pairs per comparison, BENCH_REPS repetitions of the
@@ -31,7 +32,7 @@ SLICE=${BENCH_SLICE:-500ms}
 PAIRS=${BENCH_PAIRS:-20}
 REPS=${BENCH_REPS:-5}
 QUICK=${BENCH_QUICK:-0}
-PHASES=${BENCH_PHASES:-pretouch passthrough cow64k cow4k release stall backup memory scale}
+PHASES=${BENCH_PHASES:-pretouch passthrough cow64k cow4k release stall backup instant memory scale}
 COW_CFGS=${BENCH_COW_CFGS:-lin amb dms}
 STALL_CFGS=${BENCH_STALL_CFGS:-amb amb4k dms amb@seq amb4k@seq dms@seq dmsetup lin amb amb4k dms amb@seq amb4k@seq dms@seq}
 ORIGIN=$(scratch_disk origin)
@@ -47,8 +48,10 @@ COW_N=1000			# first writes per copy-on-write run
 MEM_N=10000			# chunks copied for the memory figure
 BK_MIB=256			# the backed-up volume
 SC_REGION=64			# MiB the scale runs write
+IN_SIZES="1 16"			# GiB of the instant phase's two volumes
+IN_REPS=2			# its repetitions of each timed comparison
 if [ "$QUICK" = 1 ]; then
-	COW_N=400 MEM_N=4000 BK_MIB=128 SC_REGION=32
+	COW_N=400 MEM_N=4000 BK_MIB=128 SC_REGION=32 IN_REPS=1
 fi
 
 say() { echo "bench: $*"; }
@@ -71,6 +74,16 @@ fio_terse() {
 			p = $(19 + o); sub(/.*=/, "", p)
 			print $(8 + o), $(7 + o), $(9 + o), $(40 + o), p, $(39 + o)
 		}'
+}
+
+# fio_mbps <fio options...>: fio_terse's MB/s (10^6 bytes a second).
+fio_mbps() {
+	fio_terse "$@" | awk '{ printf "%.1f\n", $2 * 1024 / 1e6 }'
+}
+
+# mbps <bytes> <ms>: MB/s.
+mbps() {
+	awk -v b="$1" -v ms="$2" 'BEGIN { printf "%.1f\n", b / ms / 1000 }'
 }
 
 # wl_opts <workload>: the fio options of a workload.
@@ -211,11 +224,23 @@ cfgname() {
 }
 
 # Every device a phase may leave behind when it fails half way, in order.
-BENCH_DEVS="dsnap so bk-view bk bk-o amb4 amb lin slin mem1 mem16 mem-o16 memt mem-ot sc-l sc sc-o"
+BENCH_DEVS="dsnap so bk-view bk bk-o amb4 amb lin slin mem1 mem16 mem-o16 memt mem-ot sc-l sc sc-o
+	it-inst it-inst-meta it-mnt it-src it-src-z it-t16 it-t16-z it-t1 it-scow it-bkfs"
 cleanup_devs() {
 	local n
 	for n in $BENCH_DEVS; do
+		unmount_dev "$(dm_dev "$n")"
 		dm_remove "$n" || echo "bench-log: could not remove $n"
+	done
+}
+
+# unmount_dev <dev>: a file system a failed phase left mounted from <dev>,
+# detached at once; dm_remove then waits for its last user (an instant
+# restore's server exits within a second of its device's removal).
+unmount_dev() {
+	local mnt
+	awk -v d="$1" '$1 == d { print $2 }' /proc/mounts | while read -r mnt; do
+		umount -l "$mnt" || echo "bench-log: could not unmount $mnt"
 	done
 }
 drop() { amber_msg "$1" drop; }
@@ -521,19 +546,19 @@ phase_backup() {
 		--buffer_compress_chunk=4k
 	for ((r = 1; r <= 2; r++)); do
 		snap bk
-		sample backup.rawread.view "$(fio_terse --filename="$(dm_dev bk-view)" --rw=read \
-			--bs=1M --iodepth=4 --size="${BK_MIB}M" | awk '{ printf "%.1f\n", $2 * 1024 / 1e6 }')"
+		sample backup.rawread.view "$(fio_mbps --filename="$(dm_dev bk-view)" --rw=read \
+			--bs=1M --iodepth=4 --size="${BK_MIB}M")"
 		drop bk
-		sample backup.rawread.origin "$(fio_terse --filename="$(dm_dev bk-o)" --rw=read \
-			--bs=1M --iodepth=4 --size="${BK_MIB}M" | awk '{ printf "%.1f\n", $2 * 1024 / 1e6 }')"
+		sample backup.rawread.origin "$(fio_mbps --filename="$(dm_dev bk-o)" --rw=read \
+			--bs=1M --iodepth=4 --size="${BK_MIB}M")"
 		t0=$(now_ns)
 		amber backup bk --to /dev/null --no-compress >"$W/bk-nc.out"
 		ms=$(ms_since "$t0")
-		sample backup.stream.nocompress "$(awk -v b=$bytes -v ms="$ms" 'BEGIN { printf "%.1f\n", b / ms / 1000 }')"
+		sample backup.stream.nocompress "$(mbps $bytes "$ms")"
 		t0=$(now_ns)
 		amber backup bk --to /dev/null --level 1 >"$W/bk-z1.out"
 		ms=$(ms_since "$t0")
-		sample backup.stream.zstd1 "$(awk -v b=$bytes -v ms="$ms" 'BEGIN { printf "%.1f\n", b / ms / 1000 }')"
+		sample backup.stream.zstd1 "$(mbps $bytes "$ms")"
 	done
 	# What the guest's CPU can hash: SHA-256 of every byte is part of a
 	# backup (docs/FORMAT.md), one stream on one vCPU here.
@@ -542,7 +567,7 @@ phase_backup() {
 	dd if="$(dm_dev bk-view)" bs=1M iflag=direct status=none | sha256sum >/dev/null
 	ms=$(ms_since "$t0")
 	drop bk
-	value backup.read_sha256 "$(awk -v b=$bytes -v ms="$ms" 'BEGIN { printf "%.1f\n", b / ms / 1000 }')"
+	value backup.read_sha256 "$(mbps $bytes "$ms")"
 	sed 's/^/bench-log: /' "$W/bk-nc.out" "$W/bk-z1.out"
 
 	# Under load: the store's peak against what dm-snapshot would hold.
@@ -580,6 +605,278 @@ phase_backup() {
 	dm_remove bk-view
 	dm_remove bk
 	dm_remove bk-o
+}
+
+# ---- instant restore -----------------------------------------------------------
+
+IN_FILES=16			# files written to each volume, of
+IN_FILE_MIB=4			# MiB each, half-compressible
+IN_QUERY=f.0.$((IN_FILES - 1))	# the file the first query reads (fio's name)
+IN_READS=64			# on-demand 4 KiB reads
+IN_META=8			# MiB past a target's image: the restore's metadata
+IN_BK=$W/instant-bk		# the backup files' ext4
+IN_MNT=$W/instant-mnt		# the volumes' ext4, one at a time
+
+# The instant phase's disks: store's first half holds the backup files'
+# ext4, its second half the copy-on-write space of the backed-up volumes;
+# the 1 GiB target is all of origin and IN_META MiB of store2 after it
+# (amber puts the restore's metadata past the image); the 16 GiB target's
+# copy-on-write space is origin2.
+instant_disks() {
+	slice it-bkfs store 0 512
+	slice it-scow store 512 512
+	dm_create it-t1 "0 2097152 linear $ORIGIN 0
+2097152 $((IN_META * 2048)) linear $STORE2 0"
+	mkfs.ext4 -q -F "$(dm_dev it-bkfs)"
+	mkdir -p "$IN_BK" "$IN_MNT"
+	mount "$(dm_dev it-bkfs)" "$IN_BK"
+}
+
+# sparse_dev <name> <sectors> <cow dev>: a writable device that reads zeros
+# where nothing was written and needs disk only for what was: a
+# non-persistent dm-snapshot (4 KiB chunks) of dm-zero (<name>-z) whose
+# writes go to <cow dev>.
+sparse_dev() {
+	dm_create "$1-z" "0 $2 zero"
+	dm_create "$1" "0 $2 snapshot $(dm_dev "$1-z") $3 N 8"
+}
+
+sparse_remove() {
+	dm_remove "$1"
+	dm_remove "$1-z"
+}
+
+# instant_source <GiB>: a sparse volume of <GiB> with an ext4 (lazy init:
+# only its metadata written) holding IN_FILES files, backed up with
+# `amber backup --image` to $IN_BK/<GiB>g.amb; the sha256 of the query's
+# file in $W/<GiB>g.sha256.
+instant_source() {
+	local gib=$1 t0 src
+	sparse_dev it-src $((gib * 2097152)) "$(dm_dev it-scow)"
+	src=$(dm_dev it-src)
+	mkfs.ext4 -q -F -E lazy_itable_init=1,lazy_journal_init=1 "$src"
+	mount -o noinit_itable "$src" "$IN_MNT"
+	fio --name=f --directory="$IN_MNT" --nrfiles=$IN_FILES --filesize=${IN_FILE_MIB}M \
+		--rw=write --bs=1M --buffer_compress_percentage=50 --refill_buffers \
+		--buffer_compress_chunk=4k --end_fsync=1 --output=/dev/null
+	(cd "$IN_MNT" && sha256sum "$IN_QUERY") >"$W/${gib}g.sha256"
+	umount "$IN_MNT"
+	t0=$(now_ns)
+	amber backup --image "$src" --to "$IN_BK/${gib}g.amb" >"$W/it-backup.out"
+	value "instant.backup_${gib}g_s" "$(secs_since "$t0")"
+	value "instant.backup_${gib}g_bytes" "$(stat -c %s "$IN_BK/${gib}g.amb")"
+	sed 's/^/bench-log: /' "$W/it-backup.out"
+	sparse_remove it-src
+}
+
+# target_fresh <GiB>: the target of the <GiB> chain, $(dm_dev it-t<GiB>),
+# zeroed: the 1 GiB one wiped, the 16 GiB one a new sparse device whose
+# copy-on-write space (origin2) takes what is restored before its removal.
+target_fresh() {
+	if [ "$1" = 1 ]; then
+		scratch_wipe "$(dm_dev it-t1)"
+	else
+		sparse_remove "it-t$1"
+		sparse_dev "it-t$1" $(($1 * 2097152 + IN_META * 2048)) "$COW"
+	fi
+}
+
+# secs_since <ns>: seconds since a now_ns.
+secs_since() {
+	awk -v ms="$(ms_since "$1")" 'BEGIN { printf "%.3f\n", ms / 1000 }'
+}
+
+# dm_target <name>: the target type of its table (of its first line).
+dm_target() {
+	dmsetup table "$1" | awk 'NR == 1 { print $3 }'
+}
+
+# clone_hydrated <name>: dm-clone's "<hydrated>/<total>" regions.
+clone_hydrated() {
+	dmsetup status "$1" | awk '{ print $7 }'
+}
+
+# server_field <name> <key>: a number of the status of <name>'s server
+# (amber status --json; the server rewrites it every second).
+server_field() {
+	amber status --json "$1" | grep -o "\"$2\": *[0-9]*" | grep -o '[0-9]*$'
+}
+
+# instant_up <name> <GiB> <target>: `amber restore --instant` of the <GiB>
+# chain to <target> as /dev/mapper/<name>.
+instant_up() {
+	amber restore --instant "$IN_BK/$2g.amb" --to "$3" --name "$1" >"$W/$1.out"
+}
+
+# instant_down <name>: the device removed, and the metadata device amber
+# put past the image (gone already when the restore ended). The server of
+# a restore still under way must end within about a second of the
+# removal (it looks at the device every second): instant.server_exit_ms.
+instant_down() {
+	local pid t0 serving
+	pid=$(server_field "$1" pid)
+	serving=$(dm_target "$1")
+	dm_remove "$1"
+	t0=$(now_ns)
+	dm_remove "$1-meta"
+	[ "$serving" = clone ] || return 0
+	wait_until 5 test ! -e "/proc/$pid"
+	sample instant.server_exit_ms "$(ms_since "$t0")"
+}
+
+# wait_linear <name>: until the restore has turned <name> into a linear
+# device, polled every 0.2 s; at most 10 minutes.
+wait_linear() {
+	local deadline=$((SECONDS + 600))
+	until [ "$(dm_target "$1")" = linear ]; do
+		[ "$SECONDS" -lt "$deadline" ] || { log "$1 still $(clone_hydrated "$1")"; return 1; }
+		sleep 0.2
+	done
+}
+
+# mount_restored <name>: the restored ext4 on IN_MNT, read-only, with no
+# journal replay (nothing written).
+mount_restored() {
+	mount -o ro,noload "$(dm_dev "$1")" "$IN_MNT"
+}
+
+# first_query <name> <GiB>: what a database needs before its first answer:
+# the restored ext4 mounted and a file of it read; the file must be the one
+# written. Left mounted.
+first_query() {
+	mount_restored "$1"
+	(cd "$IN_MNT" && sha256sum -c --quiet "$W/$2g.sha256")
+}
+
+# ttfq <GiB>: time to first query, from the start of the instant restore
+# of the <GiB> chain to the end of first_query: instant.ttfq.<GiB>g, s;
+# instant.ready.<GiB>g: until the restore command returned.
+ttfq() {
+	local gib=$1 t0
+	target_fresh "$gib"
+	t0=$(now_ns)
+	instant_up it-inst "$gib" "$(dm_dev "it-t$gib")"
+	sample "instant.ready.${gib}g" "$(secs_since "$t0")"
+	first_query it-inst "$gib"
+	sample "instant.ttfq.${gib}g" "$(secs_since "$t0")"
+	log "instant ${gib}g: first query answered with $(clone_hydrated it-inst) regions hydrated"
+	amber status it-inst | sed 's/^/bench-log: /'
+	umount "$IN_MNT"
+	instant_down it-inst
+	log "instant ${gib}g: target $(dmsetup status "it-t$gib" | xargs)"
+}
+
+# restore_copy plain|instant: the 1 GiB chain restored to the wiped 1 GiB
+# target, plainly or instantly until the device is linear, as MB/s of the
+# image: instant.copy.<how>. The instant one then reads as read_lat
+# "linear" (the restored device) and is removed.
+restore_copy() {
+	local how=$1 t0 ms target
+	target=$(dm_dev it-t1)
+	scratch_wipe "$target"
+	t0=$(now_ns)
+	if [ "$how" = plain ]; then
+		amber restore "$IN_BK/1g.amb" --to "$target" >/dev/null
+	else
+		instant_up it-inst 1 "$target"
+		wait_linear it-inst
+	fi
+	ms=$(ms_since "$t0")
+	sample "instant.copy.$how" "$(mbps $((1024 * MiB)) "$ms")"
+	[ "$how" = plain ] && return 0
+	amber status it-inst | sed 's/^/bench-log: /'
+	mount_restored it-inst
+	read_lat linear
+	umount "$IN_MNT"
+	instant_down it-inst
+}
+
+# copy_bounds: what bounds the background copy, which moves every byte of
+# the image (dm-clone cannot tell a zero chunk), in 64 KiB requests 32 at
+# a time as dm-clone's hydration issues them: reading the chain through
+# its server (amber mount) over the image's second half (past the files:
+# zero chunks, as 94 % of the image is), and writing the target (256 MiB):
+# MB/s, instant.bound.source_read and .target_write.
+copy_bounds() {
+	amber mount "$IN_BK/1g.amb" --name it-mnt >/dev/null
+	value instant.bound.source_read "$(fio_mbps --filename="$(dm_dev it-mnt)" --rw=read \
+		--bs=64k --iodepth=32 --offset=50%)"
+	amber umount it-mnt
+	scratch_wipe "$(dm_dev it-t1)"
+	value instant.bound.target_write "$(fio_mbps --filename="$(dm_dev it-t1)" --rw=write \
+		--bs=64k --iodepth=32 --size=256M --end_fsync=1)"
+}
+
+# read_lat <tag>: IN_READS random 4 KiB O_DIRECT reads, one at a time, of
+# the files on IN_MNT (data chunks; the same offsets every time: fio's
+# fixed seed); each latency in ms a sample instant.read_ms.<tag>.
+read_lat() {
+	rm -f "$W"/it-read_*.log
+	fio --name=r --opendir="$IN_MNT" --ioengine=psync --direct=1 --rw=randread --bs=4k \
+		--file_service_type=random --io_size=$((IN_READS * 4))k \
+		--write_lat_log="$W/it-read" --log_avg_msec=0 --output=/dev/null
+	awk -F', *' '{ printf "%.3f\n", $2 / 1e6 }' "$W/it-read_lat.1.log" |
+		while read -r v; do sample "instant.read_ms.$1" "$v"; done
+}
+
+# chunks_verified <name>: the chunks its server has read and verified
+# (after 1.2 s, so that its status holds what came before).
+chunks_verified() {
+	sleep 1.2
+	server_field "$1" chunks_verified
+}
+
+# on_demand_reads: an instant restore of the 1 GiB chain whose background
+# copy is paused as soon as it returns (it copies in disk order and has not
+# reached the files, past ext4's inode tables), read as read_lat "source".
+# Each read must have gone to the server, which fetched and verified its
+# chunk: the server's count of chunks grows by about one a read.
+on_demand_reads() {
+	local n0 n
+	scratch_wipe "$(dm_dev it-t1)"
+	instant_up it-inst 1 "$(dm_dev it-t1)"
+	dmsetup message it-inst 0 disable_hydration
+	mount_restored it-inst
+	n0=$(chunks_verified it-inst)
+	read_lat source
+	n=$(($(chunks_verified it-inst) - n0))
+	log "instant: $IN_READS on-demand reads fetched $n chunks; $(clone_hydrated it-inst) regions hydrated"
+	[ "$n" -ge $((IN_READS * 9 / 10)) ]
+	umount "$IN_MNT"
+	instant_down it-inst
+}
+
+# Instant restore (issue 16): sparse ext4 volumes of 1 and 16 GiB holding
+# the same files, each backed up; the time from `amber restore --instant`
+# to a first query (mount, read a file) on each, alternated; the
+# background copy against a plain restore of the 1 GiB chain, alternated;
+# the latency of reads served by the server against the restored device.
+phase_instant() {
+	local r gib how
+	if ! modprobe dm-clone || ! modprobe nbd; then
+		skip "dm-clone or nbd is not available"
+	fi
+	instant_disks
+	for gib in $IN_SIZES; do
+		instant_source "$gib"
+	done
+	for ((r = 0; r < IN_REPS; r++)); do
+		for gib in $(rotate "$r" $IN_SIZES); do
+			ttfq "$gib"
+		done
+	done
+	sparse_remove it-t16
+	for ((r = 0; r < IN_REPS; r++)); do
+		for how in $(rotate "$r" plain instant); do
+			restore_copy "$how"
+		done
+	done
+	copy_bounds
+	on_demand_reads
+	umount "$IN_BK"
+	dm_remove it-t1
+	dm_remove it-scow
+	dm_remove it-bkfs
 }
 
 # big_origin <name> <GiB>: the first GiB of the origin disk, then dm-zero.
